@@ -1,0 +1,122 @@
+"""The model directory written by ``model_export``: manifest, encoders, vocabulary, tag embeddings.
+
+Loading checks the manifest before trusting anything: every file it loads must have the
+recorded SHA-256, the tag embeddings must match the vocabulary's length, hash and the model's
+dimension. A tampered or mismatched directory is refused with ModelBundleError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cliptag.errors import ModelBundleError
+from cliptag.imaging import Preprocessing
+from cliptag.vocabulary import Vocabulary
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    root: Path
+    manifest: dict[str, Any]
+
+    @classmethod
+    def open(cls, root: str | Path) -> ModelBundle:
+        root = Path(root)
+        path = root / MANIFEST
+        if not path.is_file():
+            raise ModelBundleError(f"{root} has no {MANIFEST}: not a cliptag model directory (run model_export)")
+        try:
+            manifest = json.loads(path.read_text("utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ModelBundleError(f"{path} is not valid JSON: {exc}") from exc
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise ModelBundleError(f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
+        return cls(root, manifest)
+
+    def verified_path(self, name: str) -> Path:
+        """Path of a file listed in the manifest, after checking its SHA-256."""
+        expected = self.manifest.get("files", {}).get(name)
+        if expected is None:
+            raise ModelBundleError(f"{name} is not listed in {self.root / MANIFEST}")
+        path = self.root / name
+        if not path.is_file():
+            raise ModelBundleError(f"{path} is missing")
+        actual = file_sha256(path)
+        if actual != expected:
+            raise ModelBundleError(f"{path} does not match the manifest (sha256 {actual[:12]} != {expected[:12]})")
+        return path
+
+    @property
+    def model_id(self) -> str:
+        return str(self.manifest["model"]["id"])
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.manifest["model"]["embed_dim"])
+
+    @property
+    def image_encoder_file(self) -> str:
+        return str(self.manifest["image_encoder"]["file"])
+
+    @property
+    def model_key(self) -> str:
+        """Identifies the exact image encoder: embeddings are cached per content under it."""
+        enc = self.manifest["image_encoder"]
+        return f"{self.model_id}@{self.manifest['model'].get('revision') or 'local'}:{enc['quantization']}:{self.manifest['files'][enc['file']][:12]}"
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        p = self.manifest["preprocessing"]
+        return Preprocessing(
+            size=int(p["size"]), crop=int(p["crop"]), mean=tuple(p["mean"]), std=tuple(p["std"]), resample=int(p["resample"])
+        )
+
+    @property
+    def default_threshold(self) -> float:
+        return float(self.manifest.get("scoring", {}).get("default_threshold", 0.0))
+
+    @cached_property
+    def vocabulary(self) -> Vocabulary:
+        entry = self.manifest["vocabulary"]
+        path = self.verified_path(entry["file"])
+        doc = json.loads(path.read_text("utf-8"))
+        vocab = Vocabulary.from_json(doc)
+        if vocab.hash != entry["hash"] or doc.get("hash") != entry["hash"]:
+            raise ModelBundleError(f"{path}: vocabulary hash {vocab.hash[:12]} does not match the manifest's {entry['hash'][:12]}")
+        return vocab
+
+    @cached_property
+    def tag_embeddings(self) -> NDArray[np.float32]:
+        entry = self.manifest["tag_embeddings"]
+        if entry.get("vocabulary_hash") != self.manifest["vocabulary"]["hash"]:
+            raise ModelBundleError("tag embeddings were computed for another vocabulary; re-run the export")
+        matrix = np.load(self.verified_path(entry["file"]), allow_pickle=False)
+        expected = (len(self.vocabulary.tags), self.embed_dim)
+        if matrix.shape != expected:
+            raise ModelBundleError(f"tag embeddings have shape {matrix.shape}, expected {expected}")
+        return np.asarray(matrix, dtype=np.float32)
+
+    def image_encoder_path(self) -> Path:
+        return self.verified_path(self.image_encoder_file)
+
+    def text_encoder_paths(self) -> tuple[Path, Path]:
+        return self.verified_path(self.manifest["text_encoder"]["file"]), self.verified_path(self.manifest["tokenizer"]["file"])

@@ -1,0 +1,81 @@
+"""ONNX Runtime encoders: images (the tagger) and text (free-text queries, re-embedding tags)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from cliptag.scoring import l2_normalise
+
+CONTEXT_LENGTH = 77
+
+
+def session_options(threads: int = 0) -> ort.SessionOptions:
+    """Tuned for Lambda: one intra-op thread per vCPU, full graph optimisation, no spinning."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    # Busy-waiting threads burn billed CPU between calls; Lambda bills wall time anyway.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.enable_cpu_mem_arena = True
+    return opts
+
+
+class ImageEncoder:
+    """``pixel_values [N,3,H,W]`` -> L2-normalised ``image_embeds [N,D]``, one call per batch."""
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        self.session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.calls = 0  # inference calls made; tests and metrics read it
+
+    def embed(self, pixels: NDArray[np.float32]) -> NDArray[np.float32]:
+        self.calls += 1
+        (out,) = self.session.run(None, {self.input_name: np.ascontiguousarray(pixels, dtype=np.float32)})
+        return l2_normalise(np.asarray(out, dtype=np.float32))
+
+
+class TextEncoder:
+    """Texts -> L2-normalised ``text_embeds [N,D]`` through the model's own BPE tokenizer."""
+
+    def __init__(self, model_path: Path, tokenizer_path: Path, threads: int = 0) -> None:
+        from tokenizers import Tokenizer  # only the API and export need text
+
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        configure_clip_tokenizer(self.tokenizer)
+        self.session = ort.InferenceSession(
+            str(model_path), session_options(threads), providers=["CPUExecutionProvider"]
+        )
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def token_ids(self, texts: list[str]) -> NDArray[np.int64]:
+        return np.array([e.ids for e in self.tokenizer.encode_batch(texts)], dtype=np.int64)
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> NDArray[np.float32]:
+        chunks = []
+        for start in range(0, len(texts), batch_size):
+            ids = self.token_ids(texts[start : start + batch_size])
+            feeds = {"input_ids": ids}
+            if "attention_mask" in self.input_names:
+                feeds["attention_mask"] = (np.cumsum(ids == _eot_id(self.tokenizer), axis=1) <= 1).astype(np.int64)
+            (out,) = self.session.run(None, feeds)
+            chunks.append(np.asarray(out, dtype=np.float32))
+        return l2_normalise(np.concatenate(chunks, axis=0))
+
+
+def _eot_id(tokenizer: object) -> int:
+    tid = tokenizer.token_to_id("<|endoftext|>")  # type: ignore[attr-defined]
+    return int(tid) if tid is not None else 49407
+
+
+def configure_clip_tokenizer(tokenizer: object) -> None:
+    """Truncate to 77 tokens (keeping start/end markers) and pad with <|endoftext|>, like CLIPTokenizer."""
+    eot = _eot_id(tokenizer)
+    tokenizer.enable_truncation(max_length=CONTEXT_LENGTH)  # type: ignore[attr-defined]
+    tokenizer.enable_padding(length=CONTEXT_LENGTH, pad_id=eot, pad_token="<|endoftext|>")  # type: ignore[attr-defined]

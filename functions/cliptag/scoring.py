@@ -1,0 +1,60 @@
+"""Zero-shot scoring: cosine similarity of image and tag embeddings, threshold, top-k.
+
+One matrix product scores a whole batch (or every stored embedding when re-tagging).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class ScoredTag:
+    name: str
+    score: float
+
+
+def l2_normalise(x: NDArray[np.float32]) -> NDArray[np.float32]:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
+
+
+@dataclass(frozen=True)
+class TagScorer:
+    names: tuple[str, ...]
+    tag_embeddings: NDArray[np.float32]  # [T, D], L2-normalised
+    thresholds: NDArray[np.float32]  # [T]: per-tag override or the global minimum
+    top_k: int
+
+    @classmethod
+    def build(
+        cls,
+        names: list[str],
+        tag_embeddings: NDArray[np.float32],
+        per_tag: list[float | None],
+        min_score: float,
+        top_k: int,
+    ) -> TagScorer:
+        thresholds = np.array([min_score if t is None else t for t in per_tag], dtype=np.float32)
+        return cls(tuple(names), l2_normalise(tag_embeddings.astype(np.float32)), thresholds, top_k)
+
+    def scores(self, embeddings: NDArray[np.float32]) -> NDArray[np.float32]:
+        """[N, D] unit vectors -> [N, T] cosine similarities."""
+        return embeddings.astype(np.float32, copy=False) @ self.tag_embeddings.T
+
+    def tags(self, embeddings: NDArray[np.float32]) -> list[list[ScoredTag]]:
+        """Best tags first, each above its threshold, at most ``top_k`` per image."""
+        scores = self.scores(embeddings)
+        k = min(self.top_k, scores.shape[1])
+        if k <= 0:
+            return [[] for _ in range(scores.shape[0])]
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        result: list[list[ScoredTag]] = []
+        for row, idx in zip(scores, top, strict=True):
+            idx = idx[np.argsort(-row[idx], kind="stable")]
+            keep = idx[row[idx] >= self.thresholds[idx]]
+            result.append([ScoredTag(self.names[i], round(float(row[i]), 6)) for i in keep])
+        return result

@@ -1,0 +1,3 @@
+from model_export.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""Where the CLIP weights come from: the Hugging Face Hub, a local checkpoint, or random init.
+
+The random configurations go through exactly the same export code as real weights: ``tiny``
+(small dims, a few MB: tests and CI) and ``vit-b-32-random`` (the real ViT-B/32 geometry read
+from its config.json: the same size and compute as the real model, for benchmarks).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cliptag.imaging import Preprocessing
+
+RANDOM_CONFIGS = ("tiny", "vit-b-32-random")
+DEFAULT_MODEL = "openai/clip-vit-base-patch32"
+# The real tokenizer and geometry; random configurations need them (no hub access required).
+DEFAULT_GEOMETRY_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "tokenizer" / "clip-vit-base-patch32"
+
+TINY_OVERRIDES: dict[str, dict[str, int]] = {
+    "text_config": {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2, "num_hidden_layers": 2},
+    "vision_config": {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2, "num_hidden_layers": 2},
+}
+TINY_PROJECTION_DIM = 64
+
+
+@dataclass
+class Checkpoint:
+    model: Any  # transformers.CLIPModel, in eval mode
+    model_id: str
+    revision: str
+    source: str  # "hub", "local" or "random:<config>"
+    preprocessing: Preprocessing
+    tokenizer_json: Path
+    processor_dir: Path  # holds preprocessor_config.json, for the CLIPImageProcessor parity check
+
+    @property
+    def is_random(self) -> bool:
+        return self.source.startswith("random:")
+
+
+def _preprocessing_from(processor_config: dict[str, Any]) -> Preprocessing:
+    size = processor_config.get("size", 224)
+    size = size.get("shortest_edge", size.get("height")) if isinstance(size, dict) else size
+    crop = processor_config.get("crop_size", size)
+    crop = crop.get("height", crop.get("width")) if isinstance(crop, dict) else crop
+    return Preprocessing(
+        size=int(size),
+        crop=int(crop),
+        mean=tuple(float(v) for v in processor_config["image_mean"]),  # type: ignore[arg-type]
+        std=tuple(float(v) for v in processor_config["image_std"]),  # type: ignore[arg-type]
+        resample=int(processor_config.get("resample", 3)),
+    )
+
+
+def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_dir: Path, seed: int = 0) -> Checkpoint:
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    if source in RANDOM_CONFIGS:
+        config_path = geometry_dir / "config.json"
+        if not config_path.is_file():
+            raise SystemExit(
+                f"--config {source} needs the real CLIP geometry and tokenizer in {geometry_dir} "
+                "(config.json, preprocessor_config.json, tokenizer.json); pass --geometry-dir"
+            )
+        raw = json.loads(config_path.read_text())
+        if source == "tiny":
+            for part, overrides in TINY_OVERRIDES.items():
+                raw[part].update(overrides)
+            raw["projection_dim"] = raw["text_config"]["projection_dim"] = TINY_PROJECTION_DIM
+            raw["vision_config"]["projection_dim"] = TINY_PROJECTION_DIM
+        torch.manual_seed(seed)
+        model = CLIPModel(CLIPConfig(**raw)).eval()
+        return Checkpoint(
+            model=model,
+            model_id=f"cliptag/{source}",
+            revision=f"seed{seed}",
+            source=f"random:{source}",
+            preprocessing=_preprocessing_from(json.loads((geometry_dir / "preprocessor_config.json").read_text())),
+            tokenizer_json=geometry_dir / "tokenizer.json",
+            processor_dir=geometry_dir,
+        )
+
+    # A real checkpoint: a local directory or a hub id (downloaded with progress bars, then cached).
+    local = Path(source)
+    model = CLIPModel.from_pretrained(source, revision=revision).eval()
+    resolved_revision = revision or getattr(model.config, "_commit_hash", None) or ("local" if local.is_dir() else "main")
+    if local.is_dir():
+        snapshot = local
+    else:
+        from huggingface_hub import snapshot_download
+
+        snapshot = Path(
+            snapshot_download(
+                source,
+                revision=revision,
+                allow_patterns=["tokenizer.json", "preprocessor_config.json", "tokenizer_config.json", "vocab.json", "merges.txt"],
+            )
+        )
+    tokenizer_json = snapshot / "tokenizer.json"
+    if not tokenizer_json.is_file():  # older checkpoints ship only vocab/merges: let transformers build it
+        from transformers import CLIPTokenizerFast
+
+        out = work_dir / "tokenizer"
+        CLIPTokenizerFast.from_pretrained(str(snapshot)).save_pretrained(str(out))
+        tokenizer_json = out / "tokenizer.json"
+    processor_dir = work_dir / "processor"
+    processor_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(snapshot / "preprocessor_config.json", processor_dir / "preprocessor_config.json")
+    return Checkpoint(
+        model=model,
+        model_id=source if not local.is_dir() else local.name,
+        revision=str(resolved_revision),
+        source="local" if local.is_dir() else "hub",
+        preprocessing=_preprocessing_from(json.loads((snapshot / "preprocessor_config.json").read_text())),
+        tokenizer_json=tokenizer_json,
+        processor_dir=processor_dir,
+    )

@@ -1,0 +1,52 @@
+"""``python -m model_export``: export a CLIP checkpoint to the cliptag model directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from model_export.checkpoint import DEFAULT_GEOMETRY_DIR, DEFAULT_MODEL, RANDOM_CONFIGS
+from model_export.vocabulary_file import DEFAULT_VOCABULARY, VocabularyError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m model_export",
+        description="Export a CLIP model to ONNX with parity checks, quantization and tag embeddings.",
+    )
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"Hugging Face model id or local checkpoint dir (default {DEFAULT_MODEL}); "
+        f"or an offline random-weight config: {', '.join(RANDOM_CONFIGS)}",
+    )
+    p.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) to pin")
+    p.add_argument("--out", type=Path, default=Path("build/model"), help="output directory (replaced)")
+    p.add_argument("--vocabulary", type=Path, default=DEFAULT_VOCABULARY, help="tag vocabulary YAML")
+    p.add_argument("--quantize", choices=["auto", "none", "int8", "fp16"], default="auto",
+                   help="image encoder variant: auto picks the smallest with min cosine >= 0.99 vs fp32")
+    p.add_argument("--geometry-dir", type=Path, default=DEFAULT_GEOMETRY_DIR,
+                   help="config.json/tokenizer of the real geometry, for the random configs")
+    p.add_argument("--photos", type=int, default=16, help="real photos used for the parity checks")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random-weight configs")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from model_export.export import ExportOptions, ParityError, run_export
+
+    try:
+        run_export(
+            ExportOptions(
+                source=args.model, out_dir=args.out, vocabulary=args.vocabulary, geometry_dir=args.geometry_dir,
+                revision=args.revision, quantize=args.quantize, photos=args.photos, seed=args.seed,
+                progress=not args.no_progress,
+            )
+        )
+    except (VocabularyError, ParityError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

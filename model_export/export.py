@@ -1,0 +1,217 @@
+"""The export run: checkpoint -> ONNX encoders -> parity -> tag embeddings -> quantization -> manifest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cliptag.bundle import FORMAT_VERSION, MANIFEST, ModelBundle, file_sha256
+from cliptag.encoder import ImageEncoder, TextEncoder
+from cliptag.vocabulary import Vocabulary
+from model_export import parity
+from model_export.checkpoint import Checkpoint, load_checkpoint
+from model_export.onnx_export import export_encoders, torch_image_embeds, torch_text_embeds
+from model_export.photos import parity_photos
+from model_export.quantize import VARIANTS
+from model_export.tag_embeddings import all_prompts, embed_vocabulary
+from model_export.vocabulary_file import load_vocabulary
+
+QUANTIZED_MIN_COSINE = 0.99
+# Cosine above which a tag is kept, for real CLIP weights with prompt ensembling; random
+# weights have no meaningful scale, so their bundles keep the top-k only.
+REAL_MODEL_THRESHOLD = 0.24
+RANDOM_MODEL_THRESHOLD = -1.0
+PARITY_PROMPTS = 128
+
+
+class ParityError(RuntimeError):
+    """The exported model does not compute what the original computes."""
+
+
+@dataclass
+class ExportOptions:
+    source: str
+    out_dir: Path
+    vocabulary: Path
+    geometry_dir: Path
+    revision: str | None = None
+    quantize: str = "auto"  # auto | none | int8 | fp16
+    photos: int = 16
+    seed: int = 0
+    progress: bool = True
+
+
+def _log(msg: str) -> None:
+    print(f"[export] {msg}", flush=True)
+
+
+def _tool_versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import tokenizers
+    import torch
+    import transformers
+
+    return {
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "tokenizers": tokenizers.__version__,
+    }
+
+
+def run_export(opts: ExportOptions) -> dict[str, Any]:
+    started = time.perf_counter()
+    out = opts.out_dir
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    vocab = load_vocabulary(opts.vocabulary)
+    _log(f"vocabulary {opts.vocabulary}: {len(vocab.tags)} tags, version {vocab.version}")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = load_checkpoint(opts.source, opts.revision, opts.geometry_dir, Path(tmp), seed=opts.seed)
+        _log(f"model {ckpt.model_id} ({ckpt.source}, revision {ckpt.revision})")
+        image_fp32, text_fp32 = export_encoders(ckpt.model, ckpt.preprocessing.crop, out)
+        shutil.copy(ckpt.tokenizer_json, out / "tokenizer.json")
+        _log(f"ONNX written: image {image_fp32.stat().st_size / 1e6:.1f} MB, text {text_fp32.stat().st_size / 1e6:.1f} MB")
+        report = _check_parity(ckpt, out, vocab, opts.photos)
+
+    text_encoder = TextEncoder(text_fp32, out / "tokenizer.json")
+    tag_matrix = embed_vocabulary(text_encoder, vocab, progress=opts.progress)
+    np.save(out / "tag_embeddings.npy", tag_matrix)
+    (out / "vocabulary.json").write_text(json.dumps(vocab.to_json(), ensure_ascii=False, indent=1), "utf-8")
+
+    chosen, variants = _quantize(out, image_fp32, opts, tag_matrix, ckpt)
+    report["variants"] = variants
+    (out / "parity.json").write_text(json.dumps(report, indent=2), "utf-8")
+
+    manifest = _manifest(ckpt, out, vocab, tag_matrix.shape, chosen, variants)
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
+    ModelBundle.open(out).tag_embeddings  # noqa: B018 - load it back exactly as the Lambda will
+    _log(f"done in {time.perf_counter() - started:.1f} s -> {out} (image encoder: {chosen['file']})")
+    print(format_report(report), flush=True)
+    return manifest
+
+
+def _check_parity(ckpt: Checkpoint, out: Path, vocab: Vocabulary, n_photos: int) -> dict[str, Any]:
+    photos = parity_photos(n_photos)
+    pixels = parity.photo_batch(photos, ckpt.preprocessing)
+    onnx_image = ImageEncoder(out / "image_encoder.onnx").session.run(None, {"pixel_values": pixels})[0]
+    image = parity.cosine_stats(torch_image_embeds(ckpt.model, pixels), onnx_image)
+
+    prompts = all_prompts(vocab)
+    step = max(1, len(prompts) // PARITY_PROMPTS)
+    sample = prompts[::step][:PARITY_PROMPTS] + list(parity.HARD_TEXTS)
+    text_encoder = TextEncoder(out / "text_encoder.onnx", out / "tokenizer.json")
+    ids = text_encoder.token_ids(sample)
+    onnx_text = text_encoder.session.run(None, {"input_ids": ids})[0]
+    text = parity.cosine_stats(torch_text_embeds(ckpt.model, ids), onnx_text)
+
+    report: dict[str, Any] = {
+        "photos": [p.name for p in photos],
+        "image_fp32": parity.as_dict(image),
+        "text_fp32": parity.as_dict(text),
+        "preprocessing": parity.preprocessing_parity(photos, ckpt.preprocessing, ckpt.processor_dir),
+        "tokenizer": parity.tokenizer_parity(out / "tokenizer.json", prompts),
+    }
+    failures = [
+        f"{name} min cosine {stats.min_cosine:.7f} < {parity.FP32_MIN_COSINE}"
+        for name, stats in (("image encoder", image), ("text encoder", text))
+        if stats.min_cosine < parity.FP32_MIN_COSINE
+    ]
+    if not report["preprocessing"]["ok"]:
+        failures.append(f"preprocessing differs from CLIPImageProcessor by {report['preprocessing']['max_abs_diff']:.2e}")
+    if not report["tokenizer"]["ok"]:
+        failures.append(f"tokenizer ids differ from CLIPTokenizer on {report['tokenizer']['mismatches']} texts")
+    if failures:
+        raise ParityError("parity check failed: " + "; ".join(failures))
+    return report
+
+
+def _quantize(
+    out: Path, image_fp32: Path, opts: ExportOptions, tag_matrix: np.ndarray, ckpt: Checkpoint
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    pixels = parity.photo_batch(parity_photos(opts.photos), ckpt.preprocessing)
+    reference = ImageEncoder(image_fp32).embed(pixels)
+    variants: list[dict[str, Any]] = [
+        {"quantization": "fp32", "file": image_fp32.name, "bytes": image_fp32.stat().st_size, "min_cosine": 1.0, "mean_cosine": 1.0, "top5_agreement": 1.0}
+    ]
+    wanted = [] if opts.quantize == "none" else (list(VARIANTS) if opts.quantize == "auto" else [opts.quantize])
+    for name in wanted:
+        path = VARIANTS[name](image_fp32, out / f"image_encoder.{name}.onnx")
+        embeds = ImageEncoder(path).embed(pixels)
+        stats = parity.cosine_stats(reference, embeds)
+        variants.append({
+            "quantization": name,
+            "file": path.name,
+            "bytes": path.stat().st_size,
+            "min_cosine": stats.min_cosine,
+            "mean_cosine": stats.mean_cosine,
+            "top5_agreement": parity.top5_agreement(reference, embeds, tag_matrix),
+        })
+    eligible = [v for v in variants if v["min_cosine"] >= QUANTIZED_MIN_COSINE]
+    if opts.quantize not in ("auto", "none"):  # an explicit choice is honoured, with its figures recorded
+        eligible = [v for v in variants if v["quantization"] == opts.quantize]
+    chosen = dict(min(eligible, key=lambda v: v["bytes"]))
+    others = ", ".join(f"{v['quantization']} {v['bytes'] / 1e6:.1f} MB min cos {v['min_cosine']:.4f}" for v in variants)
+    chosen["reason"] = (
+        f"explicitly requested (--quantize {opts.quantize})"
+        if opts.quantize not in ("auto", "none")
+        else f"smallest variant with min cosine >= {QUANTIZED_MIN_COSINE} vs fp32 on {len(pixels)} real photos ({others})"
+    )
+    return chosen, variants
+
+
+def _manifest(
+    ckpt: Checkpoint, out: Path, vocab: Vocabulary, shape: tuple[int, ...], chosen: dict[str, Any], variants: list[dict[str, Any]]
+) -> dict[str, Any]:
+    prep = ckpt.preprocessing
+    files = {p.name: file_sha256(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != MANIFEST}
+    return {
+        "format_version": FORMAT_VERSION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {"id": ckpt.model_id, "revision": ckpt.revision, "source": ckpt.source, "embed_dim": int(shape[1])},
+        "preprocessing": {"size": prep.size, "crop": prep.crop, "mean": list(prep.mean), "std": list(prep.std), "resample": prep.resample},
+        "image_encoder": {
+            "file": chosen["file"],
+            "quantization": chosen["quantization"],
+            "reason": chosen["reason"],
+            "input": "pixel_values float32 [N,3,H,W]",
+            "output": "image_embeds float32 [N,D]",
+        },
+        "image_encoder_variants": variants,
+        "text_encoder": {"file": "text_encoder.onnx", "inputs": ["input_ids"], "context_length": 77},
+        "tokenizer": {"file": "tokenizer.json"},
+        "vocabulary": {"file": "vocabulary.json", "hash": vocab.hash, "version": vocab.version, "tags": len(vocab.tags)},
+        "tag_embeddings": {"file": "tag_embeddings.npy", "shape": list(shape), "dtype": "float32", "vocabulary_hash": vocab.hash},
+        "scoring": {"default_threshold": RANDOM_MODEL_THRESHOLD if ckpt.is_random else REAL_MODEL_THRESHOLD},
+        "files": files,
+        "tools": _tool_versions(),
+    }
+
+
+def format_report(report: dict[str, Any]) -> str:
+    img, txt = report["image_fp32"], report["text_fp32"]
+    lines = [
+        "parity report",
+        f"  image encoder fp32 vs torch : min cos {img['min_cosine']:.7f}  max |diff| {img['max_abs_diff']:.2e}  ({img['n']} real photos)",
+        f"  text encoder fp32 vs torch  : min cos {txt['min_cosine']:.7f}  max |diff| {txt['max_abs_diff']:.2e}  ({txt['n']} prompts)",
+        f"  preprocessing vs CLIPImageProcessor: max |diff| {report['preprocessing']['max_abs_diff']:.2e} ({report['preprocessing']['images']} photos)",
+        f"  tokenizer vs CLIPTokenizer  : {report['tokenizer']['mismatches']} mismatches in {report['tokenizer']['texts']} texts",
+        "  image encoder variants:",
+    ]
+    for v in report.get("variants", []):
+        lines.append(
+            f"    {v['quantization']:<5} {v['bytes'] / 1e6:8.1f} MB  min cos {v['min_cosine']:.5f}  mean cos {v['mean_cosine']:.5f}  top-5 same {v['top5_agreement'] * 100:.0f}%"
+        )
+    return "\n".join(lines)
