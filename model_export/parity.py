@@ -59,9 +59,12 @@ def photo_batch(paths: list[Path], prep: Preprocessing) -> NDArray[np.float32]:
 
 
 def preprocessing_parity(paths: list[Path], prep: Preprocessing, processor_dir: Path) -> dict[str, Any]:
-    from transformers import CLIPImageProcessor
+    try:  # the PIL reference path explicitly; the torchvision backend resizes differently
+        from transformers import CLIPImageProcessorPil as Processor
+    except ImportError:  # transformers < 5 has only the PIL implementation
+        from transformers import CLIPImageProcessor as Processor
 
-    processor = CLIPImageProcessor.from_pretrained(str(processor_dir))
+    processor = Processor.from_pretrained(str(processor_dir))
     worst = 0.0
     for path in paths:
         with Image.open(path) as img:

@@ -18,6 +18,7 @@ def _env_float(name: str, default: float | None) -> float | None:
 
 @dataclass(frozen=True)
 class Settings:
+    images_bucket: str = field(default_factory=lambda: os.environ.get("IMAGES_BUCKET", ""))
     table_name: str = field(default_factory=lambda: os.environ.get("TABLE_NAME", "cliptag-tags"))
     model_dir: str = field(default_factory=lambda: os.environ.get("MODEL_DIR", "/opt/model"))
     # s3://bucket/prefix: download the model directory into /tmp at cold start instead of a layer.

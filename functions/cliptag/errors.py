@@ -17,3 +17,7 @@ class TransientError(Exception):
 
 class ModelBundleError(Exception):
     """The model directory is incomplete, tampered with, or mismatched."""
+
+
+class ObjectGone(Exception):
+    """The object was deleted before we read it: nothing to tag (its delete event follows)."""

@@ -1,0 +1,98 @@
+# cliptag: the two commands are `make demo` and `make test`; everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+SAM_VENV ?= .venv-sam
+PY := $(VENV)/bin/python
+# torch is pinned to the CPU build this project is developed with; override on your machine
+# (e.g. TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cpu").
+TORCH_SPEC ?= torch==2.13.0
+# The demo's model: the real CLIP (downloaded on first run) or MODEL=tiny (offline, random weights).
+MODEL ?= openai/clip-vit-base-patch32
+MODEL_DIR ?= build/model-$(subst /,_,$(MODEL))
+TEST_MODEL_DIR ?= build/model-tiny
+ARCH ?= x86_64
+export SAM_CLI_TELEMETRY = 0
+
+.PHONY: help venv model model-tiny model-bench demo local test test-unit test-integration lint typecheck \
+        openapi build validate size deploy bench clean
+
+help:
+	@echo "make demo [MODEL=tiny]   run the whole pipeline locally on sample photos and print the tags"
+	@echo "make test                unit + integration tests (local AWS on loopback, real ONNX model)"
+	@echo "make local               start the local stack until Ctrl-C (writes build/local-stack.json)"
+	@echo "make model [MODEL=...]   export a model directory (default: the real ViT-B/32)"
+	@echo "make build [ARCH=arm64]  sam build (layers without Docker); make deploy = sam deploy --guided"
+	@echo "make openapi             write openapi.json"
+	@echo "make lint typecheck      ruff, mypy"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet "$(TORCH_SPEC)"
+	$(VENV)/bin/pip install --quiet -e ".[export,dev]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli cfn-lint
+	touch $@
+
+$(MODEL_DIR)/manifest.json: | venv
+	$(PY) -m model_export --model $(MODEL) --out $(MODEL_DIR)
+
+model: $(MODEL_DIR)/manifest.json
+
+$(TEST_MODEL_DIR)/manifest.json: | venv
+	$(PY) -m model_export --model tiny --out $(TEST_MODEL_DIR) --no-progress
+
+model-tiny: $(TEST_MODEL_DIR)/manifest.json
+
+model-bench: | venv
+	$(PY) -m model_export --model vit-b-32-random --out build/model-vit-b-32-random
+
+demo: model
+	$(PY) -m devstack demo --model-dir $(MODEL_DIR)
+
+local: model
+	$(PY) -m devstack up --model-dir $(MODEL_DIR)
+
+test: venv model-tiny
+	CLIPTAG_TEST_MODEL_DIR=$(TEST_MODEL_DIR) $(PY) -m pytest -q
+
+test-unit: venv
+	$(PY) -m pytest -q tests/unit
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+openapi: venv
+	$(PY) -c "from handlers.api import openapi; open('openapi.json', 'w').write(openapi())"
+	@echo "wrote openapi.json"
+
+validate: $(SAM_VENV)/.installed
+	$(SAM_VENV)/bin/sam validate --lint
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+
+build: $(SAM_VENV)/.installed model
+	CLIPTAG_MODEL_DIR=$(abspath $(MODEL_DIR)) CLIPTAG_ARCH=$(ARCH) PIP="$(abspath $(PY)) -m pip" \
+	  $(SAM_VENV)/bin/sam build --parameter-overrides Architecture=$(ARCH)
+	$(PY) -m model_export.layer_size .aws-sam/build
+
+size: venv
+	$(PY) -m model_export.layer_size .aws-sam/build
+
+deploy: build
+	$(SAM_VENV)/bin/sam deploy --guided --parameter-overrides Architecture=$(ARCH)
+
+bench: venv
+	$(PY) bench/run.py
+
+clean:
+	rm -rf build .aws-sam openapi.json

@@ -1,0 +1,302 @@
+"""LocalStack-style wiring of moto, the tagger poller and the API server (all on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import boto3
+
+from devstack.intrinsics import Resolver
+from devstack.template_local import load_template, local_template
+
+REGION = "us-east-1"
+STACK_NAME = "cliptag-local"
+DEFAULT_STATE_FILE = Path("build/local-stack.json")
+# Short visibility locally so transient failures are retried within seconds, not minutes.
+LOCAL_PARAMETERS = {"QueueVisibilityTimeout": "60", "BatchWindowSeconds": "1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class StackInfo:
+    """What ``make local`` writes to build/local-stack.json for scripts and other tools."""
+
+    aws_endpoint_url: str
+    region: str
+    api_url: str
+    bucket: str
+    table: str
+    queue_url: str
+    dead_letter_queue_url: str
+    model_dir: str
+    model: str = ""
+    started_at: float = field(default_factory=time.time)
+
+
+class FakeContext:
+    """The parts of a Lambda context the handlers and Powertools read."""
+
+    def __init__(self, name: str, timeout_s: int = 120, memory_mb: int = 2048) -> None:
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = memory_mb
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalStack:
+    def __init__(
+        self,
+        model_dir: Path,
+        api_port: int = 3000,
+        moto_port: int = 0,
+        parameters: dict[str, str] | None = None,
+        batch_size: int = 10,
+    ) -> None:
+        self.model_dir = Path(model_dir).resolve()
+        self.api_port = api_port or free_port()
+        self.moto_port = moto_port or free_port()
+        self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
+        self.batch_size = batch_size
+        self.endpoint = f"http://127.0.0.1:{self.moto_port}"
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.invocations = 0
+        self.info: StackInfo | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> StackInfo:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._moto.start()
+        self._configure_environment()
+        info = self._create_resources()
+        self._configure_functions(info)
+        self._api = ThreadingHTTPServer(("127.0.0.1", self.api_port), _api_handler_class())
+        self._threads = [
+            threading.Thread(target=self._poll, name="sqs-poller", daemon=True),
+            threading.Thread(target=self._api.serve_forever, name="api", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        self.info = info
+        return info
+
+    def stop(self) -> None:
+        self._stop.set()
+        if hasattr(self, "_api"):
+            self._api.shutdown()
+            self._api.server_close()
+        for t in self._threads:
+            t.join(timeout=30)
+        if hasattr(self, "_moto"):
+            self._moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def write_state(self, path: Path = DEFAULT_STATE_FILE) -> Path:
+        assert self.info is not None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self.info), indent=2), "utf-8")
+        return path
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
+
+    # -- setup -------------------------------------------------------------------------------
+    def _configure_environment(self) -> None:
+        # Every boto3 client in this process (the handlers' too) talks to moto on loopback.
+        os.environ.update({
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+        })
+
+    def _create_resources(self) -> StackInfo:
+        template = load_template()
+        local, notification = local_template(template)
+        cfn = self.client("cloudformation")
+        params = [{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items() if k in local["Parameters"]]
+        cfn.create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(local), Parameters=params)
+        resources = {
+            r["LogicalResourceId"]: r["PhysicalResourceId"]
+            for r in cfn.describe_stack_resources(StackName=STACK_NAME)["StackResources"]
+        }
+        sqs = self.client("sqs")
+        queue_url, dlq_url = resources["TaggingQueue"], resources["TaggingDeadLetterQueue"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        resolver = Resolver(template, self.parameters, {("TaggingQueue", "Arn"): queue_arn})
+        config = resolver.resolve(notification)
+        bucket = resources["ImagesBucket"]
+        self.client("s3").put_bucket_notification_configuration(
+            Bucket=bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {"QueueArn": q["Queue"], "Events": [q["Event"]], **({"Filter": {"Key": {"FilterRules": q["Filter"]["S3Key"]["Rules"]}}} if "Filter" in q else {})}
+                    for q in config["QueueConfigurations"]
+                ]
+            },
+        )
+        self.queue_arn = queue_arn
+        return StackInfo(
+            aws_endpoint_url=self.endpoint,
+            region=REGION,
+            api_url=f"http://127.0.0.1:{self.api_port}",
+            bucket=bucket,
+            table=resources["TagsTable"],
+            queue_url=queue_url,
+            dead_letter_queue_url=dlq_url,
+            model_dir=str(self.model_dir),
+        )
+
+    def _configure_functions(self, info: StackInfo) -> None:
+        os.environ.update({
+            "TABLE_NAME": info.table,
+            "IMAGES_BUCKET": info.bucket,
+            "MODEL_DIR": str(self.model_dir),
+            "MODEL_S3_URI": "",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "cliptag",
+        })
+        from cliptag import wiring
+
+        wiring.reset()
+        info.model = wiring.bundle().model_key
+        wiring.tagger()  # cold start now, not on the first upload
+
+    # -- the SQS event source mapping --------------------------------------------------------
+    def _poll(self) -> None:
+        from handlers import tagger
+
+        assert self.info is not None
+        sqs = self.client("sqs")
+        window = float(self.parameters.get("BatchWindowSeconds", "1"))
+        while not self._stop.is_set():
+            messages: list[dict[str, Any]] = []
+            deadline = time.monotonic() + window
+            while len(messages) < self.batch_size and not self._stop.is_set():
+                resp = sqs.receive_message(
+                    QueueUrl=self.info.queue_url,
+                    MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+                messages += resp.get("Messages", [])
+                if not messages or time.monotonic() >= deadline:
+                    break
+            if not messages:
+                continue
+            event = {"Records": [self._sqs_record(m) for m in messages]}
+            try:
+                result = tagger.handler(event, FakeContext("cliptag-tagger"))
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            except Exception:  # a crashed invocation: SQS redelivers the whole batch, as in AWS
+                failed = {m["MessageId"] for m in messages}
+            self.invocations += 1
+            done = [m for m in messages if m["MessageId"] not in failed]
+            for start in range(0, len(done), 10):
+                sqs.delete_message_batch(
+                    QueueUrl=self.info.queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])],
+                )
+
+    def _sqs_record(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": message.get("MessageAttributes", {}),
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": REGION,
+        }
+
+
+def api_gateway_event(method: str, raw_path: str, headers: dict[str, str], body: str | None) -> dict[str, Any]:
+    """An API Gateway REST proxy event, as `sam local start-api` would build it."""
+    parts = urlsplit(raw_path)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    return {
+        "resource": parts.path,
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "stage": "v1",
+            "httpMethod": method,
+            "path": f"/v1{parts.path}",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def _api_handler_class() -> type[BaseHTTPRequestHandler]:
+    class ApiGateway(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            from handlers import api
+
+            event = api_gateway_event("GET", self.path, {k: v for k, v in self.headers.items()}, None)
+            try:
+                result = api.handler(event, FakeContext("cliptag-api", timeout_s=10, memory_mb=512))
+            except Exception:  # what API Gateway answers when the function crashes
+                result = {"statusCode": 502, "headers": {"Content-Type": "application/json"}, "body": '{"message": "Internal server error"}'}
+            body = (result.get("body") or "").encode("utf-8")
+            self.send_response(int(result.get("statusCode", 200)))
+            for name, value in (result.get("headers") or {}).items():
+                self.send_header(name, value)
+            for name, values in (result.get("multiValueHeaders") or {}).items():
+                for value in values:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: handlers log as JSON
+            pass
+
+    return ApiGateway

@@ -1,0 +1,212 @@
+"""Tagging one SQS batch: the domain flow, with AWS behind two small ports.
+
+``plan`` does everything that can be shared across the batch: parse, read, hash, look up the
+content cache, decode, and one encoder call for every image that needs inference (each content
+once). ``commit`` then writes one message's results; it raises TransientError so that only that
+message is redelivered. Permanent problems become "failed" records, never exceptions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cliptag.content import content_id
+from cliptag.encoder import ImageEncoder
+from cliptag.errors import ObjectGone, PermanentError, TransientError
+from cliptag.events import MalformedEvent, ObjectEvent, parse_body
+from cliptag.imaging import Limits, Preprocessing, load_pixels
+from cliptag.scoring import TagScorer
+from cliptag.store import CachedContent, ObjectRecord, StaleEvent
+
+
+class Source(Protocol):
+    def read(self, bucket: str, key: str, max_bytes: int) -> bytes: ...
+
+
+class Store(Protocol):
+    def get_content(self, content_id: str, model_key: str) -> CachedContent | None: ...
+    def put_content(self, content_id: str, model_key: str, cached: CachedContent) -> None: ...
+    def put_object(self, record: ObjectRecord, sequencer: str | None) -> None: ...
+    def delete_object(self, bucket: str, key: str, sequencer: str | None) -> None: ...
+
+
+@dataclass
+class Item:
+    """One object event of a message and what became of it."""
+
+    event: ObjectEvent
+    content_id: str = ""
+    size: int = 0
+    cached: CachedContent | None = None  # known before this batch
+    result: CachedContent | None = None  # embedding or failure, after plan()
+    data: bytes = b""  # held only between read and decode
+    pixels: NDArray[np.float32] | None = None
+    transient: str = ""  # set: this message must be retried
+    gone: bool = False  # deleted before we read it
+    outcome: str = ""  # tagged | reused | failed | deleted | skipped | stale
+
+
+@dataclass
+class MessagePlan:
+    message_id: str
+    items: list[Item] = field(default_factory=list)
+    malformed: str = ""
+
+
+@dataclass
+class BatchStats:
+    inference_images: int = 0
+    inference_ms: float = 0.0
+    decode_ms: float = 0.0
+    fetch_ms: float = 0.0
+
+
+@dataclass
+class Tagger:
+    encoder: ImageEncoder
+    scorer: TagScorer
+    preprocessing: Preprocessing
+    model_key: str
+    vocabulary_version: str
+    source: Source
+    store: Store
+    limits: Limits = field(default_factory=Limits)
+    fast_decode: bool = True
+
+    def plan(self, messages: Sequence[tuple[str, str]]) -> tuple[list[MessagePlan], BatchStats]:
+        stats = BatchStats()
+        plans = [self._parse(message_id, body) for message_id, body in messages]
+        items = [item for p in plans for item in p.items if item.event.kind == "created"]
+
+        start = time.perf_counter()
+        for item in items:
+            self._read(item)
+        stats.fetch_ms = (time.perf_counter() - start) * 1000
+
+        # Decode each content needing inference once, however many keys carry it.
+        start = time.perf_counter()
+        todo: dict[str, list[Item]] = {}
+        for item in items:
+            if item.transient or item.gone or item.result is not None:
+                continue
+            if item.content_id in todo:
+                todo[item.content_id].append(item)
+                continue
+            todo[item.content_id] = [item]
+            self._decode(item)
+        stats.decode_ms = (time.perf_counter() - start) * 1000
+
+        batch = [group for group in todo.values() if group[0].pixels is not None]
+        if batch:
+            start = time.perf_counter()
+            embeddings = self.encoder.embed(np.stack([group[0].pixels for group in batch]))  # type: ignore[misc]
+            stats.inference_ms = (time.perf_counter() - start) * 1000
+            stats.inference_images = len(batch)
+            for group, vector in zip(batch, embeddings, strict=True):
+                first = group[0]
+                assert first.result is not None
+                first.result = CachedContent(
+                    status="embedded", embedding=vector, width=first.result.width, height=first.result.height, format=first.result.format
+                )
+        for group in todo.values():
+            for other in group[1:]:
+                other.result, other.outcome = group[0].result, "reused"
+            group[0].pixels = None  # free the tensor before commit
+        return plans, stats
+
+    def commit(self, plan: MessagePlan) -> list[Item]:
+        """Write one message's results; raise TransientError to have SQS redeliver it."""
+        if plan.malformed:
+            return []
+        retry = [item.transient for item in plan.items if item.transient]
+        for item in plan.items:
+            if item.transient:
+                continue
+            try:
+                self._commit_item(item)
+            except StaleEvent:
+                item.outcome = "stale"
+            except TransientError as exc:
+                retry.append(str(exc))
+        if retry:
+            raise TransientError("; ".join(retry))
+        return plan.items
+
+    # -- steps -----------------------------------------------------------------------------
+    def _parse(self, message_id: str, body: str) -> MessagePlan:
+        try:
+            return MessagePlan(message_id, [Item(event) for event in parse_body(body)])
+        except MalformedEvent as exc:
+            return MessagePlan(message_id, malformed=str(exc))
+
+    def _read(self, item: Item) -> None:
+        event = item.event
+        try:
+            data = self.source.read(event.bucket, event.key, self.limits.max_bytes)
+        except ObjectGone:
+            item.gone, item.outcome = True, "skipped"
+            return
+        except TransientError as exc:
+            item.transient = str(exc)
+            return
+        except PermanentError as exc:
+            item.result = CachedContent(status="failed", error=str(exc))
+            item.size = event.size or 0
+            return
+        item.size = len(data)
+        item.content_id = content_id(data)
+        try:
+            item.cached = self.store.get_content(item.content_id, self.model_key)
+        except TransientError as exc:
+            item.transient = str(exc)
+            return
+        if item.cached is not None:
+            item.result, item.outcome = item.cached, "reused"
+            return
+        item.data = data
+
+    def _decode(self, item: Item) -> None:
+        data, item.data = item.data, b""
+        try:
+            decoded, pixels = load_pixels(data, self.preprocessing, self.limits, fast=self.fast_decode)
+        except PermanentError as exc:
+            item.result = CachedContent(status="failed", error=str(exc))
+            return
+        item.pixels = pixels
+        item.result = CachedContent(status="pending", width=decoded.width, height=decoded.height, format=decoded.format)
+
+    def _commit_item(self, item: Item) -> None:
+        event = item.event
+        if event.kind == "removed":
+            self.store.delete_object(event.bucket, event.key, event.sequencer)
+            item.outcome = "deleted"
+            return
+        if item.gone:
+            return
+        result = item.result
+        if result is None:  # defensive: plan() always sets a result for readable objects
+            raise TransientError(f"{event.ref}: no result computed")
+        if item.content_id and item.cached is None:
+            self.store.put_content(item.content_id, self.model_key, result)
+        if result.status == "failed" or result.embedding is None:
+            record = ObjectRecord(
+                bucket=event.bucket, key=event.key, status="failed", content_id=item.content_id,
+                model=self.model_key, vocabulary=self.vocabulary_version, size=item.size,
+                error=result.error or "no embedding",
+            )
+            item.outcome = "failed"
+        else:
+            tags = self.scorer.tags(result.embedding[None, :])[0]
+            record = ObjectRecord(
+                bucket=event.bucket, key=event.key, status="tagged", content_id=item.content_id,
+                tags=[(t.name, t.score) for t in tags], model=self.model_key, vocabulary=self.vocabulary_version,
+                width=result.width, height=result.height, format=result.format, size=item.size,
+            )
+            item.outcome = item.outcome or "tagged"
+        self.store.put_object(record, event.sequencer)

@@ -1,0 +1,72 @@
+"""Builds the long-lived objects of a Lambda container once (the cold start) from Settings.
+
+Everything is created on first use and cached for the container's life, so a warm call redoes
+nothing. Tests and the local stack call ``reset()`` after changing the environment.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from cliptag.bundle import ModelBundle
+from cliptag.config import Settings
+from cliptag.encoder import ImageEncoder
+from cliptag.imaging import Limits
+from cliptag.objects import ObjectSource, download_prefix
+from cliptag.scoring import TagScorer
+from cliptag.store import TagStore
+from cliptag.tagging import Tagger
+
+TMP_MODEL_DIR = Path("/tmp/cliptag-model")  # Lambda's writable disk, for MODEL_S3_URI
+
+
+@cache
+def settings() -> Settings:
+    return Settings()
+
+
+@cache
+def bundle() -> ModelBundle:
+    s = settings()
+    root = download_prefix(s.model_s3_uri, TMP_MODEL_DIR) if s.model_s3_uri else Path(s.model_dir)
+    return ModelBundle.open(root)
+
+
+@cache
+def store() -> TagStore:
+    s = settings()
+    return TagStore(s.table_name, shards=s.tag_index_shards)
+
+
+@cache
+def scorer() -> TagScorer:
+    b, s = bundle(), settings()
+    vocab = b.vocabulary
+    return TagScorer.build(
+        names=vocab.names,
+        tag_embeddings=b.tag_embeddings,
+        per_tag=[t.threshold for t in vocab.tags],
+        min_score=b.default_threshold if s.min_score is None else s.min_score,
+        top_k=s.top_k,
+    )
+
+
+@cache
+def tagger() -> Tagger:
+    b, s = bundle(), settings()
+    return Tagger(
+        encoder=ImageEncoder(b.image_encoder_path(), threads=s.inference_threads),
+        scorer=scorer(),
+        preprocessing=b.preprocessing,
+        model_key=b.model_key,
+        vocabulary_version=b.vocabulary.version,
+        source=ObjectSource(),
+        store=store(),
+        limits=Limits(max_bytes=s.max_object_bytes, max_pixels=s.max_pixels),
+    )
+
+
+def reset() -> None:
+    for fn in (settings, bundle, store, scorer, tagger):
+        fn.cache_clear()

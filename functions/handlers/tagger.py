@@ -1,0 +1,71 @@
+"""Tagger Lambda: SQS batch of S3 notifications -> tags in DynamoDB.
+
+The whole batch is planned first (one encoder call for every image that needs one); each
+message is then committed through Powertools' batch processor, which reports only the
+messages that failed transiently (``ReportBatchItemFailures``) so SQS redelivers just those.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cliptag import wiring
+from cliptag.errors import TransientError
+from cliptag.tagging import MessagePlan
+
+logger = Logger(service="cliptag-tagger")
+metrics = Metrics(namespace="cliptag", service="tagger")
+tracer = Tracer(service="cliptag-tagger")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+OUTCOME_METRICS = {"tagged": "ImagesTagged", "reused": "ImagesReused", "failed": "ImagesFailed", "deleted": "ObjectsDeleted"}
+
+
+def _commit(plan: MessagePlan) -> None:
+    if plan.malformed:
+        # Retrying cannot fix a body we do not understand: acknowledge it, loudly.
+        logger.error("malformed message acknowledged", message_id=plan.message_id, reason=plan.malformed)
+        metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
+        return
+    try:
+        items = wiring.tagger().commit(plan)
+    except TransientError as exc:
+        logger.warning("message will be retried", message_id=plan.message_id, reason=str(exc))
+        metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
+        raise
+    for item in items:
+        event = item.event
+        log = logger.warning if item.outcome == "failed" else logger.info
+        log(
+            f"object {item.outcome or 'unchanged'}",
+            bucket=event.bucket,
+            key=event.key,
+            content_id=item.content_id,
+            outcome=item.outcome,
+            error=item.result.error if item.result is not None and item.outcome == "failed" else None,
+        )
+        if item.outcome in OUTCOME_METRICS:
+            metrics.add_metric(name=OUTCOME_METRICS[item.outcome], unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    records = event.get("Records", [])
+    plans, stats = wiring.tagger().plan([(r["messageId"], r["body"]) for r in records])
+    if stats.inference_images:
+        metrics.add_metric(name="InferenceImages", unit=MetricUnit.Count, value=stats.inference_images)
+        metrics.add_metric(name="InferenceMs", unit=MetricUnit.Milliseconds, value=stats.inference_ms)
+    by_id = {p.message_id: p for p in plans}
+
+    def record_handler(record: SQSRecord) -> None:
+        _commit(by_id[record.message_id])
+
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

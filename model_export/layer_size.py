@@ -1,0 +1,43 @@
+"""Unzipped size of function + runtime layer + model layer against Lambda's 250 MB limit.
+
+Usage: ``python -m model_export.layer_size [.aws-sam/build]`` after ``sam build``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
+PARTS = {"function (tagger)": "TaggerFunction", "runtime layer": "RuntimeLayer", "model layer": "ModelLayer"}
+
+
+def tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def report(build_dir: Path) -> tuple[str, bool]:
+    rows, total = [], 0
+    for label, name in PARTS.items():
+        part = build_dir / name
+        if not part.is_dir():
+            return f"{part} not found: run `make build` first", False
+        size = tree_bytes(part)
+        total += size
+        rows.append(f"  {label:<20} {size / 2**20:8.1f} MiB")
+    fits = total <= LAMBDA_UNZIPPED_LIMIT
+    rows.append(f"  {'total':<20} {total / 2**20:8.1f} MiB of {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MiB: {'fits' if fits else 'DOES NOT FIT'}")
+    if not fits:
+        rows.append("  -> deploy with ModelS3Uri=s3://bucket/prefix (model loaded into /tmp at cold start), see README")
+    return "unzipped deployment size\n" + "\n".join(rows), fits
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    text, fits = report(Path(args[0] if args else ".aws-sam/build"))
+    print(text)
+    return 0 if fits else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
