@@ -35,6 +35,7 @@ class Checkpoint:
     source: str  # "hub", "local" or "random:<config>"
     preprocessing: Preprocessing
     tokenizer_json: Path
+    vocab_dir: Path  # vocab.json + merges.txt: the independent tokenizer reference
     processor_dir: Path  # holds preprocessor_config.json, for the CLIPImageProcessor parity check
 
     @property
@@ -82,6 +83,7 @@ def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_
             source=f"random:{source}",
             preprocessing=_preprocessing_from(json.loads((geometry_dir / "preprocessor_config.json").read_text())),
             tokenizer_json=geometry_dir / "tokenizer.json",
+            vocab_dir=geometry_dir,
             processor_dir=geometry_dir,
         )
 
@@ -118,5 +120,6 @@ def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_
         source="local" if local.is_dir() else "hub",
         preprocessing=_preprocessing_from(json.loads((snapshot / "preprocessor_config.json").read_text())),
         tokenizer_json=tokenizer_json,
+        vocab_dir=snapshot,
         processor_dir=processor_dir,
     )

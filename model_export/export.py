@@ -122,7 +122,7 @@ def _check_parity(ckpt: Checkpoint, out: Path, vocab: Vocabulary, n_photos: int)
         "image_fp32": parity.as_dict(image),
         "text_fp32": parity.as_dict(text),
         "preprocessing": parity.preprocessing_parity(photos, ckpt.preprocessing, ckpt.processor_dir),
-        "tokenizer": parity.tokenizer_parity(out / "tokenizer.json", prompts),
+        "tokenizer": parity.tokenizer_parity(out / "tokenizer.json", ckpt.vocab_dir, prompts),
     }
     failures = [
         f"{name} min cosine {stats.min_cosine:.7f} < {parity.FP32_MIN_COSINE}"

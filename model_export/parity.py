@@ -75,17 +75,34 @@ def preprocessing_parity(paths: list[Path], prep: Preprocessing, processor_dir: 
     return {"images": len(paths), "max_abs_diff": worst, "limit": PREPROCESS_MAX_ABS, "ok": worst <= PREPROCESS_MAX_ABS}
 
 
-def tokenizer_parity(tokenizer_json: Path, texts: list[str]) -> dict[str, Any]:
-    from tokenizers import Tokenizer
+def reference_tokenizer(vocab_dir: Path) -> Any:
+    """transformers' CLIPTokenizer built from vocab.json + merges.txt alone.
+
+    The directory is copied without tokenizer.json, so transformers constructs the tokenizer
+    from the BPE files with its own CLIP rules: an independent reference for our tokenizer.json.
+    """
+    import shutil
+    import tempfile
+
     from transformers import CLIPTokenizer
+
+    tmp = Path(tempfile.mkdtemp(prefix="clip-tok-"))
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        if (vocab_dir / name).is_file():
+            shutil.copy(vocab_dir / name, tmp / name)
+    if not (tmp / "vocab.json").is_file() or not (tmp / "merges.txt").is_file():
+        raise FileNotFoundError(f"{vocab_dir} lacks vocab.json/merges.txt for the tokenizer parity check")
+    return CLIPTokenizer.from_pretrained(str(tmp))
+
+
+def tokenizer_parity(tokenizer_json: Path, vocab_dir: Path, texts: list[str]) -> dict[str, Any]:
+    from tokenizers import Tokenizer
 
     from cliptag.encoder import configure_clip_tokenizer
 
     ours = Tokenizer.from_file(str(tokenizer_json))
     configure_clip_tokenizer(ours)
-    theirs = CLIPTokenizer(
-        vocab_file=str(tokenizer_json.parent / "vocab.json"), merges_file=str(tokenizer_json.parent / "merges.txt")
-    ) if (tokenizer_json.parent / "vocab.json").is_file() else CLIPTokenizer.from_pretrained(str(tokenizer_json.parent))
+    theirs = reference_tokenizer(vocab_dir)
     all_texts = list(texts) + list(HARD_TEXTS)
     expected = theirs(all_texts, padding="max_length", truncation=True, max_length=77)["input_ids"]
     got = [e.ids for e in ours.encode_batch(all_texts)]

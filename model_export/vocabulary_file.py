@@ -63,7 +63,7 @@ def parse_vocabulary(text: str, source: str = "<vocabulary>") -> Vocabulary:
             if t.count("{}") != 1:
                 errors.append(f"line {_line(node)}: template {t!r} must contain '{{}}' exactly once")
     if "tags" not in sections:
-        raise VocabularyError(f"{source}: no 'tags' section")
+        raise VocabularyError(f"{source}: no 'tags' section" + ("".join(f"; {e}" for e in errors)))
     groups = sections["tags"][1]
     if not isinstance(groups, yaml.MappingNode):
         raise VocabularyError(f"{source}: line {_line(groups)}: 'tags' must map categories to lists of tags")

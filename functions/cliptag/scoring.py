@@ -51,10 +51,11 @@ class TagScorer:
         k = min(self.top_k, scores.shape[1])
         if k <= 0:
             return [[] for _ in range(scores.shape[0])]
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        # Thresholds first, so a tag that fails its own threshold never takes a top-k slot.
+        passing = np.where(scores >= self.thresholds, scores, -np.inf)
+        top = np.argpartition(-passing, k - 1, axis=1)[:, :k]
         result: list[list[ScoredTag]] = []
-        for row, idx in zip(scores, top, strict=True):
+        for row, idx in zip(passing, top, strict=True):
             idx = idx[np.argsort(-row[idx], kind="stable")]
-            keep = idx[row[idx] >= self.thresholds[idx]]
-            result.append([ScoredTag(self.names[i], round(float(row[i]), 6)) for i in keep])
+            result.append([ScoredTag(self.names[i], round(float(row[i]), 6)) for i in idx if np.isfinite(row[i])])
         return result

@@ -1,0 +1,76 @@
+import json
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cliptag.events import MalformedEvent, normalise_sequencer, parse_body
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def s3_body(*records: tuple[str, str]) -> str:
+    return json.dumps({
+        "Records": [
+            {"eventSource": "aws:s3", "eventName": name, "s3": {"bucket": {"name": "b"}, "object": {"key": key, "size": 3}}}
+            for name, key in records
+        ]
+    })
+
+
+def test_keys_are_url_decoded_plus_is_space_and_utf8_escapes():
+    (event,) = parse_body(s3_body(("ObjectCreated:Put", "photos/beach+day/d%C3%BCne+1.jpg")))
+    assert event.key == "photos/beach day/düne 1.jpg"
+    assert event.kind == "created" and event.ref == "b/photos/beach day/düne 1.jpg"
+
+
+def test_a_literal_plus_arrives_escaped():
+    (event,) = parse_body(s3_body(("ObjectCreated:Put", "a%2Bb+%26+c.png")))
+    assert event.key == "a+b & c.png"
+
+
+def test_test_event_yields_nothing():
+    assert parse_body(json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"})) == []
+
+
+def test_several_records_created_and_removed_and_ignored_types():
+    events = parse_body(s3_body(("ObjectCreated:Copy", "a"), ("ObjectRemoved:Delete", "b"), ("ObjectRestore:Post", "c")))
+    assert [(e.kind, e.key) for e in events] == [("created", "a"), ("removed", "b")]
+
+
+def test_sns_envelope_is_unwrapped():
+    body = json.dumps({"Type": "Notification", "Message": s3_body(("ObjectCreated:Put", "x.jpg"))})
+    assert [e.key for e in parse_body(body)] == ["x.jpg"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["not json", "[]", json.dumps({"foo": 1}), json.dumps({"Records": [{"eventSource": "aws:sqs"}]}),
+     json.dumps({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {}}]})],
+)
+def test_malformed_bodies_are_rejected_with_a_reason(body):
+    with pytest.raises(MalformedEvent):
+        parse_body(body)
+
+
+@given(st.text(min_size=1, max_size=200).filter(lambda k: k.strip("\x00") == k))
+def test_any_key_survives_s3_encoding(key):
+    (event,) = parse_body(s3_body(("ObjectCreated:Put", quote_plus(key))))
+    assert event.key == key
+
+
+@given(st.integers(min_value=0, max_value=2**120), st.integers(min_value=0, max_value=2**120))
+def test_sequencer_order_is_numeric_order(a, b):
+    assert (normalise_sequencer(f"{a:X}") < normalise_sequencer(f"{b:X}")) == (a < b)
+
+
+def test_sample_events_parse():
+    for name in ("sqs-s3-put.json", "sqs-s3-delete.json", "sqs-s3-test-event.json", "sqs-s3-batch.json"):
+        doc = json.loads((EVENTS / name).read_text())
+        for record in doc["Records"]:
+            parse_body(record["body"])
+    batch = json.loads((EVENTS / "sqs-s3-batch.json").read_text())
+    keys = [e.key for r in batch["Records"] for e in parse_body(r["body"])]
+    assert keys == ["photos/beach day/düne 1.jpg", "photos/a+b & c.png", "photos/犬.webp"]
