@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -53,10 +54,8 @@ def up(args: argparse.Namespace) -> int:
     print(f"  query  : curl {info.api_url}/tags/dog/images")
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stopped.wait()
-    except KeyboardInterrupt:
-        pass
     stack.stop()
     Path(args.state).unlink(missing_ok=True)
     return 0
@@ -76,7 +75,11 @@ def demo(args: argparse.Namespace) -> int:
         assert info is not None
         stack.write_state(Path(args.state))
         manifest = json.loads((Path(args.model_dir) / "manifest.json").read_text())
-        random_note = " (RANDOM WEIGHTS: tags are meaningless, the pipeline is real)" if manifest["model"]["source"].startswith("random") else ""
+        random_note = (
+            " (RANDOM WEIGHTS: tags are meaningless, the pipeline is real)"
+            if manifest["model"]["source"].startswith("random")
+            else ""
+        )
         print(f"model: {manifest['model']['id']} [{manifest['image_encoder']['quantization']}]{random_note}")
         print(f"local AWS {info.aws_endpoint_url}, API {info.api_url}, bucket {info.bucket}\n")
         s3 = stack.client("s3")

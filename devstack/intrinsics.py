@@ -8,7 +8,9 @@ _NO_VALUE = object()
 
 
 class Resolver:
-    def __init__(self, template: dict[str, Any], parameters: dict[str, str], attributes: dict[tuple[str, str], str]) -> None:
+    def __init__(
+        self, template: dict[str, Any], parameters: dict[str, str], attributes: dict[tuple[str, str], str]
+    ) -> None:
         defaults = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
         self.parameters = {**defaults, **parameters}
         self.conditions = template.get("Conditions", {})
@@ -23,7 +25,7 @@ class Resolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (fn, arg), = value.items()
+            ((fn, arg),) = value.items()
             if fn == "Ref":
                 return _NO_VALUE if arg == "AWS::NoValue" else self.parameters[arg]
             if fn == "Fn::GetAtt":

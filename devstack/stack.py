@@ -96,6 +96,7 @@ class LocalStack:
         self._configure_environment()
         info = self._create_resources()
         self._configure_functions(info)
+        self.info = info
         self._api = ThreadingHTTPServer(("127.0.0.1", self.api_port), _api_handler_class())
         self._threads = [
             threading.Thread(target=self._poll, name="sqs-poller", daemon=True),
@@ -103,7 +104,6 @@ class LocalStack:
         ]
         for t in self._threads:
             t.start()
-        self.info = info
         return info
 
     def stop(self) -> None:
@@ -130,25 +130,29 @@ class LocalStack:
         return path
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)  # type: ignore[call-overload]
 
     # -- setup -------------------------------------------------------------------------------
     def _configure_environment(self) -> None:
         # Every boto3 client in this process (the handlers' too) talks to moto on loopback.
-        os.environ.update({
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
-        })
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_SESSION_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+            }
+        )
 
     def _create_resources(self) -> StackInfo:
         template = load_template()
         local, notification = local_template(template)
         cfn = self.client("cloudformation")
-        params = [{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items() if k in local["Parameters"]]
+        params = [
+            {"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items() if k in local["Parameters"]
+        ]
         cfn.create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(local), Parameters=params)
         resources = {
             r["LogicalResourceId"]: r["PhysicalResourceId"]
@@ -164,7 +168,13 @@ class LocalStack:
             Bucket=bucket,
             NotificationConfiguration={
                 "QueueConfigurations": [
-                    {"QueueArn": q["Queue"], "Events": [q["Event"]], **({"Filter": {"Key": {"FilterRules": q["Filter"]["S3Key"]["Rules"]}}} if "Filter" in q else {})}
+                    {
+                        "QueueArn": q["Queue"],
+                        "Events": [q["Event"]],
+                        **(
+                            {"Filter": {"Key": {"FilterRules": q["Filter"]["S3Key"]["Rules"]}}} if "Filter" in q else {}
+                        ),
+                    }
                     for q in config["QueueConfigurations"]
                 ]
             },
@@ -182,15 +192,18 @@ class LocalStack:
         )
 
     def _configure_functions(self, info: StackInfo) -> None:
-        os.environ.update({
-            "TABLE_NAME": info.table,
-            "IMAGES_BUCKET": info.bucket,
-            "MODEL_DIR": str(self.model_dir),
-            "MODEL_S3_URI": "",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_NAMESPACE": "cliptag",
-        })
+        os.environ.update(
+            {
+                "TABLE_NAME": info.table,
+                "IMAGES_BUCKET": info.bucket,
+                "MODEL_DIR": str(self.model_dir),
+                "MODEL_S3_URI": "",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_NAMESPACE": "cliptag",
+            }
+        )
         from cliptag import wiring
+        from handlers import api, tagger  # noqa: F401 - imported here, once: the "init phase"
 
         wiring.reset()
         info.model = wiring.bundle().model_key
@@ -230,7 +243,10 @@ class LocalStack:
             for start in range(0, len(done), 10):
                 sqs.delete_message_batch(
                     QueueUrl=self.info.queue_url,
-                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])],
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(done[start : start + 10])
+                    ],
                 )
 
     def _sqs_record(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -277,14 +293,18 @@ def _api_handler_class() -> type[BaseHTTPRequestHandler]:
     class ApiGateway(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             from handlers import api
 
             event = api_gateway_event("GET", self.path, {k: v for k, v in self.headers.items()}, None)
             try:
                 result = api.handler(event, FakeContext("cliptag-api", timeout_s=10, memory_mb=512))
             except Exception:  # what API Gateway answers when the function crashes
-                result = {"statusCode": 502, "headers": {"Content-Type": "application/json"}, "body": '{"message": "Internal server error"}'}
+                result = {
+                    "statusCode": 502,
+                    "headers": {"Content-Type": "application/json"},
+                    "body": '{"message": "Internal server error"}',
+                }
             body = (result.get("body") or "").encode("utf-8")
             self.send_response(int(result.get("statusCode", 200)))
             for name, value in (result.get("headers") or {}).items():

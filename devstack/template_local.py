@@ -31,18 +31,37 @@ def _construct(tag: str):  # type: ignore[no-untyped-def]
         elif isinstance(node, yaml.SequenceNode):
             value = loader.construct_sequence(node, deep=True)
         else:
+            assert isinstance(node, yaml.MappingNode)
             value = loader.construct_mapping(node, deep=True)
         return {name: value}
 
     return build
 
 
-for _tag in ("Ref", "Sub", "GetAtt", "Join", "Select", "Split", "If", "Not", "Equals", "Or", "And", "Condition", "FindInMap", "GetAZs", "ImportValue", "Base64"):
+for _tag in (
+    "Ref",
+    "Sub",
+    "GetAtt",
+    "Join",
+    "Select",
+    "Split",
+    "If",
+    "Not",
+    "Equals",
+    "Or",
+    "And",
+    "Condition",
+    "FindInMap",
+    "GetAZs",
+    "ImportValue",
+    "Base64",
+):
     _CfnLoader.add_constructor(f"!{_tag}", _construct(_tag))
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(path.read_text("utf-8"), Loader=_CfnLoader)  # noqa: S506 - our own loader, SafeLoader based
+    doc: dict[str, Any] = yaml.load(path.read_text("utf-8"), Loader=_CfnLoader)
+    return doc
 
 
 def local_template(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

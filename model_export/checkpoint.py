@@ -18,11 +18,23 @@ from cliptag.imaging import Preprocessing
 RANDOM_CONFIGS = ("tiny", "vit-b-32-random")
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 # The real tokenizer and geometry; random configurations need them (no hub access required).
-DEFAULT_GEOMETRY_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "tokenizer" / "clip-vit-base-patch32"
+DEFAULT_GEOMETRY_DIR = (
+    Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "tokenizer" / "clip-vit-base-patch32"
+)
 
 TINY_OVERRIDES: dict[str, dict[str, int]] = {
-    "text_config": {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2, "num_hidden_layers": 2},
-    "vision_config": {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 2, "num_hidden_layers": 2},
+    "text_config": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_attention_heads": 2,
+        "num_hidden_layers": 2,
+    },
+    "vision_config": {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_attention_heads": 2,
+        "num_hidden_layers": 2,
+    },
 }
 TINY_PROJECTION_DIM = 64
 
@@ -44,10 +56,10 @@ class Checkpoint:
 
 
 def _preprocessing_from(processor_config: dict[str, Any]) -> Preprocessing:
-    size = processor_config.get("size", 224)
-    size = size.get("shortest_edge", size.get("height")) if isinstance(size, dict) else size
-    crop = processor_config.get("crop_size", size)
-    crop = crop.get("height", crop.get("width")) if isinstance(crop, dict) else crop
+    size: Any = processor_config.get("size", 224)
+    size = size.get("shortest_edge", size.get("height", 224)) if isinstance(size, dict) else size
+    crop: Any = processor_config.get("crop_size", size)
+    crop = crop.get("height", crop.get("width", size)) if isinstance(crop, dict) else crop
     return Preprocessing(
         size=int(size),
         crop=int(crop),
@@ -75,7 +87,7 @@ def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_
             raw["projection_dim"] = raw["text_config"]["projection_dim"] = TINY_PROJECTION_DIM
             raw["vision_config"]["projection_dim"] = TINY_PROJECTION_DIM
         torch.manual_seed(seed)
-        model = CLIPModel(CLIPConfig(**raw)).eval()
+        model = CLIPModel(CLIPConfig(**raw)).eval()  # type: ignore[no-untyped-call]
         return Checkpoint(
             model=model,
             model_id=f"cliptag/{source}",
@@ -89,8 +101,10 @@ def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_
 
     # A real checkpoint: a local directory or a hub id (downloaded with progress bars, then cached).
     local = Path(source)
-    model = CLIPModel.from_pretrained(source, revision=revision).eval()
-    resolved_revision = revision or getattr(model.config, "_commit_hash", None) or ("local" if local.is_dir() else "main")
+    model = CLIPModel.from_pretrained(source, revision=revision or "main").eval()  # type: ignore[no-untyped-call]
+    resolved_revision = (
+        revision or getattr(model.config, "_commit_hash", None) or ("local" if local.is_dir() else "main")
+    )
     if local.is_dir():
         snapshot = local
     else:
@@ -100,15 +114,21 @@ def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_
             snapshot_download(
                 source,
                 revision=revision,
-                allow_patterns=["tokenizer.json", "preprocessor_config.json", "tokenizer_config.json", "vocab.json", "merges.txt"],
+                allow_patterns=[
+                    "tokenizer.json",
+                    "preprocessor_config.json",
+                    "tokenizer_config.json",
+                    "vocab.json",
+                    "merges.txt",
+                ],
             )
         )
     tokenizer_json = snapshot / "tokenizer.json"
     if not tokenizer_json.is_file():  # older checkpoints ship only vocab/merges: let transformers build it
-        from transformers import CLIPTokenizerFast
+        from transformers import AutoTokenizer
 
         out = work_dir / "tokenizer"
-        CLIPTokenizerFast.from_pretrained(str(snapshot)).save_pretrained(str(out))
+        AutoTokenizer.from_pretrained(str(snapshot)).save_pretrained(str(out))
         tokenizer_json = out / "tokenizer.json"
     processor_dir = work_dir / "processor"
     processor_dir.mkdir(parents=True, exist_ok=True)

@@ -24,10 +24,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) to pin")
     p.add_argument("--out", type=Path, default=Path("build/model"), help="output directory (replaced)")
     p.add_argument("--vocabulary", type=Path, default=DEFAULT_VOCABULARY, help="tag vocabulary YAML")
-    p.add_argument("--quantize", choices=["auto", "none", "int8", "fp16"], default="auto",
-                   help="image encoder variant: auto picks the smallest with min cosine >= 0.99 vs fp32")
-    p.add_argument("--geometry-dir", type=Path, default=DEFAULT_GEOMETRY_DIR,
-                   help="config.json/tokenizer of the real geometry, for the random configs")
+    p.add_argument(
+        "--quantize",
+        choices=["auto", "none", "int8", "fp16"],
+        default="auto",
+        help="image encoder variant: auto picks the smallest with min cosine >= 0.99 vs fp32",
+    )
+    p.add_argument(
+        "--geometry-dir",
+        type=Path,
+        default=DEFAULT_GEOMETRY_DIR,
+        help="config.json/tokenizer of the real geometry, for the random configs",
+    )
     p.add_argument("--photos", type=int, default=16, help="real photos used for the parity checks")
     p.add_argument("--seed", type=int, default=0, help="seed of the random-weight configs")
     p.add_argument("--no-progress", action="store_true")
@@ -41,8 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run_export(
             ExportOptions(
-                source=args.model, out_dir=args.out, vocabulary=args.vocabulary, geometry_dir=args.geometry_dir,
-                revision=args.revision, quantize=args.quantize, photos=args.photos, seed=args.seed,
+                source=args.model,
+                out_dir=args.out,
+                vocabulary=args.vocabulary,
+                geometry_dir=args.geometry_dir,
+                revision=args.revision,
+                quantize=args.quantize,
+                photos=args.photos,
+                seed=args.seed,
                 progress=not args.no_progress,
             )
         )

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from cliptag.bundle import FORMAT_VERSION, MANIFEST, ModelBundle, file_sha256
 from cliptag.encoder import ImageEncoder, TextEncoder
 from cliptag.vocabulary import Vocabulary
+
 from model_export import parity
 from model_export.checkpoint import Checkpoint, load_checkpoint
 from model_export.onnx_export import export_encoders, torch_image_embeds, torch_text_embeds
@@ -83,7 +83,8 @@ def run_export(opts: ExportOptions) -> dict[str, Any]:
         _log(f"model {ckpt.model_id} ({ckpt.source}, revision {ckpt.revision})")
         image_fp32, text_fp32 = export_encoders(ckpt.model, ckpt.preprocessing.crop, out)
         shutil.copy(ckpt.tokenizer_json, out / "tokenizer.json")
-        _log(f"ONNX written: image {image_fp32.stat().st_size / 1e6:.1f} MB, text {text_fp32.stat().st_size / 1e6:.1f} MB")
+        sizes = f"image {image_fp32.stat().st_size / 1e6:.1f} MB, text {text_fp32.stat().st_size / 1e6:.1f} MB"
+        _log(f"ONNX written: {sizes}")
         report = _check_parity(ckpt, out, vocab, opts.photos)
 
     text_encoder = TextEncoder(text_fp32, out / "tokenizer.json")
@@ -130,7 +131,9 @@ def _check_parity(ckpt: Checkpoint, out: Path, vocab: Vocabulary, n_photos: int)
         if stats.min_cosine < parity.FP32_MIN_COSINE
     ]
     if not report["preprocessing"]["ok"]:
-        failures.append(f"preprocessing differs from CLIPImageProcessor by {report['preprocessing']['max_abs_diff']:.2e}")
+        failures.append(
+            f"preprocessing differs from CLIPImageProcessor by {report['preprocessing']['max_abs_diff']:.2e}"
+        )
     if not report["tokenizer"]["ok"]:
         failures.append(f"tokenizer ids differ from CLIPTokenizer on {report['tokenizer']['mismatches']} texts")
     if failures:
@@ -144,21 +147,30 @@ def _quantize(
     pixels = parity.photo_batch(parity_photos(opts.photos), ckpt.preprocessing)
     reference = ImageEncoder(image_fp32).embed(pixels)
     variants: list[dict[str, Any]] = [
-        {"quantization": "fp32", "file": image_fp32.name, "bytes": image_fp32.stat().st_size, "min_cosine": 1.0, "mean_cosine": 1.0, "top5_agreement": 1.0}
+        {
+            "quantization": "fp32",
+            "file": image_fp32.name,
+            "bytes": image_fp32.stat().st_size,
+            "min_cosine": 1.0,
+            "mean_cosine": 1.0,
+            "top5_agreement": 1.0,
+        }
     ]
     wanted = [] if opts.quantize == "none" else (list(VARIANTS) if opts.quantize == "auto" else [opts.quantize])
     for name in wanted:
         path = VARIANTS[name](image_fp32, out / f"image_encoder.{name}.onnx")
         embeds = ImageEncoder(path).embed(pixels)
         stats = parity.cosine_stats(reference, embeds)
-        variants.append({
-            "quantization": name,
-            "file": path.name,
-            "bytes": path.stat().st_size,
-            "min_cosine": stats.min_cosine,
-            "mean_cosine": stats.mean_cosine,
-            "top5_agreement": parity.top5_agreement(reference, embeds, tag_matrix),
-        })
+        variants.append(
+            {
+                "quantization": name,
+                "file": path.name,
+                "bytes": path.stat().st_size,
+                "min_cosine": stats.min_cosine,
+                "mean_cosine": stats.mean_cosine,
+                "top5_agreement": parity.top5_agreement(reference, embeds, tag_matrix),
+            }
+        )
     eligible = [v for v in variants if v["min_cosine"] >= QUANTIZED_MIN_COSINE]
     if opts.quantize not in ("auto", "none"):  # an explicit choice is honoured, with its figures recorded
         eligible = [v for v in variants if v["quantization"] == opts.quantize]
@@ -167,21 +179,38 @@ def _quantize(
     chosen["reason"] = (
         f"explicitly requested (--quantize {opts.quantize})"
         if opts.quantize not in ("auto", "none")
-        else f"smallest variant with min cosine >= {QUANTIZED_MIN_COSINE} vs fp32 on {len(pixels)} real photos ({others})"
+        else f"smallest variant with min cosine >= {QUANTIZED_MIN_COSINE} vs fp32 on {len(pixels)} real photos"
+        f" ({others})"
     )
     return chosen, variants
 
 
 def _manifest(
-    ckpt: Checkpoint, out: Path, vocab: Vocabulary, shape: tuple[int, ...], chosen: dict[str, Any], variants: list[dict[str, Any]]
+    ckpt: Checkpoint,
+    out: Path,
+    vocab: Vocabulary,
+    shape: tuple[int, ...],
+    chosen: dict[str, Any],
+    variants: list[dict[str, Any]],
 ) -> dict[str, Any]:
     prep = ckpt.preprocessing
     files = {p.name: file_sha256(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != MANIFEST}
     return {
         "format_version": FORMAT_VERSION,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {"id": ckpt.model_id, "revision": ckpt.revision, "source": ckpt.source, "embed_dim": int(shape[1])},
-        "preprocessing": {"size": prep.size, "crop": prep.crop, "mean": list(prep.mean), "std": list(prep.std), "resample": prep.resample},
+        "model": {
+            "id": ckpt.model_id,
+            "revision": ckpt.revision,
+            "source": ckpt.source,
+            "embed_dim": int(shape[1]),
+        },
+        "preprocessing": {
+            "size": prep.size,
+            "crop": prep.crop,
+            "mean": list(prep.mean),
+            "std": list(prep.std),
+            "resample": prep.resample,
+        },
         "image_encoder": {
             "file": chosen["file"],
             "quantization": chosen["quantization"],
@@ -192,8 +221,18 @@ def _manifest(
         "image_encoder_variants": variants,
         "text_encoder": {"file": "text_encoder.onnx", "inputs": ["input_ids"], "context_length": 77},
         "tokenizer": {"file": "tokenizer.json"},
-        "vocabulary": {"file": "vocabulary.json", "hash": vocab.hash, "version": vocab.version, "tags": len(vocab.tags)},
-        "tag_embeddings": {"file": "tag_embeddings.npy", "shape": list(shape), "dtype": "float32", "vocabulary_hash": vocab.hash},
+        "vocabulary": {
+            "file": "vocabulary.json",
+            "hash": vocab.hash,
+            "version": vocab.version,
+            "tags": len(vocab.tags),
+        },
+        "tag_embeddings": {
+            "file": "tag_embeddings.npy",
+            "shape": list(shape),
+            "dtype": "float32",
+            "vocabulary_hash": vocab.hash,
+        },
         "scoring": {"default_threshold": RANDOM_MODEL_THRESHOLD if ckpt.is_random else REAL_MODEL_THRESHOLD},
         "files": files,
         "tools": _tool_versions(),
@@ -202,16 +241,20 @@ def _manifest(
 
 def format_report(report: dict[str, Any]) -> str:
     img, txt = report["image_fp32"], report["text_fp32"]
+    prep, tok = report["preprocessing"], report["tokenizer"]
     lines = [
         "parity report",
-        f"  image encoder fp32 vs torch : min cos {img['min_cosine']:.7f}  max |diff| {img['max_abs_diff']:.2e}  ({img['n']} real photos)",
-        f"  text encoder fp32 vs torch  : min cos {txt['min_cosine']:.7f}  max |diff| {txt['max_abs_diff']:.2e}  ({txt['n']} prompts)",
-        f"  preprocessing vs CLIPImageProcessor: max |diff| {report['preprocessing']['max_abs_diff']:.2e} ({report['preprocessing']['images']} photos)",
-        f"  tokenizer vs CLIPTokenizer  : {report['tokenizer']['mismatches']} mismatches in {report['tokenizer']['texts']} texts",
+        f"  image encoder fp32 vs torch : min cos {img['min_cosine']:.7f}  max |diff| {img['max_abs_diff']:.2e}"
+        f"  ({img['n']} real photos)",
+        f"  text encoder fp32 vs torch  : min cos {txt['min_cosine']:.7f}  max |diff| {txt['max_abs_diff']:.2e}"
+        f"  ({txt['n']} prompts)",
+        f"  preprocessing vs CLIPImageProcessor: max |diff| {prep['max_abs_diff']:.2e} ({prep['images']} photos)",
+        f"  tokenizer vs CLIPTokenizer  : {tok['mismatches']} mismatches in {tok['texts']} texts",
         "  image encoder variants:",
     ]
     for v in report.get("variants", []):
         lines.append(
-            f"    {v['quantization']:<5} {v['bytes'] / 1e6:8.1f} MB  min cos {v['min_cosine']:.5f}  mean cos {v['mean_cosine']:.5f}  top-5 same {v['top5_agreement'] * 100:.0f}%"
+            f"    {v['quantization']:<5} {v['bytes'] / 1e6:8.1f} MB  min cos {v['min_cosine']:.5f}"
+            f"  mean cos {v['mean_cosine']:.5f}  top-5 same {v['top5_agreement'] * 100:.0f}%"
         )
     return "\n".join(lines)

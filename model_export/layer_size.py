@@ -26,7 +26,8 @@ def report(build_dir: Path) -> tuple[str, bool]:
         total += size
         rows.append(f"  {label:<20} {size / 2**20:8.1f} MiB")
     fits = total <= LAMBDA_UNZIPPED_LIMIT
-    rows.append(f"  {'total':<20} {total / 2**20:8.1f} MiB of {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MiB: {'fits' if fits else 'DOES NOT FIT'}")
+    verdict = "fits" if fits else "DOES NOT FIT"
+    rows.append(f"  {'total':<20} {total / 2**20:8.1f} MiB of {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MiB: {verdict}")
     if not fits:
         rows.append("  -> deploy with ModelS3Uri=s3://bucket/prefix (model loaded into /tmp at cold start), see README")
     return "unzipped deployment size\n" + "\n".join(rows), fits

@@ -20,7 +20,8 @@ def _towers(model: Any) -> tuple[Any, Any]:
             self.projection = model.visual_projection
 
         def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-            return self.projection(self.vision(pixel_values=pixel_values).pooler_output)
+            out: torch.Tensor = self.projection(self.vision(pixel_values=pixel_values).pooler_output)
+            return out
 
     class TextTower(torch.nn.Module):
         """input_ids [N,77] -> text_embeds. CLIP's text model is causal and pools at the first
@@ -32,7 +33,8 @@ def _towers(model: Any) -> tuple[Any, Any]:
             self.projection = model.text_projection
 
         def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-            return self.projection(self.text(input_ids=input_ids).pooler_output)
+            out: torch.Tensor = self.projection(self.text(input_ids=input_ids).pooler_output)
+            return out
 
     return ImageTower().eval(), TextTower().eval()
 

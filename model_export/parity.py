@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cliptag.imaging import Limits, Preprocessing, decode, preprocess
 from numpy.typing import NDArray
 from PIL import Image
-
-from cliptag.imaging import Limits, Preprocessing, decode, preprocess
 
 FP32_MIN_COSINE = 0.99999
 PREPROCESS_MAX_ABS = 1e-4
@@ -59,12 +58,12 @@ def photo_batch(paths: list[Path], prep: Preprocessing) -> NDArray[np.float32]:
 
 
 def preprocessing_parity(paths: list[Path], prep: Preprocessing, processor_dir: Path) -> dict[str, Any]:
-    try:  # the PIL reference path explicitly; the torchvision backend resizes differently
-        from transformers import CLIPImageProcessorPil as Processor
-    except ImportError:  # transformers < 5 has only the PIL implementation
-        from transformers import CLIPImageProcessor as Processor
+    import transformers
 
-    processor = Processor.from_pretrained(str(processor_dir))
+    # The PIL reference path explicitly (the torchvision backend resizes differently);
+    # transformers < 5 has only the PIL implementation, under the plain name.
+    processor_class = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
+    processor = processor_class.from_pretrained(str(processor_dir))
     worst = 0.0
     for path in paths:
         with Image.open(path) as img:
@@ -72,7 +71,12 @@ def preprocessing_parity(paths: list[Path], prep: Preprocessing, processor_dir: 
             theirs = processor(images=rgb, return_tensors="np")["pixel_values"][0]
             ours = preprocess(rgb, prep)
         worst = max(worst, float(np.abs(theirs - ours).max()))
-    return {"images": len(paths), "max_abs_diff": worst, "limit": PREPROCESS_MAX_ABS, "ok": worst <= PREPROCESS_MAX_ABS}
+    return {
+        "images": len(paths),
+        "max_abs_diff": worst,
+        "limit": PREPROCESS_MAX_ABS,
+        "ok": worst <= PREPROCESS_MAX_ABS,
+    }
 
 
 def reference_tokenizer(vocab_dir: Path) -> Any:
@@ -96,9 +100,8 @@ def reference_tokenizer(vocab_dir: Path) -> Any:
 
 
 def tokenizer_parity(tokenizer_json: Path, vocab_dir: Path, texts: list[str]) -> dict[str, Any]:
-    from tokenizers import Tokenizer
-
     from cliptag.encoder import configure_clip_tokenizer
+    from tokenizers import Tokenizer
 
     ours = Tokenizer.from_file(str(tokenizer_json))
     configure_clip_tokenizer(ours)
@@ -107,7 +110,12 @@ def tokenizer_parity(tokenizer_json: Path, vocab_dir: Path, texts: list[str]) ->
     expected = theirs(all_texts, padding="max_length", truncation=True, max_length=77)["input_ids"]
     got = [e.ids for e in ours.encode_batch(all_texts)]
     mismatches = [t for t, a, b in zip(all_texts, expected, got, strict=True) if list(a) != list(b)]
-    return {"texts": len(all_texts), "mismatches": len(mismatches), "examples": mismatches[:3], "ok": not mismatches}
+    return {
+        "texts": len(all_texts),
+        "mismatches": len(mismatches),
+        "examples": mismatches[:3],
+        "ok": not mismatches,
+    }
 
 
 def top5_agreement(reference: NDArray[np.float32], candidate: NDArray[np.float32], tags: NDArray[np.float32]) -> float:

@@ -12,7 +12,16 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 COCO_DIR = SHARED_DATA / "images" / "coco-val2017"
 # Colour photographs bundled in the scikit-image wheel (no download needed).
-SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg", "retina.jpg", "camera.png")
+SKIMAGE_PHOTOS = (
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "rocket.jpg",
+    "motorcycle_left.png",
+    "hubble_deep_field.jpg",
+    "retina.jpg",
+    "camera.png",
+)
 
 
 def skimage_photos() -> list[Path]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-
 from cliptag.vocabulary import TagSpec, Vocabulary
 
 ENTRY_FIELDS = {"name", "synonyms", "threshold", "descriptions", "category"}

@@ -32,8 +32,15 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from model_export.export import ExportOptions, run_export
 
     out = tmp_path_factory.mktemp("model") / "tiny"
-    run_export(ExportOptions(source="tiny", out_dir=out, vocabulary=ROOT / "model_export" / "vocabulary" / "default.yaml",
-                             geometry_dir=TOKENIZER_DIR, progress=False))
+    run_export(
+        ExportOptions(
+            source="tiny",
+            out_dir=out,
+            vocabulary=ROOT / "model_export" / "vocabulary" / "default.yaml",
+            geometry_dir=TOKENIZER_DIR,
+            progress=False,
+        )
+    )
     return out
 
 

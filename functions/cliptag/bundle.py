@@ -49,7 +49,9 @@ class ModelBundle:
         except json.JSONDecodeError as exc:
             raise ModelBundleError(f"{path} is not valid JSON: {exc}") from exc
         if manifest.get("format_version") != FORMAT_VERSION:
-            raise ModelBundleError(f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}")
+            raise ModelBundleError(
+                f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
+            )
         return cls(root, manifest)
 
     def verified_path(self, name: str) -> Path:
@@ -81,13 +83,19 @@ class ModelBundle:
     def model_key(self) -> str:
         """Identifies the exact image encoder: embeddings are cached per content under it."""
         enc = self.manifest["image_encoder"]
-        return f"{self.model_id}@{self.manifest['model'].get('revision') or 'local'}:{enc['quantization']}:{self.manifest['files'][enc['file']][:12]}"
+        revision = self.manifest["model"].get("revision") or "local"
+        digest = self.manifest["files"][enc["file"]][:12]
+        return f"{self.model_id}@{revision}:{enc['quantization']}:{digest}"
 
     @property
     def preprocessing(self) -> Preprocessing:
         p = self.manifest["preprocessing"]
         return Preprocessing(
-            size=int(p["size"]), crop=int(p["crop"]), mean=tuple(p["mean"]), std=tuple(p["std"]), resample=int(p["resample"])
+            size=int(p["size"]),
+            crop=int(p["crop"]),
+            mean=tuple(p["mean"]),
+            std=tuple(p["std"]),
+            resample=int(p["resample"]),
         )
 
     @property
@@ -101,7 +109,9 @@ class ModelBundle:
         doc = json.loads(path.read_text("utf-8"))
         vocab = Vocabulary.from_json(doc)
         if vocab.hash != entry["hash"] or doc.get("hash") != entry["hash"]:
-            raise ModelBundleError(f"{path}: vocabulary hash {vocab.hash[:12]} does not match the manifest's {entry['hash'][:12]}")
+            raise ModelBundleError(
+                f"{path}: vocabulary hash {vocab.hash[:12]} does not match the manifest's {entry['hash'][:12]}"
+            )
         return vocab
 
     @cached_property
@@ -119,4 +129,6 @@ class ModelBundle:
         return self.verified_path(self.image_encoder_file)
 
     def text_encoder_paths(self) -> tuple[Path, Path]:
-        return self.verified_path(self.manifest["text_encoder"]["file"]), self.verified_path(self.manifest["tokenizer"]["file"])
+        return self.verified_path(self.manifest["text_encoder"]["file"]), self.verified_path(
+            self.manifest["tokenizer"]["file"]
+        )

@@ -70,7 +70,7 @@ def decode(data: bytes, limits: Limits, draft_to: int | None = None) -> DecodedI
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             width, height = img.size
             if width * height > limits.max_pixels:
                 raise PermanentError(
@@ -99,7 +99,7 @@ def decode(data: bytes, limits: Limits, draft_to: int | None = None) -> DecodedI
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any mode to 8-bit RGB; 16/32-bit greyscale is scaled rather than clipped to white."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float64)
+        arr: NDArray[np.float64] = np.asarray(img, dtype=np.float64)
         peak = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         img = Image.fromarray(np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), mode="L")
     elif img.mode == "F":
@@ -133,12 +133,14 @@ def center_crop(img: Image.Image, crop: int) -> Image.Image:
 def preprocess(img: Image.Image, prep: Preprocessing) -> NDArray[np.float32]:
     """RGB image -> normalised CHW float32 tensor of shape [3, crop, crop]."""
     img = center_crop(resize_shortest_edge(to_rgb(img), prep.size, prep.resample), prep.crop)
-    arr = np.asarray(img, dtype=np.float32) * np.float32(1.0 / 255.0)
-    arr = (arr - np.asarray(prep.mean, dtype=np.float32)) / np.asarray(prep.std, dtype=np.float32)
-    return np.ascontiguousarray(arr.transpose(2, 0, 1), dtype=np.float32)
+    scaled: NDArray[np.float32] = np.asarray(img, dtype=np.float32) * np.float32(1.0 / 255.0)
+    normalised = (scaled - np.asarray(prep.mean, dtype=np.float32)) / np.asarray(prep.std, dtype=np.float32)
+    return np.ascontiguousarray(normalised.transpose(2, 0, 1), dtype=np.float32)
 
 
-def load_pixels(data: bytes, prep: Preprocessing, limits: Limits, fast: bool = True) -> tuple[DecodedImage, NDArray[np.float32]]:
+def load_pixels(
+    data: bytes, prep: Preprocessing, limits: Limits, fast: bool = True
+) -> tuple[DecodedImage, NDArray[np.float32]]:
     """Decode and preprocess in one step; ``fast`` enables JPEG draft decoding."""
     decoded = decode(data, limits, draft_to=2 * prep.size if fast else None)
     return decoded, preprocess(decoded.image, prep)

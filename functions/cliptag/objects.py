@@ -21,7 +21,8 @@ DENIED_CODES = {"AccessDenied", "403", "InvalidObjectState", "KMS.AccessDeniedEx
 class ObjectSource:
     def __init__(self, client: S3Client | None = None) -> None:
         self.client: S3Client = client or boto3.client(
-            "s3", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=20)
+            "s3",
+            config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=20),
         )
 
     def read(self, bucket: str, key: str, max_bytes: int) -> bytes:

@@ -19,7 +19,8 @@ class ScoredTag:
 
 def l2_normalise(x: NDArray[np.float32]) -> NDArray[np.float32]:
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
+    out: NDArray[np.float32] = (x / np.maximum(norms, np.float32(1e-12))).astype(np.float32, copy=False)
+    return out
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,8 @@ class TagStore:
         self.table = table_name
         self.shards = max(1, shards)
         self.client: DynamoDBClient = client or boto3.client(
-            "dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
+            "dynamodb",
+            config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10),
         )
 
     # -- content cache -------------------------------------------------------------------
@@ -111,7 +112,7 @@ class TagStore:
         embedding = None
         if item.get("embedding") is not None:
             raw = item["embedding"]
-            embedding = np.frombuffer(raw.value if isinstance(raw, Binary) else raw, dtype=np.float16).astype(np.float32)
+            embedding = np.frombuffer(getattr(raw, "value", raw), dtype=np.float16).astype(np.float32)
         return CachedContent(
             status=item.get("status", "embedded"),
             embedding=embedding,
@@ -238,13 +239,18 @@ class TagStore:
             stale = [f"TAG#{t['name']}" for t in old.get("tags", []) if f"TAG#{t['name']}" not in new_tags]
             item = {**meta, "revision": revision + 1, "sequencer": seq or old.get("sequencer")}
             condition = "attribute_not_exists(PK)" if not current else "revision = :rev"
-            put_meta: dict[str, Any] = {"TableName": self.table, "Item": _item(item), "ConditionExpression": condition}
+            put_meta: dict[str, Any] = {
+                "TableName": self.table,
+                "Item": _item(item),
+                "ConditionExpression": condition,
+            }
             if current:
                 put_meta["ExpressionAttributeValues"] = _item({":rev": revision})
             ops: list[dict[str, Any]] = [{"Put": put_meta}]
             ops += [{"Put": {"TableName": self.table, "Item": _item(t)}} for t in tag_items]
             ops += [
-                {"Delete": {"TableName": self.table, "Key": _item({"PK": keys.object_pk(ref), "SK": sk})}} for sk in stale
+                {"Delete": {"TableName": self.table, "Key": _item({"PK": keys.object_pk(ref), "SK": sk})}}
+                for sk in stale
             ]
             try:
                 self._call(self.client.transact_write_items, TransactItems=ops)
@@ -275,20 +281,26 @@ class TagStore:
                 "TableName": self.table,
                 "IndexName": "GSI1",
                 "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK >= :floor",
-                "ExpressionAttributeValues": _item({":pk": keys.tag_index_pk(tag, shard, self.shards), ":floor": floor}),
+                "ExpressionAttributeValues": _item(
+                    {":pk": keys.tag_index_pk(tag, shard, self.shards), ":floor": floor}
+                ),
                 "ScanIndexForward": False,
                 "Limit": limit + 1,
             }
-            if positions[shard]:
-                ref = keys.ref_from_index_sk(positions[shard])
-                params["ExclusiveStartKey"] = _item({
-                    "PK": keys.object_pk(ref),
-                    "SK": keys.tag_sk(tag),
-                    "GSI1PK": keys.tag_index_pk(tag, shard, self.shards),
-                    "GSI1SK": positions[shard],
-                })
+            position = positions[shard]
+            if position:
+                params["ExclusiveStartKey"] = _item(
+                    {
+                        "PK": keys.object_pk(keys.ref_from_index_sk(position)),
+                        "SK": keys.tag_sk(tag),
+                        "GSI1PK": keys.tag_index_pk(tag, shard, self.shards),
+                        "GSI1SK": position,
+                    }
+                )
             items = self._call(self.client.query, **params).get("Items", [])
-            heads.append([(_de.deserialize(i["GSI1SK"]), keys.ref_from_index_sk(_de.deserialize(i["GSI1SK"]))) for i in items])
+            heads.append(
+                [(_de.deserialize(i["GSI1SK"]), keys.ref_from_index_sk(_de.deserialize(i["GSI1SK"]))) for i in items]
+            )
         merged = sorted(((sk, shard) for shard, rows in enumerate(heads) for sk, _ in rows), reverse=True)
         page = merged[:limit]
         next_positions = list(positions)
@@ -332,7 +344,7 @@ class BadToken(ValueError):
     """A pagination token that this API did not issue."""
 
 
-def encode_token(positions: list[str]) -> str:
+def encode_token(positions: list[str | None]) -> str:
     raw = json.dumps({"v": 1, "p": positions}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -349,7 +361,9 @@ def decode_token(token: str | None, shards: int) -> list[str | None]:
         for p in positions:
             if p is not None and not isinstance(p, str):
                 raise BadToken("malformed token")
-            if p and (len(p) <= keys.SCORE_WIDTH + 1 or not p[: keys.SCORE_WIDTH].isdigit() or p[keys.SCORE_WIDTH] != "#"):
+            if p and (
+                len(p) <= keys.SCORE_WIDTH + 1 or not p[: keys.SCORE_WIDTH].isdigit() or p[keys.SCORE_WIDTH] != "#"
+            ):
                 raise BadToken("malformed token")
         return positions
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:

@@ -112,7 +112,11 @@ class Tagger:
                 first = group[0]
                 assert first.result is not None
                 first.result = CachedContent(
-                    status="embedded", embedding=vector, width=first.result.width, height=first.result.height, format=first.result.format
+                    status="embedded",
+                    embedding=vector,
+                    width=first.result.width,
+                    height=first.result.height,
+                    format=first.result.format,
                 )
         for group in todo.values():
             for other in group[1:]:
@@ -196,17 +200,30 @@ class Tagger:
             self.store.put_content(item.content_id, self.model_key, result)
         if result.status == "failed" or result.embedding is None:
             record = ObjectRecord(
-                bucket=event.bucket, key=event.key, status="failed", content_id=item.content_id,
-                model=self.model_key, vocabulary=self.vocabulary_version, size=item.size,
+                bucket=event.bucket,
+                key=event.key,
+                status="failed",
+                content_id=item.content_id,
+                model=self.model_key,
+                vocabulary=self.vocabulary_version,
+                size=item.size,
                 error=result.error or "no embedding",
             )
             item.outcome = "failed"
         else:
             tags = self.scorer.tags(result.embedding[None, :])[0]
             record = ObjectRecord(
-                bucket=event.bucket, key=event.key, status="tagged", content_id=item.content_id,
-                tags=[(t.name, t.score) for t in tags], model=self.model_key, vocabulary=self.vocabulary_version,
-                width=result.width, height=result.height, format=result.format, size=item.size,
+                bucket=event.bucket,
+                key=event.key,
+                status="tagged",
+                content_id=item.content_id,
+                tags=[(t.name, t.score) for t in tags],
+                model=self.model_key,
+                vocabulary=self.vocabulary_version,
+                width=result.width,
+                height=result.height,
+                format=result.format,
+                size=item.size,
             )
             item.outcome = item.outcome or "tagged"
         self.store.put_object(record, event.sequencer)

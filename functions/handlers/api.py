@@ -9,21 +9,19 @@ is enforced. (No ``from __future__ import annotations`` here: the validator read
 annotations at run time.)
 """
 
-
 import re
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
-
 from cliptag import wiring
 from cliptag.store import BadToken
+from pydantic import BaseModel, Field
 
 logger = Logger(service="cliptag-api")
 tracer = Tracer(service="cliptag-api")
@@ -94,6 +92,11 @@ def _not_found(exc: NotFoundError) -> Response[Any]:
     return _error(404, str(exc) or "not found")
 
 
+@app.exception_handler(BadRequestError)
+def _bad_parameter(exc: BadRequestError) -> Response[Any]:
+    return _error(400, str(exc.msg))
+
+
 @app.exception_handler(BadToken)
 def _bad_token(exc: BadToken) -> Response[Any]:
     return _error(400, f"next_token: {exc}")
@@ -104,7 +107,7 @@ def _bad_token(exc: BadToken) -> Response[Any]:
 def image_tags(key: str) -> ImageTags:
     object_key = unquote(key)
     if not object_key or len(object_key.encode("utf-8")) > MAX_KEY_BYTES:
-        return _error(400, f"key must be 1..{MAX_KEY_BYTES} bytes")  # type: ignore[return-value]
+        raise BadRequestError(f"key must be 1..{MAX_KEY_BYTES} bytes")
     bucket = wiring.settings().images_bucket
     record = wiring.store().get_object(bucket, object_key)
     if record is None:
@@ -134,7 +137,7 @@ def tag_images(
 ) -> TagImages:
     name = unquote(tag).strip()
     if not name or len(name) > MAX_TAG_LENGTH or not TAG_PATTERN.match(name):
-        return _error(400, f"tag must be 1..{MAX_TAG_LENGTH} letters, digits, spaces or simple punctuation")  # type: ignore[return-value]
+        raise BadRequestError(f"tag must be 1..{MAX_TAG_LENGTH} letters, digits, spaces or simple punctuation")
     page, token = wiring.store().query_tag(name, min_score, limit, next_token)
     images = []
     for ref, score in page:

@@ -14,7 +14,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from cliptag import wiring
 from cliptag.errors import TransientError
 from cliptag.tagging import MessagePlan
@@ -24,7 +23,12 @@ metrics = Metrics(namespace="cliptag", service="tagger")
 tracer = Tracer(service="cliptag-tagger")
 processor = BatchProcessor(event_type=EventType.SQS)
 
-OUTCOME_METRICS = {"tagged": "ImagesTagged", "reused": "ImagesReused", "failed": "ImagesFailed", "deleted": "ObjectsDeleted"}
+OUTCOME_METRICS = {
+    "tagged": "ImagesTagged",
+    "reused": "ImagesReused",
+    "failed": "ImagesFailed",
+    "deleted": "ObjectsDeleted",
+}
 
 
 def _commit(plan: MessagePlan) -> None:
@@ -68,4 +72,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     def record_handler(record: SQSRecord) -> None:
         _commit(by_id[record.message_id])
 
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)

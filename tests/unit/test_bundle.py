@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cliptag.bundle import ModelBundle
 from cliptag.errors import ModelBundleError
 
@@ -55,5 +54,5 @@ def test_missing_file_and_missing_manifest(bundle_copy: Path, tmp_path: Path):
     (bundle_copy / "tag_embeddings.npy").unlink()
     with pytest.raises(ModelBundleError, match="missing"):
         _ = ModelBundle.open(bundle_copy).tag_embeddings
-    with pytest.raises(ModelBundleError, match="no manifest.json"):
+    with pytest.raises(ModelBundleError, match=r"no manifest\.json"):
         ModelBundle.open(tmp_path / "empty")

@@ -3,21 +3,26 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
+from cliptag.events import MalformedEvent, normalise_sequencer, parse_body
 from hypothesis import given
 from hypothesis import strategies as st
-
-from cliptag.events import MalformedEvent, normalise_sequencer, parse_body
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 def s3_body(*records: tuple[str, str]) -> str:
-    return json.dumps({
-        "Records": [
-            {"eventSource": "aws:s3", "eventName": name, "s3": {"bucket": {"name": "b"}, "object": {"key": key, "size": 3}}}
-            for name, key in records
-        ]
-    })
+    return json.dumps(
+        {
+            "Records": [
+                {
+                    "eventSource": "aws:s3",
+                    "eventName": name,
+                    "s3": {"bucket": {"name": "b"}, "object": {"key": key, "size": 3}},
+                }
+                for name, key in records
+            ]
+        }
+    )
 
 
 def test_keys_are_url_decoded_plus_is_space_and_utf8_escapes():
@@ -36,7 +41,9 @@ def test_test_event_yields_nothing():
 
 
 def test_several_records_created_and_removed_and_ignored_types():
-    events = parse_body(s3_body(("ObjectCreated:Copy", "a"), ("ObjectRemoved:Delete", "b"), ("ObjectRestore:Post", "c")))
+    events = parse_body(
+        s3_body(("ObjectCreated:Copy", "a"), ("ObjectRemoved:Delete", "b"), ("ObjectRestore:Post", "c"))
+    )
     assert [(e.kind, e.key) for e in events] == [("created", "a"), ("removed", "b")]
 
 
@@ -47,8 +54,13 @@ def test_sns_envelope_is_unwrapped():
 
 @pytest.mark.parametrize(
     "body",
-    ["not json", "[]", json.dumps({"foo": 1}), json.dumps({"Records": [{"eventSource": "aws:sqs"}]}),
-     json.dumps({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {}}]})],
+    [
+        "not json",
+        "[]",
+        json.dumps({"foo": 1}),
+        json.dumps({"Records": [{"eventSource": "aws:sqs"}]}),
+        json.dumps({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "s3": {}}]}),
+    ],
 )
 def test_malformed_bodies_are_rejected_with_a_reason(body):
     with pytest.raises(MalformedEvent):

@@ -16,6 +16,7 @@ def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
     require(TOKENIZER_DIR)
     from cliptag.bundle import ModelBundle
     from cliptag.encoder import ImageEncoder, TextEncoder
+
     from model_export.cli import main
 
     vocab = tmp_path / "mine.yaml"
@@ -25,7 +26,22 @@ def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
         "  scenes:\n    - {name: beach, descriptions: ['sand and sea under a blue sky']}\n    - [forest, city]\n"
     )
     out = tmp_path / "model"
-    assert main(["--model", "tiny", "--out", str(out), "--vocabulary", str(vocab), "--photos", "6", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "--model",
+                "tiny",
+                "--out",
+                str(out),
+                "--vocabulary",
+                str(vocab),
+                "--photos",
+                "6",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
 
     manifest = json.loads((out / "manifest.json").read_text())
     report = json.loads((out / "parity.json").read_text())
@@ -36,7 +52,13 @@ def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
     assert {v["quantization"] for v in report["variants"]} == {"fp32", "int8", "fp16"}
     chosen = manifest["image_encoder"]
     assert chosen["quantization"] in ("fp32", "int8", "fp16") and "min cosine" in chosen["reason"]
-    assert set(manifest["files"]) >= {"image_encoder.onnx", "text_encoder.onnx", "tokenizer.json", "vocabulary.json", "tag_embeddings.npy"}
+    assert set(manifest["files"]) >= {
+        "image_encoder.onnx",
+        "text_encoder.onnx",
+        "tokenizer.json",
+        "vocabulary.json",
+        "tag_embeddings.npy",
+    }
     assert manifest["preprocessing"]["size"] == 224 and manifest["model"]["source"] == "random:tiny"
 
     bundle = ModelBundle.open(out)
@@ -44,7 +66,9 @@ def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
     assert bundle.vocabulary.tags[0].threshold == 0.3
     # Tag embeddings are the renormalised mean of the ONNX text embeddings of every prompt.
     text = TextEncoder(*bundle.text_encoder_paths())
-    dog = text.embed(["a photo of a dog.", "a photo of a puppy.", "a picture of the dog.", "a picture of the puppy."]).mean(axis=0)
+    dog = text.embed(
+        ["a photo of a dog.", "a photo of a puppy.", "a picture of the dog.", "a picture of the puppy."]
+    ).mean(axis=0)
     assert float(dog / np.linalg.norm(dog) @ bundle.tag_embeddings[0]) > 0.9999
     # The encoder takes any batch size.
     enc = ImageEncoder(bundle.image_encoder_path())

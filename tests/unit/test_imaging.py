@@ -4,10 +4,10 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from cliptag.errors import PermanentError
 from cliptag.imaging import Limits, Preprocessing, decode, load_pixels, preprocess
+from PIL import Image
+
 from tests.conftest import FORMATS, require
 
 LIMITS = Limits()
@@ -33,9 +33,19 @@ def test_exif_orientations_come_out_upright(shape, orientation):
 
 @pytest.mark.parametrize(
     "name",
-    ["heic/IMG_5195.HEIC", "heic/samplefilehub.heif", "misc/hopper.avif", "misc/flower.webp", "misc/hopper.gif",
-     "misc/hopper.tif", "misc/hopper.png", "misc/frozenpond.mpo", "misc/sample_cmyk.jpg", "misc/xmp_test.jpg",
-     "misc/hopper_orientation_6.jpg"],
+    [
+        "heic/IMG_5195.HEIC",
+        "heic/samplefilehub.heif",
+        "misc/hopper.avif",
+        "misc/flower.webp",
+        "misc/hopper.gif",
+        "misc/hopper.tif",
+        "misc/hopper.png",
+        "misc/frozenpond.mpo",
+        "misc/sample_cmyk.jpg",
+        "misc/xmp_test.jpg",
+        "misc/hopper_orientation_6.jpg",
+    ],
 )
 def test_real_formats_decode_to_rgb(name):
     data = require(FORMATS / name).read_bytes()
@@ -82,8 +92,12 @@ def test_byte_limit():
 
 
 def test_one_pixel_and_16_bit_and_palette_images_work():
-    for img in (Image.new("RGB", (1, 1), (200, 10, 10)), Image.new("I;16", (64, 48), 40000), Image.new("P", (40, 40))):
-        decoded, pixels = load_pixels(png_bytes(img), Preprocessing(), LIMITS)
+    for img in (
+        Image.new("RGB", (1, 1), (200, 10, 10)),
+        Image.new("I;16", (64, 48), 40000),
+        Image.new("P", (40, 40)),
+    ):
+        _, pixels = load_pixels(png_bytes(img), Preprocessing(), LIMITS)
         assert pixels.shape == (3, 224, 224)
     grey16 = decode(png_bytes(Image.new("I;16", (8, 8), 65535)), LIMITS).image
     assert np.asarray(grey16).min() == 255  # full-scale 16-bit is white, not clipped garbage

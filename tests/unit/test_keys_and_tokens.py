@@ -1,9 +1,8 @@
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from cliptag import keys
 from cliptag.store import BadToken, decode_token, encode_token
+from hypothesis import given
+from hypothesis import strategies as st
 
 scores = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False)
 

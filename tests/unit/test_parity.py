@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from cliptag.encoder import ImageEncoder
 from cliptag.imaging import Limits, Preprocessing, decode, load_pixels, preprocess
+from PIL import Image
+
 from model_export import parity
 from tests.conftest import COCO, TOKENIZER_DIR, real_photos, require
 
@@ -32,9 +32,8 @@ def test_tokenizer_ids_match_clip_tokenizer():
 
 def test_long_text_is_cut_to_77_tokens_with_end_marker():
     require(TOKENIZER_DIR / "tokenizer.json")
-    from tokenizers import Tokenizer
-
     from cliptag.encoder import configure_clip_tokenizer
+    from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(TOKENIZER_DIR / "tokenizer.json"))
     configure_clip_tokenizer(tok)

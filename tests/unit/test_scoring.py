@@ -1,5 +1,4 @@
 import numpy as np
-
 from cliptag.scoring import TagScorer, l2_normalise
 
 

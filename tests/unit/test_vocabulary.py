@@ -1,6 +1,11 @@
 import pytest
 
-from model_export.vocabulary_file import DEFAULT_VOCABULARY, VocabularyError, load_vocabulary, parse_vocabulary
+from model_export.vocabulary_file import (
+    DEFAULT_VOCABULARY,
+    VocabularyError,
+    load_vocabulary,
+    parse_vocabulary,
+)
 
 
 def test_default_vocabulary_is_large_and_structured():
@@ -25,12 +30,24 @@ def test_hash_is_stable_and_tracks_content():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("tags:\n  a:\n    - dog\n    - cat\n    - Dog\n", "line 5: duplicate tag or synonym 'Dog' (first on line 3)"),
-        ("tags:\n  a:\n    - dog\n    - {name: cat, synonyms: [dog]}\n", "line 4: duplicate tag or synonym 'dog'"),
+        (
+            "tags:\n  a:\n    - dog\n    - cat\n    - Dog\n",
+            "line 5: duplicate tag or synonym 'Dog' (first on line 3)",
+        ),
+        (
+            "tags:\n  a:\n    - dog\n    - {name: cat, synonyms: [dog]}\n",
+            "line 4: duplicate tag or synonym 'dog'",
+        ),
         ("tags:\n  a:\n    - dog\n    - {name: '  '}\n", "line 4: empty or missing tag name"),
         ("tags:\n  a:\n    - {name: dog, colour: brown}\n", "line 3: unknown field 'colour'"),
-        ("tags:\n  a:\n    - {name: dog, threshold: 7}\n", "line 3: threshold of 'dog' must be a number between -1 and 1"),
-        ("templates: ['a photo']\ntags:\n  a: [dog]\n", "line 1: template 'a photo' must contain '{}' exactly once"),
+        (
+            "tags:\n  a:\n    - {name: dog, threshold: 7}\n",
+            "line 3: threshold of 'dog' must be a number between -1 and 1",
+        ),
+        (
+            "templates: ['a photo']\ntags:\n  a: [dog]\n",
+            "line 1: template 'a photo' must contain '{}' exactly once",
+        ),
         ("tag:\n  a: [dog]\n", "unknown top-level field 'tag'"),
         ("tags: [dog]\n", "'tags' must map categories"),
         ("tags:\n  a:\n    - [dog, '']\n", "line 3: empty tag name"),

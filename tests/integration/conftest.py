@@ -1,0 +1,102 @@
+"""One local stack per test session: moto's server on loopback, the poller, the API server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack.stack import LocalStack, StackInfo
+
+# Fast redelivery so the retry/DLQ path runs in seconds.
+TEST_PARAMETERS = {"QueueVisibilityTimeout": "2", "MaxReceives": "2", "BatchWindowSeconds": "1"}
+
+
+@pytest.fixture(scope="session")
+def stack(model_dir: Path) -> Iterator[LocalStack]:
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    local = LocalStack(model_dir, api_port=0, parameters=TEST_PARAMETERS)
+    local.start()
+    yield local
+    local.stop()
+
+
+@pytest.fixture(scope="session")
+def info(stack: LocalStack) -> StackInfo:
+    assert stack.info is not None
+    return stack.info
+
+
+@pytest.fixture(scope="session")
+def s3(stack: LocalStack) -> Any:
+    return stack.client("s3")
+
+
+class Api:
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=10) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"{}")
+
+    def image(self, key: str) -> tuple[int, dict[str, Any]]:
+        return self.get(f"/images/{urllib.parse.quote(key, safe='')}/tags")
+
+    def tag(self, tag: str, **params: Any) -> tuple[int, dict[str, Any]]:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        return self.get(f"/tags/{urllib.parse.quote(tag, safe='')}/images{query}")
+
+    def all_keys_with_tag(self, tag: str) -> list[str]:
+        keys, token = [], None
+        while True:
+            params: dict[str, Any] = {"limit": 100}
+            if token:
+                params["next_token"] = token
+            status, body = self.tag(tag, **params)
+            assert status == 200, body
+            keys += [img["key"] for img in body["images"]]
+            token = body.get("next_token")
+            if not token:
+                return keys
+
+    def wait(self, key: str, until: Any = lambda body: True, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            status, body = self.image(key)
+            last = (status, body)
+            if status == 200 and until(body):
+                return body
+            time.sleep(0.25)
+        raise AssertionError(f"{key!r} not processed in {timeout}s: last answer {last}")
+
+    def wait_gone(self, key: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.image(key)[0] == 404:
+                return
+            time.sleep(0.25)
+        raise AssertionError(f"{key!r} still has tags after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def api(info: StackInfo) -> Api:
+    return Api(info.api_url)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
