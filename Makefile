@@ -14,8 +14,8 @@ TEST_MODEL_DIR ?= build/model-tiny
 ARCH ?= x86_64
 export SAM_CLI_TELEMETRY = 0
 
-.PHONY: help venv model model-tiny model-bench demo local test test-unit test-integration lint typecheck \
-        openapi build validate size deploy bench clean
+.PHONY: help venv model model-tiny model-bench demo local test test-unit lint typecheck \
+        openapi build validate layer-check size deploy bench clean
 
 help:
 	@echo "make demo [MODEL=tiny]   run the whole pipeline locally on sample photos and print the tags"
@@ -23,6 +23,7 @@ help:
 	@echo "make local               start the local stack until Ctrl-C (writes build/local-stack.json)"
 	@echo "make model [MODEL=...]   export a model directory (default: the real ViT-B/32)"
 	@echo "make build [ARCH=arm64]  sam build (layers without Docker); make deploy = sam deploy --guided"
+	@echo "make layer-check         build the runtime layer and run the functions from it in isolation"
 	@echo "make openapi             write openapi.json"
 	@echo "make lint typecheck      ruff, mypy"
 
@@ -84,6 +85,9 @@ build: $(SAM_VENV)/.installed model
 	CLIPTAG_MODEL_DIR=$(abspath $(MODEL_DIR)) CLIPTAG_ARCH=$(ARCH) PIP="$(abspath $(PY)) -m pip" \
 	  $(SAM_VENV)/bin/sam build --parameter-overrides Architecture=$(ARCH)
 	$(PY) -m model_export.layer_size .aws-sam/build
+
+layer-check: venv model-tiny
+	$(PY) layers/check_runtime_layer.py $(TEST_MODEL_DIR)
 
 size: venv
 	$(PY) -m model_export.layer_size .aws-sam/build
