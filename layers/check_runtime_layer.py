@@ -51,8 +51,16 @@ def main() -> int:
         layer, provided = Path(tmp) / "layer", Path(tmp) / "lambda-runtime"
         pip = f"{sys.executable} -m pip"
         subprocess.run(
-            ["make", "-s", "-C", str(ROOT / "layers/runtime"), "build-RuntimeLayer",
-             f"ARTIFACTS_DIR={layer}", f"LAMBDA_PYTHON={version}", f"PIP={pip}"],
+            [
+                "make",
+                "-s",
+                "-C",
+                str(ROOT / "layers/runtime"),
+                "build-RuntimeLayer",
+                f"ARTIFACTS_DIR={layer}",
+                f"LAMBDA_PYTHON={version}",
+                f"PIP={pip}",
+            ],
             check=True,
         )
         # What the Lambda Python runtime ships besides the standard library.
@@ -61,10 +69,14 @@ def main() -> int:
             check=True,
         )
         size = sum(f.stat().st_size for f in layer.rglob("*") if f.is_file()) / 2**20
-        code = f"import sys; sys.path[:0] = {[str(layer / 'python'), str(ROOT / 'functions'), str(provided)]!r}\n" + PROBE
+        code = (
+            f"import sys; sys.path[:0] = {[str(layer / 'python'), str(ROOT / 'functions'), str(provided)]!r}\n" + PROBE
+        )
         result = subprocess.run(
             [sys.executable, "-I", "-c", code, str(model_dir), *map(str, samples)],
-            capture_output=True, text=True, env={"POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"},
+            capture_output=True,
+            text=True,
+            env={"POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"},
         )
         print(f"runtime layer for Python {version}: {size:.1f} MiB")
         print(result.stdout.strip() or result.stderr[-3000:])

@@ -63,7 +63,9 @@ def export_encoders(model: Any, image_size: int, out_dir: Path) -> tuple[Path, P
             str(text_path),
             input_names=["input_ids"],
             output_names=["text_embeds"],
-            dynamic_axes={"input_ids": {0: "batch"}, "text_embeds": {0: "batch"}},
+            # Dynamic sequence too: callers may drop trailing padding (causal model, pooled at
+            # the first end-of-text token), which the parity check proves changes nothing.
+            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "text_embeds": {0: "batch"}},
             opset_version=OPSET,
             dynamo=False,
         )

@@ -56,13 +56,25 @@ class TextEncoder:
         )
         self.input_names = [i.name for i in self.session.get_inputs()]
 
+        shape = self.session.get_inputs()[0].shape
+        self.trims_padding = len(shape) == 2 and not isinstance(shape[1], int)
+
     def token_ids(self, texts: list[str]) -> NDArray[np.int64]:
         return np.array([e.ids for e in self.tokenizer.encode_batch(texts)], dtype=np.int64)
+
+    def trim(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Drop padding after the longest text: CLIP's text model is causal and pools at the first
+        end-of-text token, so later positions cannot change the result (about 7x less compute)."""
+        if not self.trims_padding:
+            return ids
+        eot = _eot_id(self.tokenizer)
+        longest = int((ids == eot).argmax(axis=1).max()) + 1
+        return np.ascontiguousarray(ids[:, :longest])
 
     def embed(self, texts: list[str], batch_size: int = 64) -> NDArray[np.float32]:
         chunks = []
         for start in range(0, len(texts), batch_size):
-            ids = self.token_ids(texts[start : start + batch_size])
+            ids = self.trim(self.token_ids(texts[start : start + batch_size]))
             feeds = {"input_ids": ids}
             if "attention_mask" in self.input_names:
                 feeds["attention_mask"] = (np.cumsum(ids == _eot_id(self.tokenizer), axis=1) <= 1).astype(np.int64)
