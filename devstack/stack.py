@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -25,6 +27,16 @@ STACK_NAME = "cliptag-local"
 DEFAULT_STATE_FILE = Path("build/local-stack.json")
 # Short visibility locally so transient failures are retried within seconds, not minutes.
 LOCAL_PARAMETERS = {"QueueVisibilityTimeout": "60", "BatchWindowSeconds": "1"}
+
+
+def _wait_for_port(port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"moto server did not start on port {port}")
 
 
 def free_port() -> int:
@@ -74,12 +86,17 @@ class LocalStack:
         moto_port: int = 0,
         parameters: dict[str, str] | None = None,
         batch_size: int = 10,
+        moto_process: bool = False,
+        poll: bool = True,
     ) -> None:
         self.model_dir = Path(model_dir).resolve()
         self.api_port = api_port or free_port()
         self.moto_port = moto_port or free_port()
         self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
         self.batch_size = batch_size
+        # A separate moto process keeps the emulator off this process's GIL (benchmarks).
+        self.moto_process = moto_process
+        self.poll = poll
         self.endpoint = f"http://127.0.0.1:{self.moto_port}"
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -91,17 +108,24 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self._moto.start()
+        if self.moto_process:
+            self._moto_proc = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            _wait_for_port(self.moto_port)
+        else:
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+            self._moto.start()
         self._configure_environment()
         info = self._create_resources()
         self._configure_functions(info)
         self.info = info
         self._api = ThreadingHTTPServer(("127.0.0.1", self.api_port), _api_handler_class())
-        self._threads = [
-            threading.Thread(target=self._poll, name="sqs-poller", daemon=True),
-            threading.Thread(target=self._api.serve_forever, name="api", daemon=True),
-        ]
+        self._threads = [threading.Thread(target=self._api.serve_forever, name="api", daemon=True)]
+        if self.poll:
+            self._threads.append(threading.Thread(target=self._poll, name="sqs-poller", daemon=True))
         for t in self._threads:
             t.start()
         return info
@@ -115,6 +139,9 @@ class LocalStack:
             t.join(timeout=30)
         if hasattr(self, "_moto"):
             self._moto.stop()
+        if hasattr(self, "_moto_proc"):
+            self._moto_proc.terminate()
+            self._moto_proc.wait(timeout=10)
 
     def __enter__(self) -> LocalStack:
         self.start()

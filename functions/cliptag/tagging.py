@@ -4,12 +4,18 @@
 content cache, decode, and one encoder call for every image that needs inference (each content
 once). ``commit`` then writes one message's results; it raises TransientError so that only that
 message is redelivered. Permanent problems become "failed" records, never exceptions.
+
+Network calls (S3 reads, DynamoDB writes) of a batch run concurrently on a small thread pool and
+decoding runs on one thread per vCPU (Pillow releases the GIL while decoding): a batch costs
+about one round trip per stage instead of ten.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -78,6 +84,14 @@ class Tagger:
     store: Store
     limits: Limits = field(default_factory=Limits)
     fast_decode: bool = True
+    io_workers: int = 10
+    decode_workers: int = 0  # 0: one per vCPU
+
+    def __post_init__(self) -> None:
+        # Created once per container; threads idle between invocations cost nothing.
+        self._io = ThreadPoolExecutor(max_workers=self.io_workers, thread_name_prefix="io")
+        decoders = self.decode_workers or os.cpu_count() or 1
+        self._cpu = ThreadPoolExecutor(max_workers=decoders, thread_name_prefix="decode")
 
     def plan(self, messages: Sequence[tuple[str, str]]) -> tuple[list[MessagePlan], BatchStats]:
         stats = BatchStats()
@@ -85,8 +99,7 @@ class Tagger:
         items = [item for p in plans for item in p.items if item.event.kind == "created"]
 
         start = time.perf_counter()
-        for item in items:
-            self._read(item)
+        list(self._io.map(self._read, items))
         stats.fetch_ms = (time.perf_counter() - start) * 1000
 
         # Decode each content needing inference once, however many keys carry it.
@@ -95,11 +108,8 @@ class Tagger:
         for item in items:
             if item.transient or item.gone or item.result is not None:
                 continue
-            if item.content_id in todo:
-                todo[item.content_id].append(item)
-                continue
-            todo[item.content_id] = [item]
-            self._decode(item)
+            todo.setdefault(item.content_id, []).append(item)
+        list(self._cpu.map(self._decode, [group[0] for group in todo.values()]))
         stats.decode_ms = (time.perf_counter() - start) * 1000
 
         batch = [group for group in todo.values() if group[0].pixels is not None]
@@ -123,6 +133,18 @@ class Tagger:
                 other.result, other.outcome = group[0].result, "reused"
             group[0].pixels = None  # free the tensor before commit
         return plans, stats
+
+    def commit_all(self, plans: Sequence[MessagePlan]) -> dict[str, TransientError | None]:
+        """Commit every message concurrently; message id -> its transient error, if any."""
+
+        def attempt(plan: MessagePlan) -> TransientError | None:
+            try:
+                self.commit(plan)
+            except TransientError as exc:
+                return exc
+            return None
+
+        return dict(zip((p.message_id for p in plans), self._io.map(attempt, plans), strict=True))
 
     def commit(self, plan: MessagePlan) -> list[Item]:
         """Write one message's results; raise TransientError to have SQS redeliver it."""

@@ -6,6 +6,7 @@ nothing. Tests and the local stack call ``reset()`` after changing the environme
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from cliptag.scoring import TagScorer
 from cliptag.store import TagStore
 from cliptag.tagging import Tagger
 
-TMP_MODEL_DIR = Path("/tmp/cliptag-model")  # Lambda's writable disk, for MODEL_S3_URI
+# Lambda's writable disk, for MODEL_S3_URI (CLIPTAG_TMP_MODEL_DIR moves it, for tests).
+TMP_MODEL_DIR = Path(os.environ.get("CLIPTAG_TMP_MODEL_DIR", "/tmp/cliptag-model"))
 
 
 @cache
@@ -29,7 +31,8 @@ def settings() -> Settings:
 @cache
 def bundle() -> ModelBundle:
     s = settings()
-    root = download_prefix(s.model_s3_uri, TMP_MODEL_DIR) if s.model_s3_uri else Path(s.model_dir)
+    tmp_dir = Path(os.environ.get("CLIPTAG_TMP_MODEL_DIR", str(TMP_MODEL_DIR)))
+    root = download_prefix(s.model_s3_uri, tmp_dir) if s.model_s3_uri else Path(s.model_dir)
     return ModelBundle.open(root)
 
 

@@ -1,8 +1,8 @@
 """Tagger Lambda: SQS batch of S3 notifications -> tags in DynamoDB.
 
-The whole batch is planned first (one encoder call for every image that needs one); each
-message is then committed through Powertools' batch processor, which reports only the
-messages that failed transiently (``ReportBatchItemFailures``) so SQS redelivers just those.
+The whole batch is planned first (one encoder call for every image that needs one) and its
+messages committed concurrently; Powertools' batch processor then reports only the messages
+that failed transiently (``ReportBatchItemFailures``) so SQS redelivers just those.
 """
 
 from __future__ import annotations
@@ -31,19 +31,18 @@ OUTCOME_METRICS = {
 }
 
 
-def _commit(plan: MessagePlan) -> None:
+def _report(plan: MessagePlan, error: TransientError | None) -> None:
+    """Log and count one committed message; re-raise its transient error for the batch processor."""
     if plan.malformed:
         # Retrying cannot fix a body we do not understand: acknowledge it, loudly.
         logger.error("malformed message acknowledged", message_id=plan.message_id, reason=plan.malformed)
         metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
         return
-    try:
-        items = wiring.tagger().commit(plan)
-    except TransientError as exc:
-        logger.warning("message will be retried", message_id=plan.message_id, reason=str(exc))
+    if error is not None:
+        logger.warning("message will be retried", message_id=plan.message_id, reason=str(error))
         metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
-        raise
-    for item in items:
+        raise error
+    for item in plan.items:
         event = item.event
         log = logger.warning if item.outcome == "failed" else logger.info
         log(
@@ -68,9 +67,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name="InferenceImages", unit=MetricUnit.Count, value=stats.inference_images)
         metrics.add_metric(name="InferenceMs", unit=MetricUnit.Milliseconds, value=stats.inference_ms)
     by_id = {p.message_id: p for p in plans}
+    errors = wiring.tagger().commit_all(plans)  # concurrently; the processor reports per message
 
     def record_handler(record: SQSRecord) -> None:
-        _commit(by_id[record.message_id])
+        _report(by_id[record.message_id], errors[record.message_id])
 
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context

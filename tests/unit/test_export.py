@@ -82,3 +82,39 @@ def test_bad_vocabulary_fails_the_export_with_the_line(tmp_path: Path, capsys):
     vocab.write_text("tags:\n  a:\n    - dog\n    - dog\n")
     assert main(["--model", "tiny", "--out", str(tmp_path / "o"), "--vocabulary", str(vocab)]) == 1
     assert "line 4: duplicate tag or synonym 'dog'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_export_from_a_local_checkpoint_directory(tmp_path: Path):
+    """Real-weight checkpoints load through from_pretrained, the same path as a hub download."""
+    require(TOKENIZER_DIR)
+    import shutil
+
+    from cliptag.bundle import ModelBundle
+
+    from model_export.checkpoint import load_checkpoint
+    from model_export.cli import main
+
+    ckpt = load_checkpoint("tiny", None, TOKENIZER_DIR, tmp_path, seed=3)
+    local = tmp_path / "my-clip"
+    ckpt.model.save_pretrained(str(local))
+    for name in (
+        "tokenizer.json",
+        "vocab.json",
+        "merges.txt",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "preprocessor_config.json",
+    ):
+        shutil.copy(TOKENIZER_DIR / name, local / name)
+    vocab = tmp_path / "v.yaml"
+    vocab.write_text("tags:\n  a: [dog, cat, beach]\n")
+    out = tmp_path / "out"
+    assert (
+        main(["--model", str(local), "--out", str(out), "--vocabulary", str(vocab), "--photos", "4", "--no-progress"])
+        == 0
+    )
+    bundle = ModelBundle.open(out)
+    assert bundle.manifest["model"]["source"] == "local" and bundle.model_id == "my-clip"
+    assert bundle.default_threshold == 0.24  # real-weight default, not the random-model top-k-only one
+    assert bundle.manifest["preprocessing"]["mean"][0] == pytest.approx(0.48145466)

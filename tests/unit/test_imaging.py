@@ -91,6 +91,13 @@ def test_byte_limit():
         decode(b"x" * 101, Limits(max_bytes=100))
 
 
+def test_bmp_decodes():
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(buf, format="BMP")
+    decoded, _ = load_pixels(buf.getvalue(), Preprocessing(), LIMITS)
+    assert decoded.format == "BMP" and (decoded.width, decoded.height) == (300, 200)
+
+
 def test_one_pixel_and_16_bit_and_palette_images_work():
     for img in (
         Image.new("RGB", (1, 1), (200, 10, 10)),

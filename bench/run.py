@@ -1,0 +1,435 @@
+"""cliptag benchmark: one run, one table, ratios measured side by side on this machine.
+
+Runs the full-size ViT-B/32 geometry (random weights: same compute and size as the real model)
+on real COCO photos, plus 12 MP JPEGs and large PNGs made by upscaling them, against the local
+stack (moto in its own process, real HTTP). Prints the table and writes it as JSON.
+
+    make bench                 # or: .venv/bin/python bench/run.py --model-dir build/model-vit-b-32-random
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
+
+from cliptag.content import content_id  # noqa: E402
+from cliptag.imaging import Limits, load_pixels  # noqa: E402
+
+from model_export.photos import coco_photos, skimage_photos  # noqa: E402
+
+# Prices (USD, us-east-1, on-demand) used for the cost rows.
+LAMBDA_GB_SECOND = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+LAMBDA_PER_REQUEST = 0.20 / 1e6
+SQS_PER_REQUEST = 0.40 / 1e6
+S3_GET_PER_REQUEST = 0.0004 / 1000
+DYNAMODB_PER_WRU = 0.625 / 1e6
+REKOGNITION_PER_1000 = 1.00
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return (time.perf_counter() - start) * 1000, result
+
+
+def fresh(data: bytes) -> bytes:
+    """Same pixels, new content id: bytes after a JPEG's end marker are ignored by decoders."""
+    return data + uuid.uuid4().bytes
+
+
+def big_jpeg(data: bytes, size: tuple[int, int] = (4000, 3000)) -> bytes:
+    img = Image.open(io.BytesIO(data)).convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def big_png(data: bytes, size: tuple[int, int] = (3000, 2000)) -> bytes:
+    img = Image.open(io.BytesIO(data)).convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.rows: list[tuple[str, str, str]] = []  # (section, name, value)
+        self.data: dict[str, Any] = {}
+
+    def row(self, section: str, name: str, value: str, key: str | None = None, number: float | None = None) -> None:
+        self.rows.append((section, name, value))
+        if key is not None:
+            self.data[key] = number
+        print(f"  {name:<58} {value}", flush=True)
+
+    # -- pieces ----------------------------------------------------------------------------
+    def stages(self, stack: Any, photos: list[bytes]) -> None:
+        from cliptag import wiring
+        from handlers import tagger as tagger_handler
+
+        from devstack.stack import FakeContext
+
+        tagger = wiring.tagger()
+        bundle, store, source = wiring.bundle(), wiring.store(), tagger.source
+        bucket = stack.info.bucket
+        size = self.args.batch_size
+        per_stage: dict[str, list[float]] = {k: [] for k in ("get", "hash", "decode", "infer", "score", "write")}
+        floor_decode, floor_infer, handler_ms = [], [], []
+        batches = [photos[i : i + size] for i in range(0, len(photos) - size + 1, size)][: self.args.batches]
+        s3 = stack.client("s3")
+        for batch in batches:
+            keys = [f"bench/{uuid.uuid4().hex}.jpg" for _ in batch]
+            blobs = [fresh(b) for b in batch]
+            for key, blob in zip(keys, blobs, strict=True):
+                s3.put_object(Bucket=bucket, Key=key, Body=blob)
+            # Stage by stage, with the same functions the tagger uses.
+            t, got = timed(lambda keys=keys: [source.read(bucket, k, 1 << 30) for k in keys])
+            per_stage["get"].append(t)
+            t, _ = timed(lambda got=got: [content_id(b) for b in got])
+            per_stage["hash"].append(t)
+            t, decoded = timed(lambda got=got: [load_pixels(b, bundle.preprocessing, Limits()) for b in got])
+            per_stage["decode"].append(t)
+            pixels = np.stack([p for _, p in decoded])
+            t, emb = timed(lambda pixels=pixels: tagger.encoder.embed(pixels))
+            per_stage["infer"].append(t)
+            t, _ = timed(lambda emb=emb: tagger.scorer.tags(emb))
+            per_stage["score"].append(t)
+            # Floor: bare ONNX Runtime on tensors + bare decode, same batch, same run.
+            floor_decode.append(per_stage["decode"][-1])
+            t_inf, _ = timed(lambda pixels=pixels: tagger.encoder.session.run(None, {"pixel_values": pixels}))
+            floor_infer.append(t_inf)
+            # The full handler on the same photos as new content (nothing cached), new keys.
+            handler_keys = [f"bench/{uuid.uuid4().hex}.jpg" for _ in batch]
+            for key, blob in zip(handler_keys, batch, strict=True):
+                s3.put_object(Bucket=bucket, Key=key, Body=fresh(blob))
+            event = {"Records": [sqs_record(bucket, k) for k in handler_keys]}
+            t, result = timed(lambda event=event: tagger_handler.handler(event, FakeContext("bench")))
+            assert not result["batchItemFailures"], result
+            handler_ms.append(t)
+            assert all(store.get_object(bucket, k) is not None for k in handler_keys)
+        # DynamoDB time: what the handler spent beyond the stages measured above.
+        per_stage["write"] = [
+            max(0.0, h - sum(per_stage[k][i] for k in ("get", "hash", "decode", "infer", "score")))
+            for i, h in enumerate(handler_ms)
+        ]
+        n = size
+        print(f"\nper stage, batch of {n} COCO photos ({len(batches)} batches), ms per batch p50 / p95 (per image p50)")
+        for name, label in (
+            ("get", "S3 GET (HTTP to local S3)"),
+            ("hash", "SHA-256"),
+            ("decode", "decode + preprocess"),
+            ("infer", "inference (one call)"),
+            ("score", "scoring (1,620 tags)"),
+            ("write", "DynamoDB reads + writes (handler - other stages)"),
+        ):
+            values = per_stage[name]
+            p50 = percentile(values, 50)
+            self.row(
+                "stages",
+                label,
+                f"{p50:8.1f} / {percentile(values, 95):8.1f}   ({p50 / n:6.2f} per image)",
+                key=f"stage_{name}_ms_p50",
+                number=p50,
+            )
+        handler = percentile(handler_ms, 50) / n
+        floor = (percentile(floor_decode, 50) + percentile(floor_infer, 50)) / n
+        self.row("floor", "handler, per image (p50)", f"{handler:8.2f} ms", "handler_ms_per_image", handler)
+        self.row(
+            "floor",
+            "floor = bare decode + bare ONNX Runtime, per image",
+            f"{floor:8.2f} ms",
+            "floor_ms_per_image",
+            floor,
+        )
+        self.row(
+            "floor",
+            "handler / floor (target <= 1.3)",
+            f"{handler / floor:8.2f} x",
+            "handler_over_floor",
+            handler / floor,
+        )
+        self.data["handler_ms_per_image_p95"] = percentile(handler_ms, 95) / n
+
+    def decode_12mp(self, photos: list[bytes]) -> None:
+        from cliptag.bundle import ModelBundle
+
+        prep = ModelBundle.open(self.args.model_dir).preprocessing
+        jpegs = [big_jpeg(p) for p in photos[:4]]
+        pngs = [big_png(p) for p in photos[:2]]
+        naive = [timed(lambda j=j: load_pixels(j, prep, Limits(), fast=False))[0] for j in jpegs for _ in range(2)]
+        draft = [timed(lambda j=j: load_pixels(j, prep, Limits(), fast=True))[0] for j in jpegs for _ in range(2)]
+        png = [timed(lambda p=p: load_pixels(p, prep, Limits()))[0] for p in pngs]
+        print("\ndecode + preprocess, 12 MP JPEG (4000x3000) and 6 MP PNG, ms (median)")
+        n, d = statistics.median(naive), statistics.median(draft)
+        self.row("decode", "12 MP JPEG, full decode", f"{n:8.1f} ms", "jpeg12mp_naive_ms", n)
+        self.row("decode", "12 MP JPEG, draft mode (DCT scaling)", f"{d:8.1f} ms", "jpeg12mp_draft_ms", d)
+        self.row("decode", "draft / full (target <= 0.35)", f"{d / n:8.2f} x", "draft_over_naive", d / n)
+        self.row("decode", "6 MP PNG", f"{statistics.median(png):8.1f} ms", "png6mp_ms", statistics.median(png))
+
+    def session_options(self) -> None:
+        import onnxruntime as ort
+        from cliptag.bundle import ModelBundle
+        from cliptag.encoder import session_options
+
+        path = str(ModelBundle.open(self.args.model_dir).image_encoder_path())
+        x = np.random.default_rng(0).normal(size=(self.args.batch_size, 3, 224, 224)).astype(np.float32)
+        results = {}
+        for label, opts in (
+            ("ORT defaults", ort.SessionOptions()),
+            ("tuned (threads, graph opt, no spin)", session_options()),
+        ):
+            sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+            sess.run(None, {"pixel_values": x})
+            runs = [timed(lambda sess=sess: sess.run(None, {"pixel_values": x}))[0] for _ in range(5)]
+            results[label] = statistics.median(runs)
+        one = ort.InferenceSession(path, session_options(), providers=["CPUExecutionProvider"])
+        one.run(None, {"pixel_values": x[:1]})
+        single = statistics.median([timed(lambda: one.run(None, {"pixel_values": x[:1]}))[0] for _ in range(10)])
+        print(f"\ninference, batch of {self.args.batch_size}, ms per image (median of 5)")
+        for label, ms in results.items():
+            self.row("inference", label, f"{ms / self.args.batch_size:8.2f} ms")
+        self.row("inference", "tuned, one image per call", f"{single:8.2f} ms", "infer_single_ms", single)
+        base, tuned = results["ORT defaults"], results["tuned (threads, graph opt, no spin)"]
+        self.row("inference", "tuned / defaults", f"{tuned / base:8.2f} x", "tuned_over_default", tuned / base)
+        self.data["infer_batch_ms_per_image"] = tuned / self.args.batch_size
+
+    def end_to_end(self, stack: Any, photos: list[bytes]) -> None:
+        from cliptag import wiring
+
+        store, bucket = wiring.store(), stack.info.bucket
+        s3 = stack.client("s3")
+        keys = [f"e2e/{uuid.uuid4().hex}.jpg" for _ in photos]
+        start = time.perf_counter()
+        for key, data in zip(keys, photos, strict=True):
+            s3.put_object(Bucket=bucket, Key=key, Body=fresh(data))
+        pending = set(keys)
+        deadline = time.monotonic() + 300
+        while pending and time.monotonic() < deadline:
+            pending = {k for k in pending if store.get_object(bucket, k) is None}
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - start
+        rate = (len(keys) - len(pending)) / elapsed
+        print(f"\nend to end through the local stack ({len(keys)} uploads -> tagged)")
+        self.row("e2e", "throughput (2 cores, one poller)", f"{rate:8.1f} images/s", "e2e_images_per_s", rate)
+
+    def cold_start(self) -> None:
+        code = (
+            "import time; t0 = time.perf_counter()\n"
+            "import handlers.tagger\n"
+            "t1 = time.perf_counter()\n"
+            "from cliptag import wiring; wiring.tagger()\n"
+            "t2 = time.perf_counter()\n"
+            "print(f'{(t1 - t0) * 1000:.0f} {(t2 - t1) * 1000:.0f}')\n"
+        )
+        env = {
+            **os.environ,
+            "MODEL_DIR": str(self.args.model_dir),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "PYTHONPATH": f"{ROOT / 'functions'}:{ROOT}",
+        }
+        runs = []
+        for _ in range(3):
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+            runs.append([float(v) for v in out.stdout.split()])
+        imports = statistics.median(r[0] for r in runs)
+        load = statistics.median(r[1] for r in runs)
+        print("\ncold start (fresh interpreter, median of 3)")
+        self.row(
+            "cold", "imports (handler, Powertools, ORT, numpy, Pillow)", f"{imports:8.0f} ms", "cold_import_ms", imports
+        )
+        self.row("cold", "model load + verify + tag embeddings", f"{load:8.0f} ms", "cold_model_ms", load)
+        self.row(
+            "cold",
+            "until the first image can be tagged (target <= 1500)",
+            f"{imports + load:8.0f} ms",
+            "cold_start_ms",
+            imports + load,
+        )
+
+    def peak_memory(self, photos: list[bytes]) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for i, p in enumerate(photos[:10]):
+                path = Path(tmp) / f"{i}.jpg"
+                path.write_bytes(big_jpeg(p))
+                paths.append(str(path))
+            code = (
+                "import resource, sys, numpy as np\nfrom pathlib import Path\n"
+                "import handlers.tagger\nfrom cliptag import wiring\nfrom cliptag.imaging import Limits, load_pixels\n"
+                "t = wiring.tagger()\n"
+                "px = [load_pixels(Path(p).read_bytes(), t.preprocessing, Limits())[1] for p in sys.argv[1:]]\n"
+                "emb = t.encoder.embed(np.stack(px)); t.scorer.tags(emb)\n"
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+            )
+            env = {
+                **os.environ,
+                "MODEL_DIR": str(self.args.model_dir),
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "PYTHONPATH": f"{ROOT / 'functions'}:{ROOT}",
+            }
+            out = subprocess.run(
+                [sys.executable, "-c", code, *paths], capture_output=True, text=True, env=env, check=True
+            )
+        rss = float(out.stdout.strip())
+        print("\nmemory")
+        self.row("memory", "peak RSS, batch of ten 12 MP JPEGs", f"{rss:8.0f} MiB", "peak_rss_mib", rss)
+
+    def rescoring(self) -> None:
+        from cliptag.scoring import TagScorer, l2_normalise
+
+        rng = np.random.default_rng(0)
+        dim = 512
+        tags = l2_normalise(rng.normal(size=(5000, dim)).astype(np.float32))
+        stored = l2_normalise(rng.normal(size=(50_000, dim)).astype(np.float32)).astype(np.float16)
+        scorer = TagScorer.build([f"t{i}" for i in range(5000)], tags, [None] * 5000, min_score=0.1, top_k=10)
+        chunk = 4096
+
+        def run() -> None:
+            for start in range(0, len(stored), chunk):
+                scorer.tags(stored[start : start + chunk].astype(np.float32))
+
+        t, _ = timed(run)
+        rate = len(stored) / (t / 1000)
+        print("\nre-scoring stored embeddings (no model)")
+        self.row(
+            "rescore", "50,000 embeddings x 5,000 tags (target >= 50,000/s)", f"{rate:8.0f} /s", "rescore_per_s", rate
+        )
+
+    def cost(self, writes_per_image: float) -> None:
+        per_image_s = self.data["handler_ms_per_image"] / 1000
+        gb = self.args.memory_mb / 1024
+        batch = self.args.batch_size
+        print(f"\ncost per 1,000 images at {self.args.memory_mb} MB (measured handler time; batch of {batch})")
+        for arch, price in LAMBDA_GB_SECOND.items():
+            compute = per_image_s * gb * price * 1000
+            requests = LAMBDA_PER_REQUEST / self.args.batch_size * 1000
+            sqs = SQS_PER_REQUEST * (1 + 2 / self.args.batch_size) * 1000  # S3 send + batched receive/delete
+            s3 = S3_GET_PER_REQUEST * 1000
+            dynamo = DYNAMODB_PER_WRU * writes_per_image * 1000
+            total = compute + requests + sqs + s3 + dynamo
+            self.row(
+                "cost", f"{arch}: Lambda compute (target <= $0.005)", f"${compute:.5f}", f"cost_compute_{arch}", compute
+            )
+            self.row(
+                "cost",
+                f"{arch}: + requests, SQS, S3 GET, DynamoDB ({writes_per_image:.0f} WRU)",
+                f"${total:.5f}  ({REKOGNITION_PER_1000 / total:.0f}x cheaper than Rekognition $1.00)",
+                f"cost_total_{arch}",
+                total,
+            )
+
+    def write_units(self, model_dir: Path) -> float:
+        """Write request units one image costs, from the item sizes the store really writes."""
+        from cliptag.bundle import ModelBundle
+
+        top_k = int(os.environ.get("TOP_K", "10"))
+        dim = ModelBundle.open(model_dir).embed_dim
+        meta_bytes = 400 + top_k * 40  # keys, facts, tags inline
+        content_bytes = 200 + dim * 2  # float16 embedding
+        tag_items = top_k
+        # Transactions cost 2 WRU per KB; the index write of each tag item costs 1 more.
+        units = 2 * (-(-meta_bytes // 1024)) + 2 * tag_items + tag_items + (-(-content_bytes // 1024))
+        return float(units)
+
+
+def sqs_record(bucket: str, key: str) -> dict[str, Any]:
+    from urllib.parse import quote_plus
+
+    notification = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key)}},
+            }
+        ]
+    }
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": "bench",
+        "body": json.dumps(notification),
+        "attributes": {},
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "awsRegion": "us-east-1",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "build" / "model-vit-b-32-random")
+    parser.add_argument("--batches", type=int, default=6)
+    parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument("--memory-mb", type=int, default=2048, help="Lambda memory for the cost rows")
+    parser.add_argument("--e2e-images", type=int, default=60)
+    parser.add_argument("--json", type=Path, default=ROOT / "build" / "bench.json")
+    args = parser.parse_args()
+    if not (args.model_dir / "manifest.json").is_file():
+        print(f"{args.model_dir} is not a model directory: run `make model-bench` first", file=sys.stderr)
+        return 1
+    photos = [p.read_bytes() for p in (coco_photos() or skimage_photos())]
+    if len(photos) < args.batch_size:
+        print("not enough real photos (needs ../shared/data or scikit-image)", file=sys.stderr)
+        return 1
+    os.environ.update(POWERTOOLS_METRICS_DISABLED="true", POWERTOOLS_LOG_LEVEL="ERROR")
+    from devstack.stack import LocalStack
+
+    bench = Bench(args)
+    manifest = json.loads((args.model_dir / "manifest.json").read_text())
+    print(
+        f"cliptag benchmark - {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"model {manifest['model']['id']} [{manifest['image_encoder']['quantization']}], "
+        f"D={manifest['model']['embed_dim']}, {manifest['vocabulary']['tags']} tags"
+    )
+    bench.data["machine"] = {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "model": manifest["model"]["id"],
+        "quantization": manifest["image_encoder"]["quantization"],
+    }
+    with LocalStack(args.model_dir, api_port=0, moto_process=True, poll=False) as stack:
+        bench.stages(stack, photos[: args.batch_size * args.batches])
+    bench.session_options()
+    bench.decode_12mp(photos)
+    with LocalStack(args.model_dir, api_port=0, moto_process=True) as stack:
+        bench.end_to_end(stack, (photos * 2)[: args.e2e_images])
+    bench.cold_start()
+    bench.peak_memory(photos)
+    bench.rescoring()
+    bench.cost(bench.write_units(args.model_dir))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(bench.data, indent=2))
+    print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
