@@ -48,9 +48,9 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+def timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
     start = time.perf_counter()
-    result = fn()
+    result = fn(*args)
     return (time.perf_counter() - start) * 1000, result
 
 
@@ -97,7 +97,7 @@ class Bench:
         bucket = stack.info.bucket
         size = self.args.batch_size
         per_stage: dict[str, list[float]] = {k: [] for k in ("get", "hash", "decode", "infer", "score", "write")}
-        floor_decode, floor_infer, handler_ms = [], [], []
+        floor_decode, floor_infer, handler_ms, units = [], [], [], []
         batches = [photos[i : i + size] for i in range(0, len(photos) - size + 1, size)][: self.args.batches]
         s3 = stack.client("s3")
         for batch in batches:
@@ -106,27 +106,31 @@ class Bench:
             for key, blob in zip(keys, blobs, strict=True):
                 s3.put_object(Bucket=bucket, Key=key, Body=blob)
             # Stage by stage, with the same functions the tagger uses.
-            t, got = timed(lambda keys=keys: [source.read(bucket, k, 1 << 30) for k in keys])
+            t, got = timed(lambda ks: [source.read(bucket, k, 1 << 30) for k in ks], keys)
             per_stage["get"].append(t)
-            t, _ = timed(lambda got=got: [content_id(b) for b in got])
+            t, _ = timed(lambda blobs: [content_id(b) for b in blobs], got)
             per_stage["hash"].append(t)
-            t, decoded = timed(lambda got=got: [load_pixels(b, bundle.preprocessing, Limits()) for b in got])
+            t, decoded = timed(lambda blobs: [load_pixels(b, bundle.preprocessing, Limits()) for b in blobs], got)
             per_stage["decode"].append(t)
             pixels = np.stack([p for _, p in decoded])
-            t, emb = timed(lambda pixels=pixels: tagger.encoder.embed(pixels))
+            t, emb = timed(tagger.encoder.embed, pixels)
             per_stage["infer"].append(t)
-            t, _ = timed(lambda emb=emb: tagger.scorer.tags(emb))
+            t, _ = timed(tagger.scorer.tags, emb)
             per_stage["score"].append(t)
             # Floor: bare ONNX Runtime on tensors + bare decode, same batch, same run.
             floor_decode.append(per_stage["decode"][-1])
-            t_inf, _ = timed(lambda pixels=pixels: tagger.encoder.session.run(None, {"pixel_values": pixels}))
+            t_inf, _ = timed(tagger.encoder.session.run, None, {"pixel_values": pixels})
             floor_infer.append(t_inf)
             # The full handler on the same photos as new content (nothing cached), new keys.
             handler_keys = [f"bench/{uuid.uuid4().hex}.jpg" for _ in batch]
             for key, blob in zip(handler_keys, batch, strict=True):
                 s3.put_object(Bucket=bucket, Key=key, Body=fresh(blob))
             event = {"Records": [sqs_record(bucket, k) for k in handler_keys]}
-            t, result = timed(lambda event=event: tagger_handler.handler(event, FakeContext("bench")))
+            meter = WriteMeter(store.client)
+            store.client = meter  # type: ignore[assignment]
+            t, result = timed(tagger_handler.handler, event, FakeContext("bench"))
+            store.client = meter.client
+            units.append(meter.units / len(batch))
             assert not result["batchItemFailures"], result
             handler_ms.append(t)
             assert all(store.get_object(bucket, k) is not None for k in handler_keys)
@@ -172,6 +176,13 @@ class Bench:
             handler / floor,
         )
         self.data["handler_ms_per_image_p95"] = percentile(handler_ms, 95) / n
+        self.data["write_units_per_image"] = statistics.mean(units)
+        tags = statistics.mean(len(r.tags) for k in handler_keys if (r := store.get_object(bucket, k)))
+        self.row(
+            "floor",
+            "DynamoDB write units per new image (measured)",
+            f"{statistics.mean(units):8.1f} WRU ({tags:.0f} tags/image)",
+        )
 
     def decode_12mp(self, photos: list[bytes]) -> None:
         from cliptag.bundle import ModelBundle
@@ -179,9 +190,9 @@ class Bench:
         prep = ModelBundle.open(self.args.model_dir).preprocessing
         jpegs = [big_jpeg(p) for p in photos[:4]]
         pngs = [big_png(p) for p in photos[:2]]
-        naive = [timed(lambda j=j: load_pixels(j, prep, Limits(), fast=False))[0] for j in jpegs for _ in range(2)]
-        draft = [timed(lambda j=j: load_pixels(j, prep, Limits(), fast=True))[0] for j in jpegs for _ in range(2)]
-        png = [timed(lambda p=p: load_pixels(p, prep, Limits()))[0] for p in pngs]
+        naive = [timed(load_pixels, j, prep, Limits(), False)[0] for j in jpegs for _ in range(2)]
+        draft = [timed(load_pixels, j, prep, Limits(), True)[0] for j in jpegs for _ in range(2)]
+        png = [timed(load_pixels, p, prep, Limits())[0] for p in pngs]
         print("\ndecode + preprocess, 12 MP JPEG (4000x3000) and 6 MP PNG, ms (median)")
         n, d = statistics.median(naive), statistics.median(draft)
         self.row("decode", "12 MP JPEG, full decode", f"{n:8.1f} ms", "jpeg12mp_naive_ms", n)
@@ -203,7 +214,7 @@ class Bench:
         ):
             sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
             sess.run(None, {"pixel_values": x})
-            runs = [timed(lambda sess=sess: sess.run(None, {"pixel_values": x}))[0] for _ in range(5)]
+            runs = [timed(sess.run, None, {"pixel_values": x})[0] for _ in range(5)]
             results[label] = statistics.median(runs)
         one = ort.InferenceSession(path, session_options(), providers=["CPUExecutionProvider"])
         one.run(None, {"pixel_values": x[:1]})
@@ -343,18 +354,47 @@ class Bench:
                 total,
             )
 
-    def write_units(self, model_dir: Path) -> float:
-        """Write request units one image costs, from the item sizes the store really writes."""
-        from cliptag.bundle import ModelBundle
 
-        top_k = int(os.environ.get("TOP_K", "10"))
-        dim = ModelBundle.open(model_dir).embed_dim
-        meta_bytes = 400 + top_k * 40  # keys, facts, tags inline
-        content_bytes = 200 + dim * 2  # float16 embedding
-        tag_items = top_k
-        # Transactions cost 2 WRU per KB; the index write of each tag item costs 1 more.
-        units = 2 * (-(-meta_bytes // 1024)) + 2 * tag_items + tag_items + (-(-content_bytes // 1024))
-        return float(units)
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's billed item size: attribute names plus values (serialized form)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        ((kind, raw),) = value.items()
+        if kind in ("S", "N"):
+            size += len(str(raw).encode())
+        elif kind == "B":
+            size += len(raw)
+        elif kind in ("L", "M"):
+            size += 3 + item_bytes(raw if kind == "M" else {str(i): v for i, v in enumerate(raw)})
+        else:
+            size += 1
+    return size
+
+
+class WriteMeter:
+    """Wraps the store's DynamoDB client and counts the write request units it consumes."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.units = client, 0.0
+
+    def _charge(self, item: dict[str, Any] | None, deleted: bool = False) -> None:
+        self.units += 1 if deleted else -(-item_bytes(item or {}) // 1024)
+        if deleted or (item and "GSI1PK" in item):
+            self.units += 1  # the index write (KEYS_ONLY projection: one unit)
+
+    def put_item(self, **kwargs: Any) -> Any:
+        self._charge(kwargs["Item"])
+        return self.client.put_item(**kwargs)
+
+    def batch_write_item(self, **kwargs: Any) -> Any:
+        for requests in kwargs["RequestItems"].values():
+            for r in requests:
+                self._charge(r["PutRequest"]["Item"]) if "PutRequest" in r else self._charge(None, deleted=True)
+        return self.client.batch_write_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
 
 
 def sqs_record(bucket: str, key: str) -> dict[str, Any]:
@@ -385,7 +425,12 @@ def main() -> int:
     parser.add_argument("--model-dir", type=Path, default=ROOT / "build" / "model-vit-b-32-random")
     parser.add_argument("--batches", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=10)
-    parser.add_argument("--memory-mb", type=int, default=2048, help="Lambda memory for the cost rows")
+    parser.add_argument(
+        "--memory-mb",
+        type=int,
+        default=3538,
+        help="Lambda memory for the cost rows (3538 MB = 2 vCPUs, like this machine)",
+    )
     parser.add_argument("--e2e-images", type=int, default=60)
     parser.add_argument("--json", type=Path, default=ROOT / "build" / "bench.json")
     args = parser.parse_args()
@@ -424,7 +469,7 @@ def main() -> int:
     bench.cold_start()
     bench.peak_memory(photos)
     bench.rescoring()
-    bench.cost(bench.write_units(args.model_dir))
+    bench.cost(bench.data["write_units_per_image"])
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(bench.data, indent=2))
     print(f"\nwrote {args.json}")

@@ -1,10 +1,9 @@
 """DynamoDB adapter: the only module that talks to the tags table.
 
-Writes of one object are a single transaction (its META item, its TAG items, deletes of the tags
-it no longer has) guarded by an optimistic revision check, so a retry after a crash converges
-to the same items and an overwrite replaces tags instead of merging them. A delete leaves a
-short-lived tombstone carrying the S3 sequencer, so an older event that arrives late cannot
-resurrect the object.
+An object's writes converge on what it should hold (see ``_replace``): a retry after a crash
+repairs whatever was half-written, an overwrite replaces tags instead of merging them, and a
+duplicate delivery writes nothing. A delete leaves a short-lived tombstone carrying the S3
+sequencer, so an older event that arrives late cannot resurrect the object.
 """
 
 from __future__ import annotations
@@ -217,49 +216,88 @@ class TagStore:
         self._replace(ref, tombstone, [], sequencer)
 
     def _replace(self, ref: str, meta: dict[str, Any], tag_items: list[dict[str, Any]], sequencer: str | None) -> None:
-        """One transaction: write META and the new TAG items, delete TAG items no longer held.
+        """Make the object's items exactly ``meta`` + ``tag_items``, whatever state they are in.
 
-        The condition on META's revision makes concurrent writers of one key retry instead of
-        leaving a mix of both; the condition on the sequencer drops events older than what is
-        stored.
+        Query, then converge: one consistent Query of the object's partition returns its META and
+        the TAG items that really exist; missing or changed TAG items are put and unwanted ones
+        deleted (BatchWriteItem, 1 WRU each: no transaction, which would bill every item twice);
+        META goes last, conditional on the revision read. A crash anywhere leaves a state the
+        retry reads and repairs; a concurrent writer makes the loser re-read and converge; an
+        event older than the stored sequencer is dropped; a duplicate event writes nothing.
         """
         seq = normalise_sequencer(sequencer) if sequencer else None
+        wanted = {item["SK"]: item for item in tag_items}
+        written: set[str] = set()
         for _attempt in range(5):
-            current = self._call(
-                self.client.get_item,
-                TableName=self.table,
-                Key=_item({"PK": keys.object_pk(ref), "SK": keys.META}),
-                ConsistentRead=True,
-            ).get("Item")
-            old = _plain(current) if current else {}
-            if seq and old.get("sequencer") and old["sequencer"] > seq:
-                raise StaleEvent(f"{ref}: event {seq} is older than stored {old['sequencer']}")
-            revision = int(old.get("revision", 0))
-            new_tags = {item["SK"] for item in tag_items}
-            stale = [f"TAG#{t['name']}" for t in old.get("tags", []) if f"TAG#{t['name']}" not in new_tags]
-            item = {**meta, "revision": revision + 1, "sequencer": seq or old.get("sequencer")}
-            condition = "attribute_not_exists(PK)" if not current else "revision = :rev"
-            put_meta: dict[str, Any] = {
-                "TableName": self.table,
-                "Item": _item(item),
-                "ConditionExpression": condition,
-            }
+            current, existing = self._object_state(ref)
+            if current and seq and current.get("sequencer") and current["sequencer"] > seq:
+                self._drop_unlisted(ref, written, current)
+                raise StaleEvent(f"{ref}: event {seq} is older than stored {current['sequencer']}")
+            puts = [item for sk, item in wanted.items() if existing.get(sk) != item["GSI1SK"]]
+            deletes = [sk for sk in existing if sk not in wanted]
+            if current and not puts and not deletes and _same_meta(current, meta):
+                return  # a duplicate delivery: nothing to change
+            self._batch_write(puts, [{"PK": keys.object_pk(ref), "SK": sk} for sk in deletes])
+            written |= {item["SK"] for item in puts}
+            revision = int(current.get("revision", 0)) if current else 0
+            item = {**meta, "revision": revision + 1, "sequencer": seq or (current or {}).get("sequencer")}
+            params: dict[str, Any] = {"TableName": self.table, "Item": _item(item)}
             if current:
-                put_meta["ExpressionAttributeValues"] = _item({":rev": revision})
-            ops: list[dict[str, Any]] = [{"Put": put_meta}]
-            ops += [{"Put": {"TableName": self.table, "Item": _item(t)}} for t in tag_items]
-            ops += [
-                {"Delete": {"TableName": self.table, "Key": _item({"PK": keys.object_pk(ref), "SK": sk})}}
-                for sk in stale
-            ]
+                params["ConditionExpression"] = "revision = :rev"
+                params["ExpressionAttributeValues"] = _item({":rev": revision})
+            else:
+                params["ConditionExpression"] = "attribute_not_exists(PK)"
             try:
-                self._call(self.client.transact_write_items, TransactItems=ops)
+                self._call(self.client.put_item, **params)
                 return
             except ClientError as exc:
                 if not _condition_failed(exc):
                     raise
-                # Someone else wrote this key between our read and write: read again.
+                # Another writer got there between our Query and our put: read again, converge.
         raise TransientError(f"{ref}: too many concurrent writers")
+
+    def _object_state(self, ref: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
+        """(META or None, {TAG sort key: its index sort key}) as stored right now."""
+        meta: dict[str, Any] | None = None
+        tags: dict[str, str] = {}
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": _item({":pk": keys.object_pk(ref)}),
+            "ConsistentRead": True,
+        }
+        while True:
+            resp = self._call(self.client.query, **params)
+            for raw in resp.get("Items", []):
+                item = _plain(raw)
+                if item["SK"] == keys.META:
+                    meta = item
+                elif item["SK"].startswith("TAG#"):
+                    tags[item["SK"]] = item.get("GSI1SK", "")
+            if "LastEvaluatedKey" not in resp:
+                return meta, tags
+            params["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def _drop_unlisted(self, ref: str, written: set[str], current: dict[str, Any]) -> None:
+        """After losing to a newer event, remove TAG items we wrote that the winner does not list."""
+        listed = {keys.tag_sk(t["name"]) for t in current.get("tags", [])}
+        orphans = [{"PK": keys.object_pk(ref), "SK": sk} for sk in written - listed]
+        self._batch_write([], orphans)
+
+    def _batch_write(self, puts: list[dict[str, Any]], deletes: list[dict[str, Any]]) -> None:
+        """BatchWriteItem in chunks of 25, retrying unprocessed items with backoff."""
+        requests = [{"PutRequest": {"Item": _item(i)}} for i in puts]
+        requests += [{"DeleteRequest": {"Key": _item(k)}} for k in deletes]
+        for start in range(0, len(requests), 25):
+            pending = requests[start : start + 25]
+            for attempt in range(6):
+                resp = self._call(self.client.batch_write_item, RequestItems={self.table: pending})
+                pending = resp.get("UnprocessedItems", {}).get(self.table, [])
+                if not pending:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))  # throttled: back off, then retry the rest
+            if pending:
+                raise TransientError(f"DynamoDB left {len(pending)} writes unprocessed")
 
     # -- queries ---------------------------------------------------------------------------
     def query_tag(
@@ -322,6 +360,19 @@ class TagStore:
             if exc.response["Error"]["Code"] in TRANSIENT_CODES:
                 raise TransientError(f"DynamoDB {exc.response['Error']['Code']}") from exc
             raise
+
+
+META_FIELDS = ("status", "content_id", "tags", "model", "vocabulary", "error", "width", "height", "format", "size")
+
+
+def _same_meta(current: dict[str, Any], new: dict[str, Any]) -> bool:
+    """True when writing ``new`` would change nothing a reader sees."""
+
+    def norm(meta: dict[str, Any]) -> tuple[Any, ...]:
+        tags = [(t["name"], round(float(t["score"]), 6)) for t in meta.get("tags") or []]
+        return tuple(tags if f == "tags" else meta.get(f) or None for f in META_FIELDS)
+
+    return norm(current) == norm(new)
 
 
 def _decimal(score: float) -> Any:
