@@ -84,6 +84,22 @@ class ObjectRecord:
         return f"{self.bucket}/{self.key}"
 
 
+def _cached(item: dict[str, Any]) -> CachedContent:
+    embedding = None
+    if item.get("embedding") is not None:
+        embedding = np.frombuffer(getattr(item["embedding"], "value", item["embedding"]), dtype=np.float16).astype(
+            np.float32
+        )
+    return CachedContent(
+        status=item.get("status", "embedded"),
+        embedding=embedding,
+        width=int(item.get("width", 0)),
+        height=int(item.get("height", 0)),
+        format=item.get("format", ""),
+        error=item.get("error", ""),
+    )
+
+
 class StaleEvent(Exception):
     """A newer event for this key was already applied; this one changes nothing."""
 
@@ -98,53 +114,49 @@ class TagStore:
         )
 
     # -- content cache -------------------------------------------------------------------
-    def get_content(self, content_id: str, model_key: str) -> CachedContent | None:
-        resp = self._call(
-            self.client.get_item,
-            TableName=self.table,
-            Key=_item({"PK": keys.content_pk(content_id), "SK": keys.content_sk(model_key)}),
-            ConsistentRead=True,
-        )
-        if "Item" not in resp:
-            return None
-        item = _plain(resp["Item"])
-        embedding = None
-        if item.get("embedding") is not None:
-            raw = item["embedding"]
-            embedding = np.frombuffer(getattr(raw, "value", raw), dtype=np.float16).astype(np.float32)
-        return CachedContent(
-            status=item.get("status", "embedded"),
-            embedding=embedding,
-            width=int(item.get("width", 0)),
-            height=int(item.get("height", 0)),
-            format=item.get("format", ""),
-            error=item.get("error", ""),
-        )
+    def get_contents(self, content_ids: list[str], model_key: str) -> dict[str, CachedContent]:
+        """What is cached for these contents under this model: one BatchGetItem per 100 ids."""
+        found: dict[str, CachedContent] = {}
+        unique = sorted(set(content_ids))
+        for start in range(0, len(unique), 100):
+            keys_ = [
+                _item({"PK": keys.content_pk(c), "SK": keys.content_sk(model_key)}) for c in unique[start : start + 100]
+            ]
+            request: dict[str, Any] = {self.table: {"Keys": keys_, "ConsistentRead": True}}
+            for attempt in range(6):
+                resp = self._call(self.client.batch_get_item, RequestItems=request)
+                for raw in resp.get("Responses", {}).get(self.table, []):
+                    item = _plain(raw)
+                    found[item["PK"].removeprefix("IMG#")] = _cached(item)
+                request = resp.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+            if request:
+                raise TransientError("DynamoDB left content look-ups unprocessed")
+        return found
 
-    def put_content(self, content_id: str, model_key: str, cached: CachedContent) -> None:
-        """Idempotent: the first writer wins; the same bytes always give the same item."""
-        values: dict[str, Any] = {
-            "PK": keys.content_pk(content_id),
-            "SK": keys.content_sk(model_key),
-            "status": cached.status,
-            "width": cached.width,
-            "height": cached.height,
-            "format": cached.format,
-            "error": cached.error or None,
-            "created_at": int(time.time()),
-        }
-        if cached.embedding is not None:
-            values["embedding"] = Binary(cached.embedding.astype(np.float16).tobytes())
-        try:
-            self._call(
-                self.client.put_item,
-                TableName=self.table,
-                Item=_item(values),
-                ConditionExpression="attribute_not_exists(PK)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+    def put_contents(self, contents: dict[str, CachedContent], model_key: str) -> None:
+        """Cache embeddings (or failures) per content id in one BatchWriteItem per 25.
+
+        Unconditional and still idempotent: the same bytes under the same model always give the
+        same item, so a second writer rewrites identical values.
+        """
+        items = []
+        for content_id, cached in contents.items():
+            values: dict[str, Any] = {
+                "PK": keys.content_pk(content_id),
+                "SK": keys.content_sk(model_key),
+                "status": cached.status,
+                "width": cached.width,
+                "height": cached.height,
+                "format": cached.format or None,
+                "error": cached.error or None,
+            }
+            if cached.embedding is not None:
+                values["embedding"] = Binary(cached.embedding.astype(np.float16).tobytes())
+            items.append(values)
+        self._batch_write(items, [])
 
     # -- objects ---------------------------------------------------------------------------
     def get_object(self, bucket: str, key: str) -> ObjectRecord | None:

@@ -36,8 +36,8 @@ class Source(Protocol):
 
 
 class Store(Protocol):
-    def get_content(self, content_id: str, model_key: str) -> CachedContent | None: ...
-    def put_content(self, content_id: str, model_key: str, cached: CachedContent) -> None: ...
+    def get_contents(self, content_ids: list[str], model_key: str) -> dict[str, CachedContent]: ...
+    def put_contents(self, contents: dict[str, CachedContent], model_key: str) -> None: ...
     def put_object(self, record: ObjectRecord, sequencer: str | None) -> None: ...
     def delete_object(self, bucket: str, key: str, sequencer: str | None) -> None: ...
 
@@ -100,6 +100,7 @@ class Tagger:
 
         start = time.perf_counter()
         list(self._io.map(self._read, items))
+        self._look_up_cache([item for item in items if item.data])
         stats.fetch_ms = (time.perf_counter() - start) * 1000
 
         # Decode each content needing inference once, however many keys carry it.
@@ -135,7 +136,24 @@ class Tagger:
         return plans, stats
 
     def commit_all(self, plans: Sequence[MessagePlan]) -> dict[str, TransientError | None]:
-        """Commit every message concurrently; message id -> its transient error, if any."""
+        """Cache new contents (one batched write), then commit every message concurrently.
+
+        Returns message id -> its transient error, if any.
+        """
+        new = {
+            item.content_id: item.result
+            for plan in plans
+            for item in plan.items
+            if item.content_id and item.cached is None and item.result is not None and not item.transient
+        }
+        try:
+            self.store.put_contents(new, self.model_key)
+        except TransientError as exc:
+            # Without the cache entry a retry would only redo inference: fail just those messages.
+            for plan in plans:
+                for item in plan.items:
+                    if item.content_id in new:
+                        item.transient = str(exc)
 
         def attempt(plan: MessagePlan) -> TransientError | None:
             try:
@@ -187,15 +205,20 @@ class Tagger:
             return
         item.size = len(data)
         item.content_id = content_id(data)
-        try:
-            item.cached = self.store.get_content(item.content_id, self.model_key)
-        except TransientError as exc:
-            item.transient = str(exc)
-            return
-        if item.cached is not None:
-            item.result, item.outcome = item.cached, "reused"
-            return
         item.data = data
+
+    def _look_up_cache(self, items: list[Item]) -> None:
+        """One batched read for the whole batch: which contents were embedded before?"""
+        try:
+            cached = self.store.get_contents([item.content_id for item in items], self.model_key)
+        except TransientError as exc:
+            for item in items:
+                item.transient, item.data = str(exc), b""
+            return
+        for item in items:
+            if item.content_id in cached:
+                item.cached = item.result = cached[item.content_id]
+                item.outcome, item.data = "reused", b""
 
     def _decode(self, item: Item) -> None:
         data, item.data = item.data, b""
@@ -218,8 +241,6 @@ class Tagger:
         result = item.result
         if result is None:  # defensive: plan() always sets a result for readable objects
             raise TransientError(f"{event.ref}: no result computed")
-        if item.content_id and item.cached is None:
-            self.store.put_content(item.content_id, self.model_key, result)
         if result.status == "failed" or result.embedding is None:
             record = ObjectRecord(
                 bucket=event.bucket,
