@@ -25,6 +25,7 @@ help:
 	@echo "make build [ARCH=arm64]  sam build (layers without Docker); make deploy = sam deploy --guided"
 	@echo "make layer-check         build the runtime layer and run the functions from it in isolation"
 	@echo "make openapi             write openapi.json"
+	@echo "make bench               the performance table (full-size ViT-B/32 geometry, random weights)"
 	@echo "make lint typecheck      ruff, mypy"
 
 $(VENV)/.installed: pyproject.toml
@@ -51,8 +52,10 @@ $(TEST_MODEL_DIR)/manifest.json: | venv
 
 model-tiny: $(TEST_MODEL_DIR)/manifest.json
 
-model-bench: | venv
+build/model-vit-b-32-random/manifest.json: | venv
 	$(PY) -m model_export --model vit-b-32-random --out build/model-vit-b-32-random
+
+model-bench: build/model-vit-b-32-random/manifest.json
 
 demo: model
 	$(PY) -m devstack demo --model-dir $(MODEL_DIR)
@@ -95,8 +98,8 @@ size: venv
 deploy: build
 	$(SAM_VENV)/bin/sam deploy --guided --parameter-overrides Architecture=$(ARCH)
 
-bench: venv
-	$(PY) bench/run.py
+bench: model-bench
+	$(PY) bench/run.py --model-dir build/model-vit-b-32-random
 
 clean:
 	rm -rf build .aws-sam openapi.json
