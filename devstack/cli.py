@@ -53,9 +53,12 @@ def up(args: argparse.Namespace) -> int:
     print(f"  upload : aws --endpoint-url {info.aws_endpoint_url} s3 cp photo.jpg s3://{info.bucket}/")
     print(f"  query  : curl {info.api_url}/tags/dog/images")
     stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    # Explicit handlers: a job started in the background inherits SIGINT as ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
     with contextlib.suppress(KeyboardInterrupt):
-        stopped.wait()
+        while not stopped.wait(timeout=1):
+            pass
     stack.stop()
     Path(args.state).unlink(missing_ok=True)
     return 0
