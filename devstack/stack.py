@@ -320,28 +320,37 @@ def _api_handler_class() -> type[BaseHTTPRequestHandler]:
     class ApiGateway(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:
+        def _dispatch(self) -> None:
             from handlers import api
 
-            event = api_gateway_event("GET", self.path, {k: v for k, v in self.headers.items()}, None)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode("utf-8", "replace") if length else None
+            event = api_gateway_event(self.command, self.path, dict(self.headers.items()), body)
             try:
                 result = api.handler(event, FakeContext("cliptag-api", timeout_s=10, memory_mb=512))
             except Exception:  # what API Gateway answers when the function crashes
-                result = {
-                    "statusCode": 502,
-                    "headers": {"Content-Type": "application/json"},
-                    "body": '{"message": "Internal server error"}',
-                }
-            body = (result.get("body") or "").encode("utf-8")
+                result = {"statusCode": 502, "body": '{"message": "Internal server error"}'}
+            payload = (result.get("body") or "").encode("utf-8")
+            headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
+            headers.setdefault("content-type", "application/json")
             self.send_response(int(result.get("statusCode", 200)))
-            for name, value in (result.get("headers") or {}).items():
+            for name, value in headers.items():
                 self.send_header(name, value)
             for name, values in (result.get("multiValueHeaders") or {}).items():
-                for value in values:
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
+                if name.lower() not in headers:
+                    for value in values:
+                        self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        def __getattr__(self, name: str) -> Any:
+            # http.server looks up do_<METHOD>: like API Gateway's proxy integration, every
+            # method reaches the function (which answers 404/405 JSON for what it lacks).
+            if name.startswith("do_"):
+                return self._dispatch
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet: handlers log as JSON
             pass
