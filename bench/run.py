@@ -208,6 +208,9 @@ class Bench:
             def put_contents(self, contents: dict[str, Any], model_key: str) -> None:
                 pass
 
+            def claim_content(self, content_id: str, model_key: str, owner: str, lease_s: int) -> bool:
+                return True
+
             def put_object(self, record: Any, sequencer: str | None) -> None:
                 pass
 

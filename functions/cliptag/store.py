@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from numpy.typing import NDArray
 
-from cliptag import keys
+from cliptag import codec, keys
 from cliptag.errors import TransientError
 from cliptag.events import normalise_sequencer
 
@@ -87,9 +87,8 @@ class ObjectRecord:
 def _cached(item: dict[str, Any]) -> CachedContent:
     embedding = None
     if item.get("embedding") is not None:
-        embedding = np.frombuffer(getattr(item["embedding"], "value", item["embedding"]), dtype=np.float16).astype(
-            np.float32
-        )
+        raw = getattr(item["embedding"], "value", item["embedding"])  # boto3 Binary or bytes
+        embedding = codec.decode(bytes(raw), float(item["scale"]))
     return CachedContent(
         status=item.get("status", "embedded"),
         embedding=embedding,
@@ -127,7 +126,8 @@ class TagStore:
                 resp = self._call(self.client.batch_get_item, RequestItems=request)
                 for raw in resp.get("Responses", {}).get(self.table, []):
                     item = _plain(raw)
-                    found[item["PK"].removeprefix("IMG#")] = _cached(item)
+                    if item.get("status") != "claimed":  # a claim is work in progress, not a result
+                        found[item["PK"].removeprefix("IMG#")] = _cached(item)
                 request = resp.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -154,9 +154,40 @@ class TagStore:
                 "error": cached.error or None,
             }
             if cached.embedding is not None:
-                values["embedding"] = Binary(cached.embedding.astype(np.float16).tobytes())
+                data, scale = codec.encode(cached.embedding)
+                values["embedding"], values["scale"] = Binary(data), _decimal(scale)
             items.append(values)
         self._batch_write(items, [])
+
+    def claim_content(self, content_id: str, model_key: str, owner: str, lease_s: int) -> bool:
+        """Take the right to embed this content, so concurrent invocations never both infer.
+
+        Succeeds when nobody embedded or claimed it, when a claim's lease ran out (its holder
+        died), or when ``owner`` (the SQS message id, stable across redeliveries) holds it.
+        """
+        now = int(time.time())
+        try:
+            self._call(
+                self.client.put_item,
+                TableName=self.table,
+                Item=_item(
+                    {
+                        "PK": keys.content_pk(content_id),
+                        "SK": keys.content_sk(model_key),
+                        "status": "claimed",
+                        "owner": owner,
+                        "lease_until": now + lease_s,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(PK) OR (#s = :claimed AND (lease_until < :now OR #o = :me))",
+                ExpressionAttributeNames={"#s": "status", "#o": "owner"},
+                ExpressionAttributeValues=_item({":claimed": "claimed", ":now": now, ":me": owner}),
+            )
+            return True
+        except ClientError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
 
     # -- objects ---------------------------------------------------------------------------
     def get_object(self, bucket: str, key: str) -> ObjectRecord | None:

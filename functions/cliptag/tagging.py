@@ -22,6 +22,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from cliptag import codec
 from cliptag.content import content_id
 from cliptag.encoder import ImageEncoder
 from cliptag.errors import ObjectGone, PermanentError, TransientError
@@ -37,6 +38,7 @@ class Source(Protocol):
 
 class Store(Protocol):
     def get_contents(self, content_ids: list[str], model_key: str) -> dict[str, CachedContent]: ...
+    def claim_content(self, content_id: str, model_key: str, owner: str, lease_s: int) -> bool: ...
     def put_contents(self, contents: dict[str, CachedContent], model_key: str) -> None: ...
     def put_object(self, record: ObjectRecord, sequencer: str | None) -> None: ...
     def delete_object(self, bucket: str, key: str, sequencer: str | None) -> None: ...
@@ -86,6 +88,7 @@ class Tagger:
     fast_decode: bool = True
     io_workers: int = 10
     decode_workers: int = 0  # 0: one per vCPU
+    claim_lease_s: int = 300  # how long a crashed claimer blocks others from embedding its content
 
     def __post_init__(self) -> None:
         # Created once per container; threads idle between invocations cost nothing.
@@ -110,6 +113,8 @@ class Tagger:
             if item.transient or item.gone or item.result is not None:
                 continue
             todo.setdefault(item.content_id, []).append(item)
+        self._claim(todo, plans)
+        todo = {cid: group for cid, group in todo.items() if not group[0].transient}
         list(self._cpu.map(self._decode, [group[0] for group in todo.values()]))
         stats.decode_ms = (time.perf_counter() - start) * 1000
 
@@ -124,7 +129,7 @@ class Tagger:
                 assert first.result is not None
                 first.result = CachedContent(
                     status="embedded",
-                    embedding=vector,
+                    embedding=codec.round_trip(vector),  # tag from what is stored, like duplicates
                     width=first.result.width,
                     height=first.result.height,
                     format=first.result.format,
@@ -219,6 +224,24 @@ class Tagger:
             if item.content_id in cached:
                 item.cached = item.result = cached[item.content_id]
                 item.outcome, item.data = "reused", b""
+
+    def _claim(self, todo: dict[str, list[Item]], plans: list[MessagePlan]) -> None:
+        """Claim every content about to be embedded; what another invocation holds is retried later
+        (by then its embedding is cached and gets reused)."""
+        owner_of = {id(item): plan.message_id for plan in plans for item in plan.items}
+
+        def claim(group: list[Item]) -> tuple[list[Item], bool | str]:
+            try:
+                owner = owner_of[id(group[0])]
+                return group, self.store.claim_content(group[0].content_id, self.model_key, owner, self.claim_lease_s)
+            except TransientError as exc:
+                return group, str(exc)
+
+        for group, claimed in self._io.map(claim, list(todo.values())):
+            if claimed is not True:
+                reason = claimed if isinstance(claimed, str) else "content is being embedded by another invocation"
+                for item in group:
+                    item.transient, item.data = reason, b""
 
     def _decode(self, item: Item) -> None:
         data, item.data = item.data, b""

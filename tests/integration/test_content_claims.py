@@ -1,0 +1,54 @@
+"""Identical content is never run through the model twice, even by concurrent invocations."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from urllib.parse import quote_plus
+
+from cliptag import wiring
+
+from tests.conftest import real_photos
+
+
+def body(bucket: str, key: str) -> str:
+    record = {
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key)}},
+    }
+    return json.dumps({"Records": [record]})
+
+
+def test_a_second_invocation_waits_for_the_first_ones_embedding(s3, info, api):
+    data = real_photos(3)[2].read_bytes() + uuid.uuid4().bytes  # content nobody has embedded yet
+    key_a, key_b = f"claim/{uuid.uuid4().hex[:6]}-a.jpg", f"claim/{uuid.uuid4().hex[:6]}-b.jpg"
+    for key in (key_a, key_b):
+        s3.put_object(Bucket=info.bucket, Key=key, Body=data)
+    tagger = wiring.tagger()
+    before = tagger.encoder.images
+
+    plans_a, _ = tagger.plan([("msg-a", body(info.bucket, key_a))])  # A claims and embeds...
+    plans_b, _ = tagger.plan([("msg-b", body(info.bucket, key_b))])  # ...B arrives before A commits
+    assert tagger.encoder.images == before + 1
+    assert "being embedded by another invocation" in plans_b[0].items[0].transient
+    assert tagger.commit_all(plans_b)["msg-b"] is not None  # B is reported failed: SQS redelivers it
+
+    assert tagger.commit_all(plans_a)["msg-a"] is None
+    retry_b, _ = tagger.plan([("msg-b", body(info.bucket, key_b))])  # the redelivery reuses A's work
+    assert retry_b[0].items[0].outcome == "reused"
+    assert tagger.commit_all(retry_b)["msg-b"] is None
+    assert tagger.encoder.images == before + 1
+    a, b = api.wait(key_a), api.wait(key_b)
+    assert a["tags"] == b["tags"] and a["content_id"] == b["content_id"]
+
+
+def test_claims_expire_and_belong_to_their_message(stack):
+    store = wiring.store()
+    content = uuid.uuid4().hex
+    assert store.claim_content(content, "m", owner="msg-1", lease_s=300)
+    assert not store.claim_content(content, "m", owner="msg-2", lease_s=300)  # held by another
+    assert store.claim_content(content, "m", owner="msg-1", lease_s=300)  # its own redelivery
+    stale = uuid.uuid4().hex
+    assert store.claim_content(stale, "m", owner="crashed", lease_s=-1)  # holder died, lease over
+    assert store.claim_content(stale, "m", owner="msg-3", lease_s=300)
