@@ -15,12 +15,13 @@ ARCH ?= x86_64
 export SAM_CLI_TELEMETRY = 0
 
 .PHONY: help venv model model-tiny model-bench demo local test test-unit lint typecheck \
-        openapi build validate layer-check size deploy bench clean
+        openapi build validate layer-check size deploy bench redrive clean
 
 help:
 	@echo "make demo [MODEL=tiny]   run the whole pipeline locally on sample photos and print the tags"
 	@echo "make test                unit + integration tests (local AWS on loopback, real ONNX model)"
 	@echo "make local               start the local stack until Ctrl-C (writes build/local-stack.json)"
+	@echo "make redrive             move the local stack's dead letters back to the tagging queue"
 	@echo "make model [MODEL=...]   export a model directory (default: the real ViT-B/32)"
 	@echo "make build [ARCH=arm64]  sam build (layers without Docker); make deploy = sam deploy --guided"
 	@echo "make layer-check         build the runtime layer and run the functions from it in isolation"
@@ -62,6 +63,9 @@ demo: model
 
 local: model
 	$(PY) -m devstack up --model-dir $(MODEL_DIR)
+
+redrive: venv
+	$(PY) -m devstack redrive
 
 test: venv model-tiny
 	CLIPTAG_TEST_MODEL_DIR=$(TEST_MODEL_DIR) $(PY) -m pytest -q

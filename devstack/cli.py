@@ -113,6 +113,25 @@ def demo(args: argparse.Namespace) -> int:
         return 0 if len(results) == len(keys) else 1
 
 
+def redrive_command(args: argparse.Namespace) -> int:
+    """Against the running local stack (reads its state file)."""
+    import boto3
+
+    from devstack.redrive import redrive
+
+    state = json.loads(Path(args.state).read_text())
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=state["aws_endpoint_url"],
+        region_name=state["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    moved = redrive(sqs, state["dead_letter_queue_url"], state["queue_url"])
+    print(f"moved {moved} message(s) from the dead-letter queue back to the tagging queue")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description="cliptag's local stack on loopback")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,5 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--aws-port", type=int, default=0, help="moto's port (default: a free one)")
         p.add_argument("--state", default=str(DEFAULT_STATE_FILE), help="where to write the endpoints JSON")
         p.set_defaults(fn=fn)
+    p = sub.add_parser("redrive", help="move dead-lettered messages back to the tagging queue")
+    p.add_argument("--state", default=str(DEFAULT_STATE_FILE), help="the running stack's endpoints JSON")
+    p.set_defaults(fn=redrive_command)
     args = parser.parse_args(argv)
     return int(args.fn(args))

@@ -9,6 +9,7 @@ from pathlib import Path
 from cliptag import wiring
 from cliptag.bundle import ModelBundle
 
+from devstack.redrive import redrive
 from tests.conftest import FORMATS, real_photos
 from tests.integration.conftest import sha256
 
@@ -139,6 +140,12 @@ def test_transient_errors_retry_only_their_message_then_dead_letter(s3, info, ap
         assert flaky.split("/", 1)[1] in moved[0]["Body"]
         assert len(attempts) == 2  # MaxReceives=2: tried twice, then dead-lettered
         assert api.image(flaky)[0] == 404  # never half-written
-        sqs.delete_message(QueueUrl=info.dead_letter_queue_url, ReceiptHandle=moved[0]["ReceiptHandle"])
+        # The cause is fixed: redrive the dead letter and it is tagged like any other upload.
+        sqs.change_message_visibility(
+            QueueUrl=info.dead_letter_queue_url, ReceiptHandle=moved[0]["ReceiptHandle"], VisibilityTimeout=0
+        )
+        tagger.source = real_source
+        assert redrive(sqs, info.dead_letter_queue_url, info.queue_url) == 1
+        assert api.wait(flaky)["status"] == "tagged"
     finally:
         tagger.source = real_source
