@@ -12,7 +12,9 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -36,7 +38,6 @@ TRANSIENT_CODES = {
     "RequestLimitExceeded",
     "InternalServerError",
     "ServiceUnavailable",
-    "TransactionConflictException",
 }
 _ser, _de = TypeSerializer(), TypeDeserializer()
 
@@ -121,19 +122,12 @@ class TagStore:
             keys_ = [
                 _item({"PK": keys.content_pk(c), "SK": keys.content_sk(model_key)}) for c in unique[start : start + 100]
             ]
-            request: dict[str, Any] = {self.table: {"Keys": keys_, "ConsistentRead": True}}
-            for attempt in range(6):
-                resp = self._call(self.client.batch_get_item, RequestItems=request)
+            request = {self.table: {"Keys": keys_, "ConsistentRead": True}}
+            for resp in self._until_processed(self.client.batch_get_item, request, "UnprocessedKeys"):
                 for raw in resp.get("Responses", {}).get(self.table, []):
                     item = _plain(raw)
                     if item.get("status") != "claimed":  # a claim is work in progress, not a result
                         found[item["PK"].removeprefix("IMG#")] = _cached(item)
-                request = resp.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(min(1.0, 0.05 * 2**attempt))
-            if request:
-                raise TransientError("DynamoDB left content look-ups unprocessed")
         return found
 
     def put_contents(self, contents: dict[str, CachedContent], model_key: str) -> None:
@@ -332,15 +326,21 @@ class TagStore:
         requests = [{"PutRequest": {"Item": _item(i)}} for i in puts]
         requests += [{"DeleteRequest": {"Key": _item(k)}} for k in deletes]
         for start in range(0, len(requests), 25):
-            pending = requests[start : start + 25]
-            for attempt in range(6):
-                resp = self._call(self.client.batch_write_item, RequestItems={self.table: pending})
-                pending = resp.get("UnprocessedItems", {}).get(self.table, [])
-                if not pending:
-                    break
-                time.sleep(min(1.0, 0.05 * 2**attempt))  # throttled: back off, then retry the rest
-            if pending:
-                raise TransientError(f"DynamoDB left {len(pending)} writes unprocessed")
+            request = {self.table: requests[start : start + 25]}
+            for _ in self._until_processed(self.client.batch_write_item, request, "UnprocessedItems"):
+                pass
+
+    def _until_processed(self, operation: Any, request: dict[str, Any], leftover: str) -> Iterator[dict[str, Any]]:
+        """Run a batch operation, resending what DynamoDB left unprocessed (throttling) with
+        backoff; yields each response. Still unprocessed after six tries: TransientError."""
+        for attempt in range(6):
+            resp: dict[str, Any] = self._call(operation, RequestItems=request)
+            yield resp
+            request = resp.get(leftover) or {}
+            if not request:
+                return
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+        raise TransientError(f"DynamoDB left requests unprocessed ({leftover})")
 
     # -- queries ---------------------------------------------------------------------------
     def query_tag(
@@ -353,7 +353,7 @@ class TagStore:
         """
         positions = decode_token(token, self.shards)
         floor = keys.encode_score(min_score)
-        heads: list[list[tuple[str, str]]] = []  # per shard: [(GSI1SK, ref)] best first
+        heads: list[list[str]] = []  # per shard: index sort keys, best first
         for shard in range(self.shards):
             if positions[shard] == "":  # exhausted
                 heads.append([])
@@ -379,10 +379,8 @@ class TagStore:
                     }
                 )
             items = self._call(self.client.query, **params).get("Items", [])
-            heads.append(
-                [(_de.deserialize(i["GSI1SK"]), keys.ref_from_index_sk(_de.deserialize(i["GSI1SK"]))) for i in items]
-            )
-        merged = sorted(((sk, shard) for shard, rows in enumerate(heads) for sk, _ in rows), reverse=True)
+            heads.append([_de.deserialize(i["GSI1SK"]) for i in items])
+        merged = sorted(((sk, shard) for shard, rows in enumerate(heads) for sk in rows), reverse=True)
         page = merged[:limit]
         next_positions = list(positions)
         for shard, rows in enumerate(heads):
@@ -418,20 +416,12 @@ def _same_meta(current: dict[str, Any], new: dict[str, Any]) -> bool:
     return norm(current) == norm(new)
 
 
-def _decimal(score: float) -> Any:
-    from decimal import Decimal
-
+def _decimal(score: float) -> Decimal:
     return Decimal(str(round(score, 6)))
 
 
 def _condition_failed(exc: ClientError) -> bool:
-    code = exc.response["Error"]["Code"]
-    if code == "ConditionalCheckFailedException":
-        return True
-    if code == "TransactionCanceledException":
-        reasons = exc.response.get("CancellationReasons", [])
-        return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons) or "ConditionalCheckFailed" in str(exc)
-    return False
+    return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 class BadToken(ValueError):
