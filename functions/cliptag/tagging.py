@@ -71,8 +71,6 @@ class MessagePlan:
 class BatchStats:
     inference_images: int = 0
     inference_ms: float = 0.0
-    decode_ms: float = 0.0
-    fetch_ms: float = 0.0
 
 
 @dataclass
@@ -101,13 +99,10 @@ class Tagger:
         plans = [self._parse(message_id, body) for message_id, body in messages]
         items = [item for p in plans for item in p.items if item.event.kind == "created"]
 
-        start = time.perf_counter()
         list(self._io.map(self._read, items))
         self._look_up_cache([item for item in items if item.data])
-        stats.fetch_ms = (time.perf_counter() - start) * 1000
 
         # Decode each content needing inference once, however many keys carry it.
-        start = time.perf_counter()
         todo: dict[str, list[Item]] = {}
         for item in items:
             if item.transient or item.gone or item.result is not None:
@@ -116,7 +111,6 @@ class Tagger:
         self._claim(todo, plans)
         todo = {cid: group for cid, group in todo.items() if not group[0].transient}
         list(self._cpu.map(self._decode, [group[0] for group in todo.values()]))
-        stats.decode_ms = (time.perf_counter() - start) * 1000
 
         batch = [group for group in todo.values() if group[0].pixels is not None]
         if batch:

@@ -20,7 +20,7 @@ from cliptag.store import TagStore
 from cliptag.tagging import Tagger
 
 # Lambda's writable disk, for MODEL_S3_URI (CLIPTAG_TMP_MODEL_DIR moves it, for tests).
-TMP_MODEL_DIR = Path(os.environ.get("CLIPTAG_TMP_MODEL_DIR", "/tmp/cliptag-model"))
+TMP_MODEL_DIR = "/tmp/cliptag-model"
 
 
 @cache
@@ -31,7 +31,7 @@ def settings() -> Settings:
 @cache
 def bundle() -> ModelBundle:
     s = settings()
-    tmp_dir = Path(os.environ.get("CLIPTAG_TMP_MODEL_DIR", str(TMP_MODEL_DIR)))
+    tmp_dir = Path(os.environ.get("CLIPTAG_TMP_MODEL_DIR", TMP_MODEL_DIR))
     root = download_prefix(s.model_s3_uri, tmp_dir) if s.model_s3_uri else Path(s.model_dir)
     return ModelBundle.open(root)
 
