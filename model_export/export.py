@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from cliptag.bundle import FORMAT_VERSION, MANIFEST, ModelBundle, file_sha256
 from cliptag.encoder import ImageEncoder, TextEncoder
+from cliptag.scoring import l2_normalise
 from cliptag.vocabulary import Vocabulary
 
 from model_export import parity
@@ -85,14 +86,14 @@ def run_export(opts: ExportOptions) -> dict[str, Any]:
         shutil.copy(ckpt.tokenizer_json, out / "tokenizer.json")
         sizes = f"image {image_fp32.stat().st_size / 1e6:.1f} MB, text {text_fp32.stat().st_size / 1e6:.1f} MB"
         _log(f"ONNX written: {sizes}")
-        report = _check_parity(ckpt, out, vocab, opts.photos)
+        report, pixels, reference = _check_parity(ckpt, out, vocab, opts.photos)
 
     text_encoder = TextEncoder(text_fp32, out / "tokenizer.json")
     tag_matrix = embed_vocabulary(text_encoder, vocab, progress=opts.progress)
     np.save(out / "tag_embeddings.npy", tag_matrix)
     (out / "vocabulary.json").write_text(json.dumps(vocab.to_json(), ensure_ascii=False, indent=1), "utf-8")
 
-    chosen, variants = _quantize(out, image_fp32, opts, tag_matrix, ckpt)
+    chosen, variants = _quantize(out, image_fp32, opts, tag_matrix, pixels, reference)
     report["variants"] = variants
     (out / "parity.json").write_text(json.dumps(report, indent=2), "utf-8")
 
@@ -104,7 +105,10 @@ def run_export(opts: ExportOptions) -> dict[str, Any]:
     return manifest
 
 
-def _check_parity(ckpt: Checkpoint, out: Path, vocab: Vocabulary, n_photos: int) -> dict[str, Any]:
+def _check_parity(
+    ckpt: Checkpoint, out: Path, vocab: Vocabulary, n_photos: int
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """The parity report, plus the real photos' pixels and fp32 ONNX embeddings for quantization."""
     photos = parity_photos(n_photos)
     pixels = parity.photo_batch(photos, ckpt.preprocessing)
     onnx_image = ImageEncoder(out / "image_encoder.onnx").session.run(None, {"pixel_values": pixels})[0]
@@ -141,14 +145,12 @@ def _check_parity(ckpt: Checkpoint, out: Path, vocab: Vocabulary, n_photos: int)
         failures.append(f"tokenizer ids differ from CLIPTokenizer on {report['tokenizer']['mismatches']} texts")
     if failures:
         raise ParityError("parity check failed: " + "; ".join(failures))
-    return report
+    return report, pixels, l2_normalise(onnx_image)
 
 
 def _quantize(
-    out: Path, image_fp32: Path, opts: ExportOptions, tag_matrix: np.ndarray, ckpt: Checkpoint
+    out: Path, image_fp32: Path, opts: ExportOptions, tag_matrix: np.ndarray, pixels: np.ndarray, reference: np.ndarray
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    pixels = parity.photo_batch(parity_photos(opts.photos), ckpt.preprocessing)
-    reference = ImageEncoder(image_fp32).embed(pixels)
     variants: list[dict[str, Any]] = [
         {
             "quantization": "fp32",
