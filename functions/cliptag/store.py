@@ -21,7 +21,7 @@ import boto3
 import numpy as np
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from numpy.typing import NDArray
 
 from cliptag import codec, keys
@@ -395,12 +395,16 @@ class TagStore:
         return results, encode_token(next_positions) if more else None
 
     def _call(self, fn: Any, **kwargs: Any) -> Any:
+        """One DynamoDB call (botocore has already retried it with backoff); what is still
+        throttled or timing out becomes TransientError, so only its message is redelivered."""
         try:
             return fn(**kwargs)
         except ClientError as exc:
             if exc.response["Error"]["Code"] in TRANSIENT_CODES:
                 raise TransientError(f"DynamoDB {exc.response['Error']['Code']}") from exc
             raise
+        except BotoCoreError as exc:  # timeouts, connection resets after botocore's retries
+            raise TransientError(f"DynamoDB {type(exc).__name__}: {exc}") from exc
 
 
 META_FIELDS = ("status", "content_id", "tags", "model", "vocabulary", "error", "width", "height", "format", "size")

@@ -159,6 +159,10 @@ class Tagger:
                 self.commit(plan)
             except TransientError as exc:
                 return exc
+            except Exception as exc:  # a bug or an unforeseen AWS error: fail this message only
+                # Redelivered like a transient failure, so after MaxReceives it waits in the
+                # dead-letter queue with its reason logged instead of failing its neighbours.
+                return TransientError(f"unexpected {type(exc).__name__}: {exc}")
             return None
 
         return dict(zip((p.message_id for p in plans), self._io.map(attempt, plans), strict=True))

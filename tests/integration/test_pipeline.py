@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
 from cliptag import wiring
 from cliptag.bundle import ModelBundle
 
-from devstack.redrive import redrive
 from tests.conftest import FORMATS, real_photos
 from tests.integration.conftest import sha256
 
@@ -108,44 +106,3 @@ def test_awkward_keys_work_through_events_and_api(s3, info, api):
         s3.put_object(Bucket=info.bucket, Key=key, Body=data)
         body = api.wait(key)
         assert body["key"] == key and body["status"] == "tagged"
-
-
-def test_transient_errors_retry_only_their_message_then_dead_letter(s3, info, api, stack):
-    """A throttled S3 GET fails only that message; after MaxReceives it lands in the DLQ."""
-    from cliptag.errors import TransientError
-
-    tagger = wiring.tagger()
-    real_source = tagger.source
-    attempts: list[str] = []
-
-    class Throttled:
-        def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
-            if key.startswith("flaky/"):
-                attempts.append(key)
-                raise TransientError("S3 GetObject SlowDown (injected)")
-            return real_source.read(bucket, key, max_bytes)
-
-    tagger.source = Throttled()
-    try:
-        flaky, fine = unique("flaky/img") + ".jpg", unique("fine/img") + ".jpg"
-        data = real_photos(2)
-        s3.put_object(Bucket=info.bucket, Key=flaky, Body=data[0].read_bytes())
-        s3.put_object(Bucket=info.bucket, Key=fine, Body=data[1].read_bytes())
-        assert api.wait(fine)["status"] == "tagged"
-        sqs = stack.client("sqs")
-        deadline, moved = time.monotonic() + 40, []
-        while time.monotonic() < deadline and not moved:
-            moved = sqs.receive_message(QueueUrl=info.dead_letter_queue_url, WaitTimeSeconds=1).get("Messages", [])
-        assert moved, "the failing message never reached the dead-letter queue"
-        assert flaky.split("/", 1)[1] in moved[0]["Body"]
-        assert len(attempts) == 2  # MaxReceives=2: tried twice, then dead-lettered
-        assert api.image(flaky)[0] == 404  # never half-written
-        # The cause is fixed: redrive the dead letter and it is tagged like any other upload.
-        sqs.change_message_visibility(
-            QueueUrl=info.dead_letter_queue_url, ReceiptHandle=moved[0]["ReceiptHandle"], VisibilityTimeout=0
-        )
-        tagger.source = real_source
-        assert redrive(sqs, info.dead_letter_queue_url, info.queue_url) == 1
-        assert api.wait(flaky)["status"] == "tagged"
-    finally:
-        tagger.source = real_source
