@@ -15,7 +15,7 @@ ARCH ?= x86_64
 export SAM_CLI_TELEMETRY = 0
 
 .PHONY: help venv model model-tiny model-bench demo local test test-unit lint typecheck \
-        openapi build validate layer-check size deploy bench redrive clean
+        openapi build validate layer-check size deploy bench soak redrive clean
 
 help:
 	@echo "make demo [MODEL=tiny]   run the whole pipeline locally on sample photos and print the tags"
@@ -26,6 +26,7 @@ help:
 	@echo "make build [ARCH=arm64]  sam build (layers without Docker); make deploy = sam deploy --guided"
 	@echo "make layer-check         build the runtime layer and run the functions from it in isolation"
 	@echo "make openapi             write openapi.json"
+	@echo "make soak                1,000 uploads with 10% injected faults through the local stack, then an audit"
 	@echo "make bench               the performance table (full-size ViT-B/32 geometry, random weights)"
 	@echo "make lint typecheck      ruff, mypy"
 
@@ -101,6 +102,9 @@ size: venv
 
 deploy: build
 	$(SAM_VENV)/bin/sam deploy --guided --parameter-overrides Architecture=$(ARCH)
+
+soak: venv model-tiny
+	$(PY) -m devstack.soak --model-dir $(TEST_MODEL_DIR)
 
 bench: model-bench
 	$(PY) bench/run.py --model-dir build/model-vit-b-32-random

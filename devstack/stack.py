@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import boto3
 
+from devstack import moto_patches
 from devstack.intrinsics import Resolver
 from devstack.template_local import load_template, local_template
 
@@ -110,12 +112,13 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         if self.moto_process:
             self._moto_proc = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)],
+                [sys.executable, "-m", "devstack.moto_patches", "-H", "127.0.0.1", "-p", str(self.moto_port)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
             _wait_for_port(self.moto_port)
         else:
+            moto_patches.install()
             self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
             self._moto.start()
         self._configure_environment()
@@ -219,8 +222,13 @@ class LocalStack:
         )
 
     def _configure_functions(self, info: StackInfo) -> None:
+        # moto's CloudFormation has no Secrets Manager: create the template's PaginationSecret here.
+        secret = self.client("secretsmanager").create_secret(
+            Name=f"{STACK_NAME}-pagination-{uuid.uuid4().hex[:8]}", SecretString=secrets.token_urlsafe(48)
+        )
         os.environ.update(
             {
+                "TOKEN_SECRET_ARN": secret["ARN"],
                 "TABLE_NAME": info.table,
                 "IMAGES_BUCKET": info.bucket,
                 "MODEL_DIR": str(self.model_dir),

@@ -31,3 +31,7 @@ class Settings:
     tag_index_shards: int = field(default_factory=lambda: _env_int("TAG_INDEX_SHARDS", 1))
     # 0: one intra-op thread per vCPU the function has.
     inference_threads: int = field(default_factory=lambda: _env_int("INFERENCE_THREADS", 0))
+    # Secrets Manager secret whose value signs pagination tokens (the API function only).
+    token_secret_arn: str = field(default_factory=lambda: os.environ.get("TOKEN_SECRET_ARN", ""))
+    # Browser origin allowed to call the API (CORS); empty: CORS off.
+    cors_allow_origin: str = field(default_factory=lambda: os.environ.get("CORS_ALLOW_ORIGIN", "").strip())

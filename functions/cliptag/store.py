@@ -8,9 +8,6 @@ sequencer, so an older event that arrives late cannot resurrect the object.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -344,14 +341,14 @@ class TagStore:
 
     # -- queries ---------------------------------------------------------------------------
     def query_tag(
-        self, tag: str, min_score: float, limit: int, token: str | None
-    ) -> tuple[list[tuple[str, float]], str | None]:
-        """Objects with ``tag`` and score >= min_score, best first; returns (page, next token).
+        self, tag: str, min_score: float, limit: int, positions: list[str | None] | None = None
+    ) -> tuple[list[tuple[str, float]], list[str | None] | None]:
+        """Objects with ``tag`` and score >= min_score, best first; returns (page, next positions).
 
-        With several shards each is read in order and merged; the token keeps one position
-        per shard.
+        With several shards each is read in order and merged; ``positions`` holds one place per
+        shard (None: not started, "": exhausted), as ``cliptag.tokens`` carries it between pages.
         """
-        positions = decode_token(token, self.shards)
+        positions = positions or [None] * self.shards
         floor = keys.encode_score(min_score)
         heads: list[list[str]] = []  # per shard: index sort keys, best first
         for shard in range(self.shards):
@@ -392,7 +389,7 @@ class TagStore:
                 next_positions[shard] = taken[-1]
         more = any(p != "" for p in next_positions)
         results = [(keys.ref_from_index_sk(sk), keys.decode_score(sk.split("#", 1)[0])) for sk, _ in page]
-        return results, encode_token(next_positions) if more else None
+        return results, next_positions if more else None
 
     def _call(self, fn: Any, **kwargs: Any) -> Any:
         """One DynamoDB call (botocore has already retried it with backoff); what is still
@@ -426,35 +423,3 @@ def _decimal(score: float) -> Decimal:
 
 def _condition_failed(exc: ClientError) -> bool:
     return exc.response["Error"]["Code"] == "ConditionalCheckFailedException"
-
-
-class BadToken(ValueError):
-    """A pagination token that this API did not issue."""
-
-
-def encode_token(positions: list[str | None]) -> str:
-    raw = json.dumps({"v": 1, "p": positions}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_token(token: str | None, shards: int) -> list[str | None]:
-    """None: start of every shard; "": shard exhausted; else the last index key returned."""
-    if not token:
-        return [None] * shards
-    try:
-        doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        positions = doc["p"]
-        if doc.get("v") != 1 or not isinstance(positions, list) or len(positions) != shards:
-            raise BadToken("token does not match this table")
-        for p in positions:
-            if p is not None and not isinstance(p, str):
-                raise BadToken("malformed token")
-            if p and (
-                len(p) <= keys.SCORE_WIDTH + 1 or not p[: keys.SCORE_WIDTH].isdigit() or p[keys.SCORE_WIDTH] != "#"
-            ):
-                raise BadToken("malformed token")
-        return positions
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        if isinstance(exc, BadToken):
-            raise
-        raise BadToken("malformed token") from exc

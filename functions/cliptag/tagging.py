@@ -100,7 +100,7 @@ class Tagger:
         items = [item for p in plans for item in p.items if item.event.kind == "created"]
 
         list(self._io.map(self._read, items))
-        self._look_up_cache([item for item in items if item.data])
+        self._look_up_cache([item for item in items if item.content_id])  # read, even if empty
 
         # Decode each content needing inference once, however many keys carry it.
         todo: dict[str, list[Item]] = {}

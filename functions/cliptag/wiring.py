@@ -18,6 +18,7 @@ from cliptag.objects import ObjectSource, download_prefix
 from cliptag.scoring import TagScorer
 from cliptag.store import TagStore
 from cliptag.tagging import Tagger
+from cliptag.tokens import PageTokens
 
 # Lambda's writable disk, for MODEL_S3_URI (CLIPTAG_TMP_MODEL_DIR moves it, for tests).
 TMP_MODEL_DIR = "/tmp/cliptag-model"
@@ -70,6 +71,18 @@ def tagger() -> Tagger:
     )
 
 
+@cache
+def page_tokens() -> PageTokens:
+    """Signs pagination tokens with the stack's secret, fetched once per container."""
+    from aws_lambda_powertools.utilities import parameters
+
+    arn = settings().token_secret_arn
+    if not arn:
+        raise RuntimeError("TOKEN_SECRET_ARN is not set: the API cannot sign pagination tokens")
+    secret = parameters.get_secret(arn, max_age=3600)
+    return PageTokens(secret.encode("utf-8") if isinstance(secret, str) else bytes(secret))
+
+
 def reset() -> None:
-    for fn in (settings, bundle, store, scorer, tagger):
+    for fn in (settings, bundle, store, scorer, tagger, page_tokens):
         fn.cache_clear()

@@ -14,18 +14,30 @@ from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cliptag import wiring
-from cliptag.store import BadToken
+from cliptag.tokens import BadToken
 from pydantic import BaseModel, Field
 
 logger = Logger(service="cliptag-api")
 tracer = Tracer(service="cliptag-api")
-app = APIGatewayRestResolver(enable_validation=True)
+
+
+def _cors() -> CORSConfig | None:
+    """CORS for one browser origin (CORS_ALLOW_ORIGIN); None, the default, leaves it off."""
+    origin = wiring.settings().cors_allow_origin
+    if not origin:
+        return None
+    # SigV4 headers, so a browser app holding temporary credentials can sign its calls.
+    headers = ["Authorization", "Content-Type", "X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"]
+    return CORSConfig(allow_origin=origin, allow_headers=headers, max_age=600)
+
+
+app = APIGatewayRestResolver(enable_validation=True, cors=_cors())
 
 MAX_KEY_BYTES = 1024  # S3's own limit
 MAX_TAG_LENGTH = 100
@@ -138,7 +150,10 @@ def tag_images(
     name = unquote(tag).strip()
     if not name or len(name) > MAX_TAG_LENGTH or not TAG_PATTERN.match(name):
         raise BadRequestError(f"tag must be 1..{MAX_TAG_LENGTH} letters, digits, spaces or simple punctuation")
-    page, token = wiring.store().query_tag(name, min_score, limit, next_token)
+    tokens, store = wiring.page_tokens(), wiring.store()
+    query = f"{name}\n{min_score!r}"  # a token only continues the query that issued it
+    page, more = store.query_tag(name, min_score, limit, tokens.decode(next_token, query, store.shards))
+    token = tokens.encode(more, query) if more else None
     images = []
     for ref, score in page:
         bucket, _, key = ref.partition("/")

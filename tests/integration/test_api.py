@@ -80,10 +80,24 @@ def test_min_score_filters(api, tagged_folder):
     assert keys[0] in [img["key"] for img in body["images"]]
 
 
-def test_token_for_another_shape_is_refused(api):
-    forged = base64.urlsafe_b64encode(json.dumps({"v": 1, "p": ["x" * 20]}).encode()).decode()
-    status, body = api.tag("dog", next_token=forged)
-    assert status == 400 and "next_token" in body["error"]
+def test_edited_forged_and_replayed_tokens_are_refused(api, tagged_folder):
+    _, keys = tagged_folder
+    tag = api.image(keys[0])[1]["tags"][0]["tag"]
+    status, page = api.tag(tag, limit=1)
+    token = page.get("next_token")
+    assert status == 200 and token, "needs a second page"
+    body, _, mac = token.partition(".")
+    positions = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))["p"]
+    # Skip ahead by editing the position, keeping the original signature: refused.
+    edited = json.dumps({"v": 1, "p": ["9999999#" + positions[0].split("#", 1)[1]]}, separators=(",", ":"))
+    tampered = base64.urlsafe_b64encode(edited.encode()).decode().rstrip("=") + "." + mac
+    forged = base64.urlsafe_b64encode(b'{"v":1,"p":[null]}').decode().rstrip("=")  # unsigned
+    for bad in (tampered, forged, token[:-2]):
+        status, answer = api.tag(tag, limit=1, next_token=bad)
+        assert status == 400 and "next_token" in answer["error"], answer
+    # A genuine token continues only the query that issued it.
+    assert api.tag(tag, limit=1, min_score=0.5, next_token=token)[0] == 400
+    assert api.tag(tag, limit=1, next_token=token)[0] == 200
 
 
 def test_vocabulary_listing(api, model_dir):

@@ -40,3 +40,16 @@ def test_a_200_mb_object_is_refused_without_downloading_it(s3, info, api):
     body = api.wait(key, timeout=60)
     limit = wiring.settings().max_object_bytes
     assert body["status"] == "failed" and f"over the {limit}-byte limit" in body["error"]
+
+
+def test_a_bad_file_seen_again_under_another_key_is_failed_again_not_retried_forever(s3, info, api):
+    """The second copy finds the first copy's cached failure (found by `make soak`: an empty
+    object skipped the cache lookup, met the cached failure at the claim and was dead-lettered)."""
+    folder = f"hostile/again-{uuid.uuid4().hex[:6]}"
+    for body in (b"", b"not an image\n"):
+        first, second = f"{folder}/first-{len(body)}.jpg", f"{folder}/second-{len(body)}.jpg"
+        s3.put_object(Bucket=info.bucket, Key=first, Body=body)
+        assert api.wait(first)["status"] == "failed"
+        s3.put_object(Bucket=info.bucket, Key=second, Body=body)
+        again = api.wait(second, timeout=15)
+        assert again["status"] == "failed" and again["error"] == api.wait(first)["error"]

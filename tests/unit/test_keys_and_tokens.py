@@ -1,6 +1,6 @@
 import pytest
 from cliptag import keys
-from cliptag.store import BadToken, decode_token, encode_token
+from cliptag.tokens import BadToken, PageTokens
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,12 +30,46 @@ def test_shards_are_stable_and_in_range():
     assert keys.tag_index_pk("dog", shard, 4) == f"TAG#dog#{shard}"
 
 
+SECRET = b"a-test-secret-of-32-bytes-length"
+QUERY = "dog\n-1.0"
+
+
 def test_token_round_trip():
+    tokens = PageTokens(SECRET)
     positions = [keys.tag_index_sk(0.2, "b/k"), ""]
-    assert decode_token(encode_token(positions), 2) == positions
+    assert tokens.decode(tokens.encode(positions, QUERY), QUERY, 2) == positions
 
 
-@pytest.mark.parametrize("token", ["garbage!", "eyJ2IjoxfQ", encode_token(["not-a-key"]), encode_token(["", ""])])
-def test_tampered_tokens_are_refused(token):
+def _flip(token: str, at: int) -> str:
+    return token[:at] + ("A" if token[at] != "A" else "B") + token[at + 1 :]
+
+
+@given(st.data())
+def test_any_edited_token_is_refused(data):
+    tokens = PageTokens(SECRET)
+    token = tokens.encode([keys.tag_index_sk(0.25, "bucket/photos/cat.jpg")], QUERY)
+    at = data.draw(st.integers(0, len(token) - 1).filter(lambda i: token[i] != "."))
     with pytest.raises(BadToken):
-        decode_token(token, 1)
+        tokens.decode(_flip(token, at), QUERY, 1)
+
+
+def test_tokens_are_bound_to_their_query_and_secret():
+    token = PageTokens(SECRET).encode([keys.tag_index_sk(0.2, "b/k")], QUERY)
+    with pytest.raises(BadToken, match="not issued for this query"):
+        PageTokens(SECRET).decode(token, "cat\n-1.0", 1)  # another tag
+    with pytest.raises(BadToken, match="not issued for this query"):
+        PageTokens(SECRET).decode(token, "dog\n0.2", 1)  # another min_score
+    with pytest.raises(BadToken):
+        PageTokens(b"another-secret-of-32-bytes-long!").decode(token, QUERY, 1)
+
+
+@pytest.mark.parametrize("token", ["garbage!", "eyJ2IjoxfQ", "eyJ2IjoxfQ.AAAA", "..", "a" * 300])
+def test_malformed_tokens_are_refused(token):
+    with pytest.raises(BadToken):
+        PageTokens(SECRET).decode(token, QUERY, 1)
+
+
+def test_a_token_from_another_shard_layout_is_refused_even_when_signed():
+    tokens = PageTokens(SECRET)
+    with pytest.raises(BadToken, match="another index layout"):
+        tokens.decode(tokens.encode(["", ""], QUERY), QUERY, 1)

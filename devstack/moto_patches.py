@@ -1,0 +1,97 @@
+"""What the local AWS must do like the real one and moto does not (yet).
+
+- S3 event notifications carry a ``sequencer`` that orders events on one key; the tagger relies
+  on it to drop late, older events (a create delivered after the delete that followed it).
+  moto's events have none, so here every event gets one from a strictly increasing clock.
+- A DynamoDB Query reads one partition; moto sorts the whole table for every base-table Query,
+  which makes a table of 10,000 items answer in tens of milliseconds (the soak's 1,000 objects
+  slowed to a crawl). Here a base-table Query sees only its partition, as in DynamoDB.
+- moto's SQS ReceiveMessage computes every queue attribute (each a pass over all messages) for
+  each message it considers: quadratic in the queue's depth. Here the retention check reads
+  the one attribute it needs.
+
+``python -m devstack.moto_patches -H 127.0.0.1 -p PORT`` runs moto's server with the patch.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+_lock = threading.Lock()
+_last = 0
+
+
+def _next_sequencer() -> str:
+    global _last
+    with _lock:
+        _last = max(_last + 1, time.time_ns())
+        return f"{_last:016X}"
+
+
+_partition = threading.local()
+
+
+def _install_partition_query() -> None:
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.query, "reads_one_partition", False):
+        return
+    original_query, original_all_items = Table.query, Table.all_items
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        _partition.key = None if index_name or hash_key is None else hash_key
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _partition.key = None
+
+    def all_items(self: Any) -> Any:
+        key = getattr(_partition, "key", None)
+        if key is None or not self.range_key_attr:
+            return original_all_items(self)
+        return sorted(self.items.get(key, {}).values(), key=lambda item: item.range_key)
+
+    query.reads_one_partition = True  # type: ignore[attr-defined]
+    setattr(Table, "query", query)  # noqa: B010 - mypy forbids assigning to a method
+    setattr(Table, "all_items", all_items)  # noqa: B010
+
+
+def _install_linear_receive() -> None:
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())
+
+    setattr(SQSBackend, "is_message_valid_based_on_retention_period", is_message_valid_based_on_retention_period)  # noqa: B010
+
+
+def install() -> None:
+    _install_partition_query()
+    _install_linear_receive()
+    from moto.s3 import notifications
+
+    original = notifications._get_s3_event
+    if getattr(original, "adds_sequencer", False):
+        return
+
+    def with_sequencer(*args: Any, **kwargs: Any) -> dict[str, list[dict[str, Any]]]:
+        event = original(*args, **kwargs)
+        for record in event["Records"]:
+            record["s3"]["object"]["sequencer"] = _next_sequencer()
+        return event
+
+    with_sequencer.adds_sequencer = True  # type: ignore[attr-defined]
+    notifications._get_s3_event = with_sequencer
+
+
+if __name__ == "__main__":
+    install()
+    from moto.server import main
+
+    main(sys.argv[1:])
