@@ -115,3 +115,28 @@ def test_preprocess_normalises_with_model_constants():
     pixels = preprocess(Image.new("RGB", (300, 500), (255, 255, 255)), prep)
     expected = (1.0 - np.array(prep.mean)) / np.array(prep.std)
     assert np.allclose(pixels[:, 0, 0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", ["Landscape", "Portrait"])
+def test_exif_orientations_give_the_upright_originals_embedding(shape, model_dir):
+    """What tags are computed from: the embedding of each orientation 1-8 matches the upright
+    original (orientation 0, no EXIF), and beats the same pixels left as stored."""
+    from cliptag.bundle import ModelBundle
+    from cliptag.encoder import ImageEncoder
+    from cliptag.imaging import to_rgb
+
+    folder = require(FORMATS / "exif-orientation")
+    bundle = ModelBundle.open(model_dir)
+    encoder = ImageEncoder(bundle.image_encoder_path())
+
+    def embed(pixels: np.ndarray) -> np.ndarray:
+        return encoder.embed(pixels[None])[0]
+
+    upright = embed(load_pixels((folder / f"{shape}_0.jpg").read_bytes(), bundle.preprocessing, LIMITS)[1])
+    for orientation in range(1, 9):
+        data = (folder / f"{shape}_{orientation}.jpg").read_bytes()
+        ours = float(embed(load_pixels(data, bundle.preprocessing, LIMITS)[1]) @ upright)
+        assert ours >= 0.999, f"{shape}_{orientation}: cosine {ours:.4f} with the upright original"
+        if orientation >= 2:  # stored rotated or mirrored: ignoring EXIF would embed another picture
+            as_stored = float(embed(preprocess(to_rgb(Image.open(io.BytesIO(data))), bundle.preprocessing)) @ upright)
+            assert ours > as_stored, f"{shape}_{orientation}: {ours:.5f} vs {as_stored:.5f} without EXIF"
