@@ -274,6 +274,8 @@ class LocalStack:
             except Exception:  # a crashed invocation: SQS redelivers the whole batch, as in AWS
                 failed = {m["MessageId"] for m in messages}
             self.invocations += 1
+            # Powertools keeps unflushed metrics when they are disabled and prints them at 100.
+            tagger.metrics.clear_metrics()
             done = [m for m in messages if m["MessageId"] not in failed]
             for start in range(0, len(done), 10):
                 sqs.delete_message_batch(

@@ -39,3 +39,41 @@ def test_api_requires_iam_by_default_and_visibility_outlasts_the_function():
     params = TEMPLATE["Parameters"]
     assert params["QueueVisibilityTimeout"]["Default"] > params["TaggerTimeout"]["Default"]
     assert params["QueueVisibilityTimeout"]["MinValue"] > 0
+
+
+def _statements(function: str) -> list[dict]:
+    return [s for p in RESOURCES[function]["Properties"]["Policies"] if "Statement" in p for s in p["Statement"]]
+
+
+def test_iam_grants_each_function_only_the_calls_it_makes():
+    """No wildcard actions or resources, no Scan: the API cannot scan the table even by mistake."""
+    tagger = {a for s in _statements("TaggerFunction") for a in _list(s["Action"])}
+    api = {a for s in _statements("ApiFunction") for a in _list(s["Action"])}
+    assert tagger == {
+        "s3:GetObject",
+        "s3:ListBucket",
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    }
+    assert api == {"dynamodb:GetItem", "dynamodb:Query"}
+    for name in ("TaggerFunction", "ApiFunction"):
+        text = json.dumps(RESOURCES[name]["Properties"]["Policies"])
+        assert '"*"' not in text and ":*" not in text and "Crud" not in text and "Scan" not in text
+        for statement in _statements(name):
+            assert statement["Resource"] != "*"
+
+
+def test_cors_is_off_by_default_and_preflights_need_no_signature():
+    assert TEMPLATE["Parameters"]["CorsAllowOrigin"]["Default"] == ""
+    events = RESOURCES["ApiFunction"]["Properties"]["Events"]
+    preflights = [e["Properties"] for e in events.values() if e["Properties"]["Method"] == "OPTIONS"]
+    routes = [e["Properties"] for e in events.values() if e["Properties"]["Method"] == "GET"]
+    assert {p["Path"] for p in preflights} == {r["Path"] for r in routes}
+    assert all(p["Auth"] == {"Authorizer": "NONE"} for p in preflights)
+    assert all("Auth" not in r for r in routes)  # the IAM default applies
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else [value]
