@@ -64,12 +64,7 @@ class BulkScorer:
 
     def tags(self, codes: NDArray[np.int8]) -> list[list[ScoredTag]]:
         """Tags of each stored embedding (int8 codes, [N, D]), as ``TagScorer.tags`` ranks them."""
-        indices, scores = self.scores(codes)
-        names = self.scorer.names
-        return [
-            [ScoredTag(names[i], round(float(s), 6)) for i, s in zip(row_i, row_s, strict=True) if i >= 0]
-            for row_i, row_s in zip(indices.tolist(), scores.tolist(), strict=True)
-        ]
+        return self.scorer.named(*self.scores(codes))
 
     def scores(self, codes: NDArray[np.int8]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """([N, k] tag indices, best first, -1 where fewer passed; [N, k] their cosine scores)."""
@@ -91,10 +86,6 @@ class BulkScorer:
         order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
         scores = np.take_along_axis(exact, order, axis=1).astype(np.float32)
         indices = np.where(np.isfinite(scores), np.take_along_axis(candidates, order, axis=1), -1)
-        for row in unsure:
-            full = scorer.scores(vectors[row : row + 1])[0]
-            passed = np.flatnonzero(full >= scorer.thresholds)
-            best = passed[np.argsort(-full[passed], kind="stable")][:k]
-            indices[row], scores[row] = -1, -np.inf
-            indices[row, : len(best)], scores[row, : len(best)] = best, full[best]
+        if len(unsure):
+            indices[unsure], scores[unsure] = scorer.select(scorer.scores(vectors[unsure]))
         return indices, scores

@@ -48,15 +48,25 @@ class TagScorer:
 
     def tags(self, embeddings: NDArray[np.float32]) -> list[list[ScoredTag]]:
         """Best tags first, each above its threshold, at most ``top_k`` per image."""
-        scores = self.scores(embeddings)
-        k = min(self.top_k, scores.shape[1])
+        return self.named(*self.select(self.scores(embeddings)))
+
+    def select(self, scores: NDArray[np.float32]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """[N, T] scores -> ([N, k] tag indices, best first, -1 where fewer passed; [N, k] scores)."""
+        n, k = scores.shape[0], min(self.top_k, scores.shape[1])
         if k <= 0:
-            return [[] for _ in range(scores.shape[0])]
+            return np.empty((n, 0), np.int64), np.empty((n, 0), np.float32)
         # Thresholds first, so a tag that fails its own threshold never takes a top-k slot.
         passing = np.where(scores >= self.thresholds, scores, -np.inf)
         top = np.argpartition(-passing, k - 1, axis=1)[:, :k]
-        result: list[list[ScoredTag]] = []
-        for row, idx in zip(passing, top, strict=True):
-            idx = idx[np.argsort(-row[idx], kind="stable")]
-            result.append([ScoredTag(self.names[i], round(float(row[i]), 6)) for i in idx if np.isfinite(row[i])])
-        return result
+        values = np.take_along_axis(passing, top, axis=1)
+        order = np.argsort(-values, axis=1, kind="stable")
+        values = np.take_along_axis(values, order, axis=1).astype(np.float32)
+        indices = np.where(np.isfinite(values), np.take_along_axis(top, order, axis=1), -1)
+        return indices, values
+
+    def named(self, indices: NDArray[np.int64], values: NDArray[np.float32]) -> list[list[ScoredTag]]:
+        """What ``select`` chose, as tag names with scores rounded to 6 decimals."""
+        return [
+            [ScoredTag(self.names[i], round(s, 6)) for i, s in zip(row_i, row_s, strict=True) if i >= 0]
+            for row_i, row_s in zip(indices.tolist(), values.tolist(), strict=True)
+        ]
