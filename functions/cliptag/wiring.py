@@ -1,40 +1,25 @@
 """Builds the long-lived objects of a Lambda container once (the cold start) from Settings.
 
 Everything is created on first use and cached for the container's life, so a warm call redoes
-nothing. Tests and the local stack call ``reset()`` after changing the environment.
+nothing; the model itself comes from ``cliptag.loading``, which the tagger starts loading while
+its handler module is still importing. Tests and the local stack call ``reset()`` after
+changing the environment.
 """
 
 from __future__ import annotations
 
-import os
 from functools import cache
-from pathlib import Path
 
-from cliptag.bundle import ModelBundle
-from cliptag.config import Settings
-from cliptag.encoder import ImageEncoder
+from cliptag import loading
 from cliptag.imaging import Limits
-from cliptag.objects import ObjectSource, download_prefix
+from cliptag.loading import bundle, image_encoder, settings
+from cliptag.objects import ObjectSource
 from cliptag.scoring import TagScorer
 from cliptag.store import TagStore
 from cliptag.tagging import Tagger
 from cliptag.tokens import PageTokens
 
-# Lambda's writable disk, for MODEL_S3_URI (CLIPTAG_TMP_MODEL_DIR moves it, for tests).
-TMP_MODEL_DIR = "/tmp/cliptag-model"
-
-
-@cache
-def settings() -> Settings:
-    return Settings()
-
-
-@cache
-def bundle() -> ModelBundle:
-    s = settings()
-    tmp_dir = Path(os.environ.get("CLIPTAG_TMP_MODEL_DIR", TMP_MODEL_DIR))
-    root = download_prefix(s.model_s3_uri, tmp_dir) if s.model_s3_uri else Path(s.model_dir)
-    return ModelBundle.open(root)
+__all__ = ["bundle", "image_encoder", "page_tokens", "reset", "scorer", "settings", "store", "tagger"]
 
 
 @cache
@@ -58,15 +43,18 @@ def scorer() -> TagScorer:
 
 @cache
 def tagger() -> Tagger:
+    # The AWS clients first: building them (~0.2 s of botocore JSON) overlaps the model load that
+    # cliptag.loading may already be running on its thread; image_encoder() then waits for it.
+    source, table = ObjectSource(), store()
     b, s = bundle(), settings()
     return Tagger(
-        encoder=ImageEncoder(b.image_encoder_path(), threads=s.inference_threads),
+        encoder=image_encoder(),
         scorer=scorer(),
         preprocessing=b.preprocessing,
         model_key=b.model_key,
         vocabulary_version=b.vocabulary.version,
-        source=ObjectSource(),
-        store=store(),
+        source=source,
+        store=table,
         limits=Limits(max_bytes=s.max_object_bytes, max_pixels=s.max_pixels),
     )
 
@@ -84,5 +72,6 @@ def page_tokens() -> PageTokens:
 
 
 def reset() -> None:
-    for fn in (settings, bundle, store, scorer, tagger, page_tokens):
+    loading.reset()
+    for fn in (store, scorer, tagger, page_tokens):
         fn.cache_clear()

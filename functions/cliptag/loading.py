@@ -1,0 +1,96 @@
+"""Loading the model: the slow part of a cold start, started as early as the handler can.
+
+Verifying the image encoder (SHA-256) and building its ONNX Runtime session take ~0.5 s and
+release the GIL; importing boto3, Powertools and the X-Ray SDK takes about as long and holds
+it. ``start()`` runs the first on a thread while the handler module goes on importing the
+second, so on Lambda's 2 vCPUs a cold start pays roughly the longer of the two, not their sum.
+
+Each object is built once per container (single flight under one lock): the thread and the
+first invocation can both ask for the encoder and the model is still loaded once. This module
+imports only what loading needs (numpy, ONNX Runtime, Pillow), never the AWS SDK up front.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from cliptag.bundle import ModelBundle
+from cliptag.config import Settings
+from cliptag.encoder import ImageEncoder
+
+# Lambda's writable disk, for MODEL_S3_URI (CLIPTAG_TMP_MODEL_DIR moves it, for tests).
+TMP_MODEL_DIR = "/tmp/cliptag-model"
+
+T = TypeVar("T")
+_lock = threading.RLock()
+_log = logging.getLogger(__name__)
+
+
+class single_flight(Generic[T]):  # noqa: N801 - used as a decorator, like functools.cache
+    """``functools.cache`` that also makes concurrent first callers wait for one build."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._cached = cache(build)
+        self.__doc__ = build.__doc__
+
+    def __call__(self) -> T:
+        with _lock:
+            return self._cached()
+
+    def cache_clear(self) -> None:
+        self._cached.cache_clear()
+
+
+@single_flight
+def settings() -> Settings:
+    return Settings()
+
+
+@single_flight
+def bundle() -> ModelBundle:
+    s = settings()
+    if not s.model_s3_uri:
+        return ModelBundle.open(Path(s.model_dir))
+    from cliptag.objects import download_prefix  # boto3: only when the model lives in S3
+
+    tmp_dir = Path(os.environ.get("CLIPTAG_TMP_MODEL_DIR", TMP_MODEL_DIR))
+    return ModelBundle.open(download_prefix(s.model_s3_uri, tmp_dir))
+
+
+@single_flight
+def image_encoder() -> ImageEncoder:
+    return ImageEncoder(bundle().image_encoder_path(), threads=settings().inference_threads)
+
+
+def start() -> threading.Thread | None:
+    """Load the image encoder on a thread, inside Lambda only (AWS_LAMBDA_FUNCTION_NAME is set).
+
+    Elsewhere (tests, the local stack) nothing starts: they configure the environment first and
+    build what they need themselves. A failure here is left for the first invocation, which
+    builds again and raises it where Lambda reports it.
+    """
+    if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        return None
+
+    def run() -> None:
+        try:
+            image_encoder()
+        except Exception as exc:  # reported by the first invocation's own attempt
+            _log.warning("model preload failed; the first invocation will retry: %s", exc)
+
+    thread = threading.Thread(target=run, name="cliptag-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+def reset() -> None:
+    """Forget everything built (tests and the local stack, after changing the environment)."""
+    with _lock:
+        for fn in (settings, bundle, image_encoder):
+            fn.cache_clear()
