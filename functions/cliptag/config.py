@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 def _env_int(name: str, default: int) -> int:
@@ -29,9 +31,54 @@ class Settings:
     max_object_bytes: int = field(default_factory=lambda: _env_int("MAX_OBJECT_BYTES", 50 * 1024 * 1024))
     max_pixels: int = field(default_factory=lambda: _env_int("MAX_PIXELS", 100_000_000))
     tag_index_shards: int = field(default_factory=lambda: _env_int("TAG_INDEX_SHARDS", 1))
-    # 0: one intra-op thread per vCPU the function has.
+    # 0: one intra-op thread per vCPU the function has (see vcpus()).
     inference_threads: int = field(default_factory=lambda: _env_int("INFERENCE_THREADS", 0))
     # Secrets Manager secret whose value signs pagination tokens (the API function only).
     token_secret_arn: str = field(default_factory=lambda: os.environ.get("TOKEN_SECRET_ARN", ""))
     # Browser origin allowed to call the API (CORS); empty: CORS off.
     cors_allow_origin: str = field(default_factory=lambda: os.environ.get("CORS_ALLOW_ORIGIN", "").strip())
+
+
+# Lambda gives a function one vCPU per 1,769 MB of memory (up to 6), but its /proc/cpuinfo shows
+# the host's CPUs: threads sized from os.cpu_count() oversubscribe a 1-vCPU function.
+LAMBDA_MB_PER_VCPU = 1769
+LAMBDA_MAX_VCPUS = 6
+
+
+def vcpus() -> int:
+    """CPUs this process can really use: Lambda's allocation, else a cgroup CPU quota (containers,
+    ``docker --cpus``), else the CPUs it may be scheduled on."""
+    memory_mb = _env_int("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0)
+    if memory_mb:
+        return max(1, min(LAMBDA_MAX_VCPUS, -(-memory_mb // LAMBDA_MB_PER_VCPU)))
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return max(1, min(available, math.ceil(quota))) if quota else available
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """The CPU quota of this process's cgroup (v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us``), if any."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # cgroup v2: "quota period" or "max period"
+            raw = _read(Path("/sys/fs/cgroup") / path.lstrip("/") / "cpu.max")
+            if raw and not raw.startswith("max"):
+                quota, period = raw.split()
+                return int(quota) / int(period)
+        elif "cpu" in controllers.split(","):  # cgroup v1: -1 means no quota
+            base = Path("/sys/fs/cgroup/cpu") / path.lstrip("/")
+            quota_us, period_us = _read(base / "cpu.cfs_quota_us"), _read(base / "cpu.cfs_period_us")
+            if quota_us and period_us and int(quota_us) > 0:
+                return int(quota_us) / int(period_us)
+    return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""

@@ -12,7 +12,6 @@ about one round trip per stage instead of ten.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cliptag import codec
+from cliptag.config import vcpus
 from cliptag.content import content_id
 from cliptag.encoder import ImageEncoder
 from cliptag.errors import ObjectGone, PermanentError, TransientError
@@ -91,7 +91,7 @@ class Tagger:
     def __post_init__(self) -> None:
         # Created once per container; threads idle between invocations cost nothing.
         self._io = ThreadPoolExecutor(max_workers=self.io_workers, thread_name_prefix="io")
-        decoders = self.decode_workers or os.cpu_count() or 1
+        decoders = self.decode_workers or vcpus()
         self._cpu = ThreadPoolExecutor(max_workers=decoders, thread_name_prefix="decode")
 
     def plan(self, messages: Sequence[tuple[str, str]]) -> tuple[list[MessagePlan], BatchStats]:

@@ -54,5 +54,16 @@ def test_a_failed_preload_is_reported_by_the_first_invocation(fresh: pytest.Monk
     assert thread is not None
     thread.join(5)
     assert not thread.is_alive()
-    with pytest.raises(ModelBundleError, match="manifest.json"):
+    with pytest.raises(ModelBundleError, match=r"manifest\.json"):
         loading.image_encoder()
+
+
+@pytest.mark.parametrize(("memory_mb", "expected"), [(128, 1), (1769, 1), (1770, 2), (3538, 2), (10240, 6)])
+def test_threads_follow_the_lambda_memory_setting(monkeypatch: pytest.MonkeyPatch, memory_mb: int, expected: int):
+    """Lambda's /proc/cpuinfo shows the host's CPUs; its vCPUs follow memory (1 per 1,769 MB)."""
+    from cliptag.config import vcpus
+    from cliptag.encoder import session_options
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(memory_mb))
+    assert vcpus() == expected
+    assert session_options().intra_op_num_threads == expected
