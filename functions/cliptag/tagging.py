@@ -28,7 +28,7 @@ from cliptag.encoder import ImageEncoder
 from cliptag.errors import ObjectGone, PermanentError, TransientError
 from cliptag.events import MalformedEvent, ObjectEvent, parse_body
 from cliptag.imaging import Limits, Preprocessing, load_pixels
-from cliptag.scoring import TagScorer
+from cliptag.scoring import ScoredTag, TagScorer
 from cliptag.store import CachedContent, ObjectRecord, StaleEvent
 
 
@@ -55,6 +55,7 @@ class Item:
     result: CachedContent | None = None  # embedding or failure, after plan()
     data: bytes = b""  # held only between read and decode
     pixels: NDArray[np.float32] | None = None
+    tags: list[ScoredTag] = field(default_factory=list)  # scored in plan(), for the whole batch at once
     transient: str = ""  # set: this message must be retried
     gone: bool = False  # deleted before we read it
     outcome: str = ""  # tagged | reused | failed | deleted | skipped | stale
@@ -132,6 +133,7 @@ class Tagger:
             for other in group[1:]:
                 other.result, other.outcome = group[0].result, "reused"
             group[0].pixels = None  # free the tensor before commit
+        self._score(items)
         return plans, stats
 
     def commit_all(self, plans: Sequence[MessagePlan]) -> dict[str, TransientError | None]:
@@ -251,6 +253,14 @@ class Tagger:
         item.pixels = pixels
         item.result = CachedContent(status="pending", width=decoded.width, height=decoded.height, format=decoded.format)
 
+    def _score(self, items: list[Item]) -> None:
+        """Tags for every embedded item of the batch, new or cached: one matrix product."""
+        vectors = [item.result.embedding for item in items if item.result and item.result.embedding is not None]
+        if vectors:
+            embedded = [item for item in items if item.result and item.result.embedding is not None]
+            for item, tags in zip(embedded, self.scorer.tags(np.stack(vectors)), strict=True):
+                item.tags = tags
+
     def _commit_item(self, item: Item) -> None:
         event = item.event
         if event.kind == "removed":
@@ -275,13 +285,12 @@ class Tagger:
             )
             item.outcome = "failed"
         else:
-            tags = self.scorer.tags(result.embedding[None, :])[0]
             record = ObjectRecord(
                 bucket=event.bucket,
                 key=event.key,
                 status="tagged",
                 content_id=item.content_id,
-                tags=[(t.name, t.score) for t in tags],
+                tags=[(t.name, t.score) for t in item.tags],
                 model=self.model_key,
                 vocabulary=self.vocabulary_version,
                 width=result.width,
