@@ -179,7 +179,7 @@ class Bench:
             handler / floor,
         )
         self.data["handler_ms_per_image_p95"] = percentile(handler_ms, 95) / n
-        own = self.own_overhead(tagger, photos[: self.args.batch_size], bucket)
+        own, own_defaults = self.own_overhead_by_options(tagger, photos[: self.args.batch_size], bucket)
         self.row(
             "floor",
             "handler with AWS answered in-process (our code's own cost)",
@@ -197,6 +197,14 @@ class Bench:
             modelled,
         )
         self.data["handler_aws_latency_over_floor"] = modelled / floor
+        ratio = own / own_defaults
+        self.row(
+            "floor",
+            "same in-process handler, tuned ORT options / ORT defaults",
+            f"{ratio:8.2f} x  ({own:.1f} vs {own_defaults:.1f} ms)",
+            "handler_tuned_over_default",
+            ratio,
+        )
         self.data["write_units_per_image"] = statistics.mean(units)
         tags = statistics.mean(len(r.tags) for k in handler_keys if (r := store.get_object(bucket, k)))
         self.row(
@@ -204,6 +212,25 @@ class Bench:
             "DynamoDB write units per new image (measured)",
             f"{statistics.mean(units):8.1f} WRU ({tags:.0f} tags/image)",
         )
+
+    def own_overhead_by_options(self, tagger: Any, batch: list[bytes], bucket: str) -> tuple[float, float]:
+        """The in-process handler with our ORT session options and with ORT's defaults, alternated
+        (the options matter in the handler: ORT's spinning threads slow the scoring after them)."""
+        import copy
+        import dataclasses
+
+        import onnxruntime as ort
+        from cliptag import wiring
+
+        default = copy.copy(tagger.encoder)
+        path = str(wiring.bundle().image_encoder_path())
+        default.session = ort.InferenceSession(path, ort.SessionOptions(), providers=["CPUExecutionProvider"])
+        with_defaults = dataclasses.replace(tagger, encoder=default)
+        runs: dict[str, list[float]] = {"tuned": [], "defaults": []}
+        for _ in range(3):
+            runs["tuned"].append(self.own_overhead(tagger, batch, bucket))
+            runs["defaults"].append(self.own_overhead(with_defaults, batch, bucket))
+        return statistics.median(runs["tuned"]), statistics.median(runs["defaults"])
 
     def own_overhead(self, tagger: Any, batch: list[bytes], bucket: str, s3_s: float = 0, ddb_s: float = 0) -> float:
         """The tagger with S3 and DynamoDB answered from memory: everything but network latency.

@@ -81,7 +81,7 @@ def _rescoring_graph(tags: NDArray[np.float32], candidates: int) -> bytes:
 
 
 class BulkScorer:
-    def __init__(self, scorer: TagScorer, overfetch: int = 6, chunk: int = 512, threads: int = 0) -> None:
+    def __init__(self, scorer: TagScorer, overfetch: int = 6, chunk: int = 1024, threads: int = 0) -> None:
         self.scorer = scorer
         self.chunk = chunk
         self.candidates = min(scorer.top_k + overfetch, scorer.tag_embeddings.shape[0])
