@@ -28,23 +28,28 @@ from cliptag.encoder import ImageEncoder
 TMP_MODEL_DIR = "/tmp/cliptag-model"
 
 T = TypeVar("T")
-_lock = threading.RLock()
 _log = logging.getLogger(__name__)
 
 
 class single_flight(Generic[T]):  # noqa: N801 - used as a decorator, like functools.cache
-    """``functools.cache`` that also makes concurrent first callers wait for one build."""
+    """``functools.cache`` that also makes concurrent first callers wait for one build.
+
+    One lock per builder, not one for all: while the thread builds the encoder, the first
+    invocation can still read the settings and build its AWS clients.
+    """
 
     def __init__(self, build: Callable[[], T]) -> None:
         self._cached = cache(build)
+        self._lock = threading.Lock()
         self.__doc__ = build.__doc__
 
     def __call__(self) -> T:
-        with _lock:
+        with self._lock:
             return self._cached()
 
     def cache_clear(self) -> None:
-        self._cached.cache_clear()
+        with self._lock:
+            self._cached.cache_clear()
 
 
 @single_flight
@@ -91,6 +96,5 @@ def start() -> threading.Thread | None:
 
 def reset() -> None:
     """Forget everything built (tests and the local stack, after changing the environment)."""
-    with _lock:
-        for fn in (settings, bundle, image_encoder):
-            fn.cache_clear()
+    for fn in (image_encoder, bundle, settings):
+        fn.cache_clear()
