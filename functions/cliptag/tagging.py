@@ -255,10 +255,10 @@ class Tagger:
 
     def _score(self, items: list[Item]) -> None:
         """Tags for every embedded item of the batch, new or cached: one matrix product."""
-        vectors = [item.result.embedding for item in items if item.result and item.result.embedding is not None]
-        if vectors:
-            embedded = [item for item in items if item.result and item.result.embedding is not None]
-            for item, tags in zip(embedded, self.scorer.tags(np.stack(vectors)), strict=True):
+        embedded = [(i, i.result.embedding) for i in items if i.result and i.result.embedding is not None]
+        if embedded:
+            scored = self.scorer.tags(np.stack([vector for _, vector in embedded]))
+            for (item, _), tags in zip(embedded, scored, strict=True):
                 item.tags = tags
 
     def _commit_item(self, item: Item) -> None:

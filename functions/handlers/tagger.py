@@ -12,8 +12,8 @@ from typing import Any
 
 from cliptag import loading
 
-# A cold start creates about a million objects (modules, botocore's JSON models) and none of
-# them are garbage: collecting during the imports only costs time (~0.1 s). Enabled again below.
+# The imports below create many long-lived objects (modules, botocore's JSON models) and little
+# garbage: collecting during them only costs time (~0.1 s measured). Enabled again below.
 gc.disable()
 # Before the heavy imports below: the model loads on a thread while they run (cliptag.loading).
 loading.start()
