@@ -11,6 +11,7 @@ TORCH_SPEC ?= torch==2.13.0
 MODEL ?= openai/clip-vit-base-patch32
 MODEL_DIR ?= build/model-$(subst /,_,$(MODEL))
 TEST_MODEL_DIR ?= build/model-tiny
+BENCH_MODEL_DIR ?= build/model-vit-b-32-random
 ARCH ?= x86_64
 export SAM_CLI_TELEMETRY = 0
 
@@ -44,20 +45,23 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli cfn-lint
 	touch $@
 
-$(MODEL_DIR)/manifest.json: | venv
-	$(PY) -m model_export --model $(MODEL) --out $(MODEL_DIR)
+# One rule exports every model directory; each directory's arguments are a target-specific
+# variable. The demo's, the tests' and the bench's directories coincide for MODEL=tiny or
+# MODEL=vit-b-32-random: a rule per directory would then define one target twice, and make
+# would warn and keep the last recipe. Here the last assignment simply wins (same export).
+MODEL_EXPORT_ARGS = --model $(MODEL)
+$(MODEL_DIR)/manifest.json: MODEL_EXPORT_ARGS = --model $(MODEL)
+$(BENCH_MODEL_DIR)/manifest.json: MODEL_EXPORT_ARGS = --model vit-b-32-random
+$(TEST_MODEL_DIR)/manifest.json: MODEL_EXPORT_ARGS = --model tiny --no-progress
+
+%/manifest.json: | venv
+	$(PY) -m model_export $(MODEL_EXPORT_ARGS) --out $*
 
 model: $(MODEL_DIR)/manifest.json
 
-$(TEST_MODEL_DIR)/manifest.json: | venv
-	$(PY) -m model_export --model tiny --out $(TEST_MODEL_DIR) --no-progress
-
 model-tiny: $(TEST_MODEL_DIR)/manifest.json
 
-build/model-vit-b-32-random/manifest.json: | venv
-	$(PY) -m model_export --model vit-b-32-random --out build/model-vit-b-32-random
-
-model-bench: build/model-vit-b-32-random/manifest.json
+model-bench: $(BENCH_MODEL_DIR)/manifest.json
 
 demo: model
 	$(PY) -m devstack demo --model-dir $(MODEL_DIR)
@@ -107,7 +111,7 @@ soak: venv model-tiny
 	$(PY) -m devstack.soak --model-dir $(TEST_MODEL_DIR)
 
 bench: model-bench
-	$(PY) bench/run.py --model-dir build/model-vit-b-32-random
+	$(PY) bench/run.py --model-dir $(BENCH_MODEL_DIR)
 
 clean:
 	rm -rf build .aws-sam openapi.json

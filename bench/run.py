@@ -437,8 +437,9 @@ class Bench:
         ranking in ONNX Runtime, exact fp32 re-check of the candidates) against the live fp32
         scorer, and how many rows' tags differ between the two."""
         from cliptag import codec
-        from cliptag.rescoring import BulkScorer
         from cliptag.scoring import TagScorer, l2_normalise
+
+        from model_export.rescoring import BulkScorer
 
         rng = np.random.default_rng(0)
         dim, n = 512, 50_000

@@ -6,10 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from cliptag import keys
-
-_de = TypeDeserializer()
+from cliptag.adapters.dynamodb.table import plain
 
 
 @dataclass
@@ -35,7 +33,7 @@ class ObjectState:
             missing = self.tags.keys() - self.tag_items.keys()
             orphans = self.tag_items.keys() - self.tags.keys()
             both = self.tags.keys() & self.tag_items.keys()
-            wrong = [t for t in both if abs(self.tags[t] - self.tag_items[t]) > 1e-5]
+            wrong = [t for t in both if self.tags[t] != self.tag_items[t]]  # one score, stored once
             if missing or orphans or wrong:
                 found.append(
                     f"index differs from META: missing {sorted(missing)}, orphans {sorted(orphans)}, "
@@ -49,19 +47,19 @@ def read_objects(ddb: Any, table: str) -> dict[str, ObjectState]:
     objects: dict[str, ObjectState] = {}
     for page in ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
         for raw in page["Items"]:
-            item = {k: _de.deserialize(v) for k, v in raw.items()}
-            pk, sk = item["PK"], item["SK"]
-            if not pk.startswith("OBJ#"):
+            item = plain(raw)
+            ref = keys.ref_from_object_pk(item[keys.PK])
+            if ref is None:
                 continue
-            ref = pk.removeprefix("OBJ#")
             state = objects.setdefault(ref, ObjectState(ref))
-            if sk == keys.META:
+            tag = keys.tag_from_sk(item[keys.SK])
+            if item[keys.SK] == keys.META:
                 state.status = item["status"]
                 state.revision = int(item.get("revision", 0))
                 state.content_id = item.get("content_id", "")
                 state.error = item.get("error", "")
-                state.tags = {t["name"]: float(t["score"]) for t in item.get("tags", [])}
-            elif sk.startswith("TAG#"):
-                score = item.get("GSI1SK", "").split("#", 1)[0]
-                state.tag_items[sk.removeprefix("TAG#")] = keys.decode_score(score) if score else float("inf")
+                state.tags = {t["tag"]: float(t["score"]) for t in item.get("tags", [])}
+            elif tag is not None:
+                sk = item.get(keys.TAG_INDEX_SK)
+                state.tag_items[tag] = keys.score_from_index_sk(sk) if sk else float("inf")
     return objects

@@ -73,7 +73,7 @@ def demo(args: argparse.Namespace) -> int:
     if not photos:
         print("error: scikit-image (which ships the sample photos) is not installed", file=sys.stderr)
         return 1
-    with LocalStack(Path(args.model_dir), api_port=args.api_port) as stack:
+    with LocalStack(Path(args.model_dir), api_port=args.api_port, moto_port=args.aws_port) as stack:
         info = stack.info
         assert info is not None
         stack.write_state(Path(args.state))
@@ -132,18 +132,66 @@ def redrive_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devstack", description="cliptag's local stack on loopback")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, fn in (("up", up), ("demo", demo)):
-        p = sub.add_parser(name)
-        p.add_argument("--model-dir", default="build/model-tiny", help="a model_export output directory")
-        p.add_argument("--api-port", type=int, default=3000)
-        p.add_argument("--aws-port", type=int, default=0, help="moto's port (default: a free one)")
-        p.add_argument("--state", default=str(DEFAULT_STATE_FILE), help="where to write the endpoints JSON")
+UP_DESCRIPTION = (
+    "Start cliptag's local stack on loopback and keep it running until Ctrl-C: moto's AWS server "
+    "with the bucket, tagging queue, dead-letter queue and table created from template.yaml, a "
+    "poller that plays the SQS event source mapping for the tagger function, and an HTTP server "
+    "that answers like `sam local start-api`. The endpoints are written to the state file."
+)
+DEMO_DESCRIPTION = (
+    "Start the local stack, upload scikit-image's sample photos to the bucket, wait until "
+    "S3 -> SQS -> tagger -> DynamoDB has tagged them, print each photo's top tags and the API's "
+    "answer for the images of one tag, then stop. Exits 1 if a photo is not tagged in time."
+)
+REDRIVE_DESCRIPTION = (
+    "Move every message of the running local stack's dead-letter queue back to the tagging queue, "
+    "so the tagger retries them (after fixing what made them fail). Reads the stack's state file."
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m devstack",
+        description="cliptag's local stack on loopback: a real AWS API (moto) and the same events as in the cloud.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
+    for name, fn, help_text, description in (
+        ("up", up, "start the local stack and keep it running until Ctrl-C", UP_DESCRIPTION),
+        ("demo", demo, "tag the sample photos through the local stack and print their tags", DEMO_DESCRIPTION),
+    ):
+        p = sub.add_parser(name, help=help_text, description=description)
+        p.add_argument(
+            "--model-dir",
+            default="build/model-tiny",
+            help="model directory written by `python -m model_export` (default: %(default)s)",
+        )
+        p.add_argument(
+            "--api-port",
+            type=int,
+            default=3000,
+            help="port of the local HTTP API, like `sam local start-api` (default: %(default)s)",
+        )
+        p.add_argument("--aws-port", type=int, default=0, help="port of moto's AWS server (default: a free port)")
+        p.add_argument(
+            "--state",
+            default=str(DEFAULT_STATE_FILE),
+            help="where to write the endpoints JSON that `redrive` and tools read (default: %(default)s)",
+        )
         p.set_defaults(fn=fn)
-    p = sub.add_parser("redrive", help="move dead-lettered messages back to the tagging queue")
-    p.add_argument("--state", default=str(DEFAULT_STATE_FILE), help="the running stack's endpoints JSON")
+    p = sub.add_parser(
+        "redrive",
+        help="move dead-lettered messages back to the tagging queue",
+        description=REDRIVE_DESCRIPTION,
+    )
+    p.add_argument(
+        "--state",
+        default=str(DEFAULT_STATE_FILE),
+        help="the running stack's endpoints JSON, written by `up` (default: %(default)s)",
+    )
     p.set_defaults(fn=redrive_command)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return int(args.fn(args))

@@ -187,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         assert info is not None
         faults = FaultInjector(rate=args.fault_rate, seed=args.seed)
         faults.poison.append(lambda service, url, body: service == "s3" and f"/{UNREADABLE}" in url)
-        tagger = wiring.tagger()
-        faults.attach(tagger.source.client)  # type: ignore[attr-defined]
-        faults.attach(wiring.store().client)
+        tagger = wiring.pipeline()
+        faults.attach(wiring.reader().client)
+        faults.attach(wiring.table().client)
         images_before = tagger.encoder.images
         s3 = stack.client("s3")
 
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         objects = read_objects(stack.client("dynamodb"), info.table)
         problems = audit(work, objects, info.bucket, live) if idle else ["the queue never drained"]
 
-        from cliptag.events import parse_body
+        from cliptag.adapters.notifications import parse_body
 
         letters = dead_letters(stack)
         unreadable = {k for k, (_, kind) in work.final.items() if kind == "unreadable"}

@@ -242,7 +242,7 @@ class LocalStack:
 
         wiring.reset()
         info.model = wiring.bundle().model_key
-        wiring.tagger()  # cold start now, not on the first upload
+        wiring.pipeline()  # cold start now, not on the first upload
 
     # -- the SQS event source mapping --------------------------------------------------------
     def _poll(self) -> None:

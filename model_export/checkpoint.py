@@ -1,4 +1,4 @@
-"""Where the CLIP weights come from: the Hugging Face Hub, a local checkpoint, or random init.
+"""Where the CLIP weights come from: the Hugging Face Hub (or its local cache), a local checkpoint, or random init.
 
 The random configurations go through exactly the same export code as real weights: ``tiny``
 (small dims, a few MB: tests and CI) and ``vit-b-32-random`` (the real ViT-B/32 geometry read
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cliptag.imaging import Preprocessing
+
+from model_export import hub
 
 RANDOM_CONFIGS = ("tiny", "vit-b-32-random")
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
@@ -70,10 +72,12 @@ def _preprocessing_from(processor_config: dict[str, Any]) -> Preprocessing:
 
 
 def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_dir: Path, seed: int = 0) -> Checkpoint:
-    import torch
-    from transformers import CLIPConfig, CLIPModel
-
+    """Raises CheckpointUnavailable (before importing torch: in a second or three) when a hub
+    model can be neither downloaded nor found in the local Hugging Face cache."""
     if source in RANDOM_CONFIGS:
+        import torch
+        from transformers import CLIPConfig, CLIPModel
+
         config_path = geometry_dir / "config.json"
         if not config_path.is_file():
             raise SystemExit(
@@ -101,12 +105,31 @@ def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_
 
     # A real checkpoint: a local directory or a hub id (downloaded with progress bars, then cached).
     local = Path(source)
-    model = CLIPModel.from_pretrained(source, revision=revision or "main").eval()  # type: ignore[no-untyped-call]
-    resolved_revision = (
-        revision or getattr(model.config, "_commit_hash", None) or ("local" if local.is_dir() else "main")
-    )
+    if local.is_dir():
+        return _pretrained(source, revision, work_dir, local_files_only=True)
+    if source.startswith(("/", "./", "../", "~")) or source.count("/") > 1:
+        raise SystemExit(f"--model {source}: no such checkpoint directory (nor a Hugging Face model id)")
+    access = hub.check_access(source, revision)
+    print(f"[export] {access.note}", flush=True)
+    try:
+        return _pretrained(source, revision, work_dir, local_files_only=access.local_files_only)
+    except Exception as exc:
+        unavailable = hub.download_error(source, revision, exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
+
+
+def _pretrained(source: str, revision: str | None, work_dir: Path, local_files_only: bool) -> Checkpoint:
+    from transformers import CLIPModel
+
+    local = Path(source)
+    model = CLIPModel.from_pretrained(  # type: ignore[no-untyped-call]
+        source, revision=revision or "main", local_files_only=local_files_only
+    ).eval()
     if local.is_dir():
         snapshot = local
+        resolved_revision = revision or getattr(model.config, "_commit_hash", None) or "local"
     else:
         from huggingface_hub import snapshot_download
 
@@ -121,8 +144,11 @@ def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_
                     "vocab.json",
                     "merges.txt",
                 ],
+                local_files_only=local_files_only,
             )
         )
+        # The cache stores each revision as snapshots/<commit>: the exact weights, online or not.
+        resolved_revision = revision or getattr(model.config, "_commit_hash", None) or snapshot.name
     tokenizer_json = snapshot / "tokenizer.json"
     if not tokenizer_json.is_file():  # older checkpoints ship only vocab/merges: let transformers build it
         from transformers import AutoTokenizer

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from model_export.checkpoint import DEFAULT_GEOMETRY_DIR, DEFAULT_MODEL, RANDOM_CONFIGS
+from model_export.hub import CheckpointUnavailable
 from model_export.vocabulary_file import DEFAULT_VOCABULARY, VocabularyError
 
 
@@ -22,7 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"or an offline random-weight config: {', '.join(RANDOM_CONFIGS)}",
     )
     p.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) to pin")
-    p.add_argument("--out", type=Path, default=Path("build/model"), help="output directory (replaced)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("build/model"),
+        help="output directory; replaced only when the export succeeds (a failed run leaves it as it was)",
+    )
     p.add_argument("--vocabulary", type=Path, default=DEFAULT_VOCABULARY, help="tag vocabulary YAML")
     p.add_argument(
         "--quantize",
@@ -60,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
                 progress=not args.no_progress,
             )
         )
+    except CheckpointUnavailable as exc:
+        print(f"error: {exc.explain(args.out)}", file=sys.stderr)
+        return 1
     except (VocabularyError, ParityError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from cliptag.bundle import FORMAT_VERSION, MANIFEST, ModelBundle, file_sha256
-from cliptag.encoder import ImageEncoder, TextEncoder
+from cliptag.encoder import ImageEncoder
 from cliptag.scoring import l2_normalise
 from cliptag.vocabulary import Vocabulary
 
@@ -23,6 +26,7 @@ from model_export.onnx_export import export_encoders, torch_image_embeds, torch_
 from model_export.photos import parity_photos
 from model_export.quantize import VARIANTS
 from model_export.tag_embeddings import all_prompts, embed_vocabulary
+from model_export.text_encoder import TextEncoder
 from model_export.vocabulary_file import load_vocabulary
 
 QUANTIZED_MIN_COSINE = 0.99
@@ -71,22 +75,35 @@ def _tool_versions() -> dict[str, str]:
 
 
 def run_export(opts: ExportOptions) -> dict[str, Any]:
+    """Export into a temporary sibling of ``opts.out_dir``, renamed into place only once complete.
+
+    A failed or interrupted export leaves no half-written directory behind, and an existing good
+    one stays as it was. The checkpoint is loaded first, so a model that cannot be had (no Hub,
+    not cached: CheckpointUnavailable) fails in seconds without writing anything.
+    """
     started = time.perf_counter()
-    out = opts.out_dir
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
     vocab = load_vocabulary(opts.vocabulary)
     _log(f"vocabulary {opts.vocabulary}: {len(vocab.tags)} tags, version {vocab.version}")
 
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = load_checkpoint(opts.source, opts.revision, opts.geometry_dir, Path(tmp), seed=opts.seed)
         _log(f"model {ckpt.model_id} ({ckpt.source}, revision {ckpt.revision})")
-        image_fp32, text_fp32 = export_encoders(ckpt.model, ckpt.preprocessing.crop, out)
-        shutil.copy(ckpt.tokenizer_json, out / "tokenizer.json")
-        sizes = f"image {image_fp32.stat().st_size / 1e6:.1f} MB, text {text_fp32.stat().st_size / 1e6:.1f} MB"
-        _log(f"ONNX written: {sizes}")
-        report, pixels, reference = _check_parity(ckpt, out, vocab, opts.photos)
+        with _staging(opts.out_dir) as out:
+            manifest, report = _export_into(out, ckpt, vocab, opts)
+    chosen = manifest["image_encoder"]["file"]
+    _log(f"done in {time.perf_counter() - started:.1f} s -> {opts.out_dir} (image encoder: {chosen})")
+    print(format_report(report), flush=True)
+    return manifest
+
+
+def _export_into(
+    out: Path, ckpt: Checkpoint, vocab: Vocabulary, opts: ExportOptions
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    image_fp32, text_fp32 = export_encoders(ckpt.model, ckpt.preprocessing.crop, out)
+    shutil.copy(ckpt.tokenizer_json, out / "tokenizer.json")
+    sizes = f"image {image_fp32.stat().st_size / 1e6:.1f} MB, text {text_fp32.stat().st_size / 1e6:.1f} MB"
+    _log(f"ONNX written: {sizes}")
+    report, pixels, reference = _check_parity(ckpt, out, vocab, opts.photos)
 
     text_encoder = TextEncoder(text_fp32, out / "tokenizer.json")
     tag_matrix = embed_vocabulary(text_encoder, vocab, progress=opts.progress)
@@ -100,9 +117,47 @@ def run_export(opts: ExportOptions) -> dict[str, Any]:
     manifest = _manifest(ckpt, out, vocab, tag_matrix.shape, chosen, variants)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
     ModelBundle.open(out).tag_embeddings  # noqa: B018 - load it back exactly as the Lambda will
-    _log(f"done in {time.perf_counter() - started:.1f} s -> {out} (image encoder: {chosen['file']})")
-    print(format_report(report), flush=True)
-    return manifest
+    return manifest, report
+
+
+@contextlib.contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A fresh hidden sibling of ``out`` to export into; on success it replaces ``out``."""
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:12]}")
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        for parent in created:  # deepest first; only directories this run created, and only if empty
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+        raise
+    try:
+        _publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Put ``staging`` at ``out``; the old ``out`` is set aside first and restored if that fails."""
+    if not (out.exists() or out.is_symlink()):
+        staging.rename(out)
+        return
+    previous = out.with_name(f".{out.name}.previous-{uuid.uuid4().hex[:12]}")
+    out.rename(previous)
+    try:
+        staging.rename(out)
+    except BaseException:
+        previous.rename(out)
+        raise
+    if previous.is_dir() and not previous.is_symlink():
+        shutil.rmtree(previous)
+    else:
+        previous.unlink()
 
 
 def _check_parity(

@@ -100,8 +100,9 @@ def reference_tokenizer(vocab_dir: Path) -> Any:
 
 
 def tokenizer_parity(tokenizer_json: Path, vocab_dir: Path, texts: list[str]) -> dict[str, Any]:
-    from cliptag.encoder import configure_clip_tokenizer
     from tokenizers import Tokenizer
+
+    from model_export.text_encoder import configure_clip_tokenizer
 
     ours = Tokenizer.from_file(str(tokenizer_json))
     configure_clip_tokenizer(ours)

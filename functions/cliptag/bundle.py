@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -37,11 +38,15 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 class ModelBundle:
     root: Path
     manifest: dict[str, Any]
+    # Brings a missing file into ``root`` by its manifest name (a model directory kept in S3).
+    fetch: Callable[[str], Path] | None = None
 
     @classmethod
-    def open(cls, root: str | Path) -> ModelBundle:
+    def open(cls, root: str | Path, fetch: Callable[[str], Path] | None = None) -> ModelBundle:
         root = Path(root)
         path = root / MANIFEST
+        if fetch is not None:
+            fetch(MANIFEST)
         if not path.is_file():
             raise ModelBundleError(f"{root} has no {MANIFEST}: not a cliptag model directory (run model_export)")
         try:
@@ -52,7 +57,7 @@ class ModelBundle:
             raise ModelBundleError(
                 f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
             )
-        return cls(root, manifest)
+        return cls(root, manifest, fetch)
 
     def verified_path(self, name: str) -> Path:
         """Path of a file listed in the manifest, after checking its SHA-256."""
@@ -60,6 +65,8 @@ class ModelBundle:
         if expected is None:
             raise ModelBundleError(f"{name} is not listed in {self.root / MANIFEST}")
         path = self.root / name
+        if not path.is_file() and self.fetch is not None:
+            self.fetch(name)
         if not path.is_file():
             raise ModelBundleError(f"{path} is missing")
         actual = file_sha256(path)

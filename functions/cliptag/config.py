@@ -25,7 +25,8 @@ class Settings:
     model_dir: str = field(default_factory=lambda: os.environ.get("MODEL_DIR", "/opt/model"))
     # s3://bucket/prefix: download the model directory into /tmp at cold start instead of a layer.
     model_s3_uri: str = field(default_factory=lambda: os.environ.get("MODEL_S3_URI", ""))
-    # None: use the threshold the model manifest recommends (calibrated per model).
+    # None: the manifest's default threshold (set by the export: one constant for real CLIP
+    # weights, none for random ones); per-tag thresholds in the vocabulary override it.
     min_score: float | None = field(default_factory=lambda: _env_float("MIN_SCORE", None))
     top_k: int = field(default_factory=lambda: _env_int("TOP_K", 10))
     max_object_bytes: int = field(default_factory=lambda: _env_int("MAX_OBJECT_BYTES", 50 * 1024 * 1024))

@@ -21,3 +21,8 @@ class ModelBundleError(Exception):
 
 class ObjectGone(Exception):
     """The object was deleted before we read it: nothing to tag (its delete event follows)."""
+
+
+class MalformedEvent(ValueError):
+    """A queue message that is not an S3 event we understand (acknowledged and logged: a retry
+    cannot fix it)."""

@@ -10,7 +10,6 @@ HEIC/HEIF through pillow-heif, and JPEG draft mode (DCT scaling) for large camer
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,9 +25,9 @@ try:  # HEIC/HEIF from phones; optional so the domain still imports without it.
 except ImportError:  # pragma: no cover - the runtime layer always ships it
     pass
 
-# Our own pixel cap (Limits.max_pixels) is checked before decoding; lift Pillow's global one so
-# it does not pre-empt ours with a less helpful message, but keep a hard ceiling for safety.
-Image.MAX_IMAGE_PIXELS = 1_000_000_000
+# Our own pixel cap (Limits.max_pixels, the MaxPixels parameter) is checked from the header, before
+# any pixel is decoded; Pillow's global one would pre-empt it on bombs with its own number.
+Image.MAX_IMAGE_PIXELS = None
 _EXIF_ORIENTATION = 0x0112
 
 
@@ -68,27 +67,24 @@ def decode(data: bytes, limits: Limits, draft_to: int | None = None) -> DecodedI
     if len(data) > limits.max_bytes:
         raise PermanentError(f"object is {len(data)} bytes, over the {limits.max_bytes}-byte limit")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img: Image.Image = Image.open(io.BytesIO(data))
-            width, height = img.size
-            if width * height > limits.max_pixels:
-                raise PermanentError(
-                    f"image is {width}x{height} = {width * height} pixels, over the {limits.max_pixels}-pixel limit"
-                )
-            fmt = img.format or "unknown"
-            if draft_to and fmt in ("JPEG", "MPO") and min(width, height) >= 2 * draft_to:
-                scale = min(width, height) / draft_to
-                img.draft("RGB", (int(width / scale), int(height / scale)))
-            img.load()  # first frame only for GIF/WebP/MPO/TIFF
-            quarter_turn = img.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
-            img = ImageOps.exif_transpose(img) or img
-            upright_w, upright_h = (height, width) if quarter_turn else (width, height)
-            return DecodedImage(image=to_rgb(img), width=upright_w, height=upright_h, format=fmt)
+        img: Image.Image = Image.open(io.BytesIO(data))
+        width, height = img.size
+        if width * height > limits.max_pixels:
+            raise PermanentError(
+                f"image is {width}x{height} = {width * height:,} pixels, over the {limits.max_pixels:,}-pixel"
+                " limit (MaxPixels): refused before decoding"
+            )
+        fmt = img.format or "unknown"
+        if draft_to and fmt in ("JPEG", "MPO") and min(width, height) >= 2 * draft_to:
+            scale = min(width, height) / draft_to
+            img.draft("RGB", (int(width / scale), int(height / scale)))
+        img.load()  # first frame only for GIF/WebP/MPO/TIFF
+        quarter_turn = img.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+        img = ImageOps.exif_transpose(img) or img
+        upright_w, upright_h = (height, width) if quarter_turn else (width, height)
+        return DecodedImage(image=to_rgb(img), width=upright_w, height=upright_h, format=fmt)
     except PermanentError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PermanentError(f"decompression bomb refused: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise PermanentError("not a recognised image format") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

@@ -1,4 +1,4 @@
-"""DynamoDB key layout (single table), in one place.
+"""DynamoDB key layout (single table): the only module that knows the key formats.
 
 | item                   | PK                 | SK              | GSI1PK          | GSI1SK                 |
 |------------------------|--------------------|-----------------|-----------------|------------------------|
@@ -6,33 +6,64 @@
 | object has tag T       | OBJ#<bucket>/<key> | TAG#<T>         | TAG#<T>[#shard] | <score 7 digits>#<ref> |
 | embedding of content   | IMG#<sha256>       | MODEL#<model>   |                 |                        |
 
-Scores (cosine, -1..1) are stored as fixed-width integers so string order is score order;
-the index is read newest-highest first with ScanIndexForward=False.
+Scores (cosine, -1..1, kept to 6 decimals) are stored in the index as fixed-width integers, so
+string order is score order and decoding gives back exactly the score stored in META; the index
+is read highest first with ScanIndexForward=False.
 """
 
 from __future__ import annotations
 
 import zlib
 
+PK, SK = "PK", "SK"
+TAG_INDEX = "GSI1"
+TAG_INDEX_PK, TAG_INDEX_SK = "GSI1PK", "GSI1SK"
 META = "META"
-SCORE_SCALE = 500_000  # (score + 1) * SCALE: 6 decimals, 0..1,000,000
+
+_OBJECT, _TAG, _CONTENT, _MODEL = "OBJ#", "TAG#", "IMG#", "MODEL#"
+SCORE_DECIMALS = 6
+SCORE_SCALE = 1_000_000  # 10**SCORE_DECIMALS; (score + 1) * SCALE: 0..2,000,000, one step per 6th decimal
 SCORE_WIDTH = 7
 
 
+def object_ref(bucket: str, key: str) -> str:
+    """``bucket/key``: an object's name in the table (a bucket name never holds a slash)."""
+    return f"{bucket}/{key}"
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    bucket, _, key = ref.partition("/")
+    return bucket, key
+
+
 def object_pk(ref: str) -> str:
-    return f"OBJ#{ref}"
+    return f"{_OBJECT}{ref}"
+
+
+def ref_from_object_pk(pk: str) -> str | None:
+    """The object's ref, or None when ``pk`` is not an object's partition."""
+    return pk.removeprefix(_OBJECT) if pk.startswith(_OBJECT) else None
 
 
 def tag_sk(tag: str) -> str:
-    return f"TAG#{tag}"
+    return f"{_TAG}{tag}"
+
+
+def tag_from_sk(sk: str) -> str | None:
+    """The tag of an object's TAG item, or None for any other sort key."""
+    return sk.removeprefix(_TAG) if sk.startswith(_TAG) else None
 
 
 def content_pk(content_id: str) -> str:
-    return f"IMG#{content_id}"
+    return f"{_CONTENT}{content_id}"
+
+
+def content_id_from_pk(pk: str) -> str:
+    return pk.removeprefix(_CONTENT)
 
 
 def content_sk(model_key: str) -> str:
-    return f"MODEL#{model_key}"
+    return f"{_MODEL}{model_key}"
 
 
 def shard_of(ref: str, shards: int) -> int:
@@ -41,16 +72,20 @@ def shard_of(ref: str, shards: int) -> int:
 
 
 def tag_index_pk(tag: str, shard: int = 0, shards: int = 1) -> str:
-    return f"TAG#{tag}" if shards <= 1 else f"TAG#{tag}#{shard}"
+    return f"{_TAG}{tag}" if shards <= 1 else f"{_TAG}{tag}#{shard}"
+
+
+def round_score(score: float) -> float:
+    """The one form a score is stored and answered in (META, index and API agree exactly)."""
+    return float(round(min(1.0, max(-1.0, float(score))), SCORE_DECIMALS))
 
 
 def encode_score(score: float) -> str:
-    clamped = min(1.0, max(-1.0, score))
-    return str(round((clamped + 1.0) * SCORE_SCALE)).zfill(SCORE_WIDTH)
+    return str(round((round_score(score) + 1.0) * SCORE_SCALE)).zfill(SCORE_WIDTH)
 
 
 def decode_score(encoded: str) -> float:
-    return round(int(encoded) / SCORE_SCALE - 1.0, 6)
+    return round(int(encoded) / SCORE_SCALE - 1.0, SCORE_DECIMALS)
 
 
 def tag_index_sk(score: float, ref: str) -> str:
@@ -59,3 +94,13 @@ def tag_index_sk(score: float, ref: str) -> str:
 
 def ref_from_index_sk(sk: str) -> str:
     return sk.split("#", 1)[1]
+
+
+def score_from_index_sk(sk: str) -> float:
+    return decode_score(sk.split("#", 1)[0])
+
+
+def is_index_sk(text: str) -> bool:
+    """Whether ``text`` has the shape of an index sort key (a pagination position)."""
+    head, sep, ref = text.partition("#")
+    return len(head) == SCORE_WIDTH and head.isdigit() and bool(sep) and "/" in ref

@@ -24,7 +24,8 @@ from cliptag.bundle import ModelBundle
 from cliptag.config import Settings
 from cliptag.encoder import ImageEncoder
 
-# Lambda's writable disk, for MODEL_S3_URI (CLIPTAG_TMP_MODEL_DIR moves it, for tests).
+# Lambda's writable disk, for MODEL_S3_URI: each function fetches only the files it opens
+# (CLIPTAG_TMP_MODEL_DIR moves it, for tests).
 TMP_MODEL_DIR = "/tmp/cliptag-model"
 
 T = TypeVar("T")
@@ -62,10 +63,10 @@ def bundle() -> ModelBundle:
     s = settings()
     if not s.model_s3_uri:
         return ModelBundle.open(Path(s.model_dir))
-    from cliptag.objects import download_prefix  # boto3: only when the model lives in S3
+    from cliptag.adapters.s3 import ModelFiles  # boto3: only when the model lives in S3
 
     tmp_dir = Path(os.environ.get("CLIPTAG_TMP_MODEL_DIR", TMP_MODEL_DIR))
-    return ModelBundle.open(download_prefix(s.model_s3_uri, tmp_dir))
+    return ModelBundle.open(tmp_dir, fetch=ModelFiles(s.model_s3_uri, tmp_dir).fetch)
 
 
 @single_flight

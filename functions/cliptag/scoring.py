@@ -10,11 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-
-@dataclass(frozen=True)
-class ScoredTag:
-    name: str
-    score: float
+from cliptag.keys import round_score
+from cliptag.records import TagScore
 
 
 def l2_normalise(x: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -46,7 +43,7 @@ class TagScorer:
         """[N, D] unit vectors -> [N, T] cosine similarities."""
         return embeddings.astype(np.float32, copy=False) @ self.tag_embeddings.T
 
-    def tags(self, embeddings: NDArray[np.float32]) -> list[list[ScoredTag]]:
+    def tags(self, embeddings: NDArray[np.float32]) -> list[list[TagScore]]:
         """Best tags first, each above its threshold, at most ``top_k`` per image."""
         return self.named(*self.select(self.scores(embeddings)))
 
@@ -64,9 +61,9 @@ class TagScorer:
         indices = np.where(np.isfinite(values), np.take_along_axis(top, order, axis=1), -1)
         return indices, values
 
-    def named(self, indices: NDArray[np.int64], values: NDArray[np.float32]) -> list[list[ScoredTag]]:
-        """What ``select`` chose, as tag names with scores rounded to 6 decimals."""
+    def named(self, indices: NDArray[np.int64], values: NDArray[np.float32]) -> list[list[TagScore]]:
+        """What ``select`` chose, as tag names with scores in their stored form (6 decimals)."""
         return [
-            [ScoredTag(self.names[i], round(s, 6)) for i, s in zip(row_i, row_s, strict=True) if i >= 0]
+            [TagScore(self.names[i], round_score(s)) for i, s in zip(row_i, row_s, strict=True) if i >= 0]
             for row_i, row_s in zip(indices.tolist(), values.tolist(), strict=True)
         ]

@@ -23,6 +23,9 @@ class BadToken(ValueError):
     """A pagination token that this API did not issue for this query."""
 
 
+INVALID = "invalid token: edited, forged, or not issued for this query"
+
+
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -52,16 +55,15 @@ class PageTokens:
             body, _, mac = token.partition(".")
             payload = _unb64(body)
             if not hmac.compare_digest(_unb64(mac), self._mac(payload, query)):
-                raise BadToken("token was not issued for this query")
+                raise BadToken(INVALID)
             positions = json.loads(payload)["p"]
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             if isinstance(exc, BadToken):
                 raise
-            raise BadToken("malformed token") from exc
+            raise BadToken(f"{INVALID} (malformed)") from exc
         # Signed by us, so well-formed unless the table's shard count changed since.
         if not isinstance(positions, list) or len(positions) != shards:
             raise BadToken("token is from another index layout; start again without it")
-        for p in positions:
-            if p and (len(p) <= keys.SCORE_WIDTH + 1 or p[keys.SCORE_WIDTH] != "#"):
-                raise BadToken("malformed token")
+        if any(p and not keys.is_index_sk(p) for p in positions):
+            raise BadToken(f"{INVALID} (malformed)")
         return positions

@@ -4,9 +4,9 @@ GET /images/{key}/tags            one object's tags (key URL-encoded; raw slashe
 GET /tags/{tag}/images            objects with a tag, best first, paginated by opaque token
 GET /tags                         the vocabulary
 
-Built on Powertools' event handler with validation, so ``openapi()`` describes exactly what
-is enforced. (No ``from __future__ import annotations`` here: the validator reads the
-annotations at run time.)
+Built on Powertools' event handler with validation: the limits below are declared on the
+parameters, so ``openapi()`` describes exactly what is enforced. (No ``from __future__ import
+annotations`` here: the validator reads the annotations at run time.)
 """
 
 import re
@@ -17,11 +17,13 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cliptag import wiring
+from cliptag.queries import TagPage
+from cliptag.records import ObjectRecord
 from cliptag.tokens import BadToken
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 logger = Logger(service="cliptag-api")
 tracer = Tracer(service="cliptag-api")
@@ -39,41 +41,11 @@ def _cors() -> CORSConfig | None:
 
 app = APIGatewayRestResolver(enable_validation=True, cors=_cors())
 
-MAX_KEY_BYTES = 1024  # S3's own limit
+MAX_KEY_BYTES = 1024  # S3's own limit, on the decoded key
 MAX_TAG_LENGTH = 100
-TAG_PATTERN = re.compile(r"^[\w][\w '&.,()!?+\-]*$")
-IMAGE_TAGS_PATH = re.compile(r"^/images/(?P<key>.+)/tags$")
-
-
-class TagScore(BaseModel):
-    tag: str
-    score: float = Field(description="cosine similarity of image and tag embeddings, -1..1")
-
-
-class ImageTags(BaseModel):
-    bucket: str
-    key: str
-    status: str = Field(description="tagged, or failed with a reason in 'error'")
-    tags: list[TagScore]
-    content_id: str = Field(description="SHA-256 of the object's bytes")
-    model: str
-    vocabulary_version: str
-    width: int
-    height: int
-    format: str
-    error: str | None = None
-
-
-class TaggedImage(BaseModel):
-    bucket: str
-    key: str
-    score: float
-
-
-class TagImages(BaseModel):
-    tag: str
-    images: list[TaggedImage]
-    next_token: str | None = Field(default=None, description="pass back as next_token for the next page")
+TAG_PATTERN = r"^\w[\w '&.,()!+\-]*$"  # also what the router can match in a path segment
+# What a failed constraint means, in words, for the parameters whose rule is a pattern.
+HINTS = {"tag": f"tag must be 1..{MAX_TAG_LENGTH} letters, digits, spaces or simple punctuation"}
 
 
 class VocabularyTag(BaseModel):
@@ -95,7 +67,10 @@ def _error(status: int, message: str) -> Response[Any]:
 
 @app.exception_handler(RequestValidationError)
 def _bad_request(exc: RequestValidationError) -> Response[Any]:
-    problems = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}" for e in exc.errors()]
+    problems = []
+    for e in exc.errors():
+        field = ".".join(str(p) for p in e.get("loc", ())[1:]) or "request"
+        problems.append(HINTS.get(field) or f"{field}: {e.get('msg')}")
     return _error(400, "; ".join(problems) or "invalid request")
 
 
@@ -116,49 +91,34 @@ def _bad_token(exc: BadToken) -> Response[Any]:
 
 @app.get("/images/<key>/tags", summary="Tags of one object", responses={404: {"description": "unknown key"}})
 @tracer.capture_method
-def image_tags(key: str) -> ImageTags:
+def image_tags(
+    key: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=3 * MAX_KEY_BYTES,  # percent-encoded: up to 3 characters per byte
+            description=f"the object key, URL-encoded; at most {MAX_KEY_BYTES} bytes decoded",
+        ),
+    ],
+) -> ObjectRecord:
     object_key = unquote(key)
-    if not object_key or len(object_key.encode("utf-8")) > MAX_KEY_BYTES:
+    if len(object_key.encode("utf-8")) > MAX_KEY_BYTES:  # the byte limit has no OpenAPI form
         raise BadRequestError(f"key must be 1..{MAX_KEY_BYTES} bytes")
-    bucket = wiring.settings().images_bucket
-    record = wiring.store().get_object(bucket, object_key)
+    record = wiring.queries().image(object_key)
     if record is None:
         raise NotFoundError(f"no tags for key {object_key!r}")
-    return ImageTags(
-        bucket=record.bucket,
-        key=record.key,
-        status=record.status,
-        tags=[TagScore(tag=n, score=s) for n, s in record.tags],
-        content_id=record.content_id,
-        model=record.model,
-        vocabulary_version=record.vocabulary,
-        width=record.width,
-        height=record.height,
-        format=record.format,
-        error=record.error or None,
-    )
+    return record
 
 
 @app.get("/tags/<tag>/images", summary="Objects carrying a tag, highest score first")
 @tracer.capture_method
 def tag_images(
-    tag: str,
+    tag: Annotated[str, Path(min_length=1, max_length=MAX_TAG_LENGTH, pattern=TAG_PATTERN, description="a tag name")],
     min_score: Annotated[float, Query(ge=-1.0, le=1.0, description="lowest score returned")] = -1.0,
     limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
     next_token: Annotated[str | None, Query(max_length=4096, description="from the previous page")] = None,
-) -> TagImages:
-    name = unquote(tag).strip()
-    if not name or len(name) > MAX_TAG_LENGTH or not TAG_PATTERN.match(name):
-        raise BadRequestError(f"tag must be 1..{MAX_TAG_LENGTH} letters, digits, spaces or simple punctuation")
-    tokens, store = wiring.page_tokens(), wiring.store()
-    query = f"{name}\n{min_score!r}"  # a token only continues the query that issued it
-    page, more = store.query_tag(name, min_score, limit, tokens.decode(next_token, query, store.shards))
-    token = tokens.encode(more, query) if more else None
-    images = []
-    for ref, score in page:
-        bucket, _, key = ref.partition("/")
-        images.append(TaggedImage(bucket=bucket, key=key, score=score))
-    return TagImages(tag=name, images=images, next_token=token)
+) -> TagPage:
+    return wiring.queries().images_with_tag(tag.strip(), min_score, limit, next_token)
 
 
 @app.get("/tags", summary="The tag vocabulary")
@@ -175,11 +135,16 @@ def vocabulary() -> VocabularyListing:
 
 
 def normalise_path(event: dict[str, Any]) -> dict[str, Any]:
-    """Route keys containing '/': API Gateway's greedy ``{key+}`` hands them over decoded."""
-    match = IMAGE_TAGS_PATH.match(event.get("path") or "")
-    if match:
-        event = {**event, "path": f"/images/{quote(unquote(match['key']), safe='')}/tags"}
-    return event
+    """One form of the path whichever way it arrived (API Gateway decodes it; a local server
+    may not): an image key re-encoded whole, so its slashes stay inside one path segment (the
+    greedy ``{key+}`` route); a tag decoded, so its limits apply to the name itself."""
+    path = event.get("path") or ""
+    parts = path.split("/")
+    if len(parts) >= 4 and parts[1] == "images" and parts[-1] == "tags":
+        path = f"/images/{quote(unquote('/'.join(parts[2:-1])), safe='')}/tags"
+    elif len(parts) == 4 and parts[1] == "tags" and parts[3] == "images" and re.match(TAG_PATTERN, unquote(parts[2])):
+        path = f"/tags/{unquote(parts[2])}/images"  # otherwise left as it is, for the pattern to refuse
+    return {**event, "path": path}
 
 
 def openapi() -> str:

@@ -21,16 +21,19 @@ loading.start()
 from aws_lambda_powertools import Logger, Metrics, Tracer  # noqa: E402
 from aws_lambda_powertools.metrics import MetricUnit  # noqa: E402
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response  # noqa: E402
+from aws_lambda_powertools.utilities.data_classes import SQSEvent  # noqa: E402
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # noqa: E402
 from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
-from cliptag import wiring  # noqa: E402
+from cliptag import snapstart, wiring  # noqa: E402
+from cliptag.adapters import notifications  # noqa: E402
 from cliptag.errors import TransientError  # noqa: E402
-from cliptag.tagging import MessagePlan  # noqa: E402
+from cliptag.pipeline import MessagePlan  # noqa: E402
 
 logger = Logger(service="cliptag-tagger")
 metrics = Metrics(namespace="cliptag", service="tagger")
 tracer = Tracer(service="cliptag-tagger")
 processor = BatchProcessor(event_type=EventType.SQS)
+snapstart.register(wiring.pipeline, wiring.renew_clients)  # with SnapStart on: the snapshot holds the loaded model
 gc.enable()
 
 OUTCOME_METRICS = {
@@ -71,13 +74,13 @@ def _report(plan: MessagePlan, error: TransientError | None) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    records = event.get("Records", [])
-    plans, stats = wiring.tagger().plan([(r["messageId"], r["body"]) for r in records])
+    pipeline = wiring.pipeline()
+    plans, stats = pipeline.plan([notifications.message(record) for record in SQSEvent(event).records])
     if stats.inference_images:
         metrics.add_metric(name="InferenceImages", unit=MetricUnit.Count, value=stats.inference_images)
         metrics.add_metric(name="InferenceMs", unit=MetricUnit.Milliseconds, value=stats.inference_ms)
     by_id = {p.message_id: p for p in plans}
-    errors = wiring.tagger().commit_all(plans)  # concurrently; the processor reports per message
+    errors = pipeline.commit_all(plans)  # concurrently; the processor reports per message
 
     def record_handler(record: SQSRecord) -> None:
         _report(by_id[record.message_id], errors[record.message_id])

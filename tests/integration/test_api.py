@@ -126,3 +126,32 @@ def test_sample_api_events_are_answered(stack, tagged_folder):
         result = api_handler.handler(json.loads((events / name).read_text()), FakeContext("api"))
         assert result["statusCode"] == status, (name, result)
         assert json.loads(result["body"])
+
+
+def test_a_score_is_the_same_in_every_answer(api, tagged_folder):
+    """An image's tag scores equal, exactly, the scores its tags' listings give it."""
+    _, keys = tagged_folder
+    for key in keys[:3]:
+        _, body = api.image(key)
+        for tag in body["tags"]:
+            listing = api.tag(tag["tag"], min_score=tag["score"], limit=100)[1]["images"]
+            assert tag["score"] in [img["score"] for img in listing if img["key"] == key], (key, tag)
+
+
+def test_an_edited_token_is_called_invalid(api, tagged_folder):
+    _, keys = tagged_folder
+    tag = api.image(keys[0])[1]["tags"][0]["tag"]
+    token = api.tag(tag, limit=1)[1]["next_token"]
+    status, body = api.tag(tag, limit=1, next_token=token[:-3] + ("AAA" if token[-3:] != "AAA" else "BBB"))
+    assert status == 400 and "invalid token" in body["error"], body
+
+
+def test_limits_are_in_the_openapi_document():
+    from handlers.api import MAX_TAG_LENGTH, openapi
+
+    doc = json.loads(openapi())
+    params = {p["name"]: p["schema"] for p in doc["paths"]["/tags/{tag}/images"]["get"]["parameters"]}
+    assert params["tag"]["maxLength"] == MAX_TAG_LENGTH and "pattern" in params["tag"]
+    assert (params["limit"]["minimum"], params["limit"]["maximum"]) == (1, 100)
+    record = doc["components"]["schemas"]["ObjectRecord"]["properties"]
+    assert "failed with a reason" in record["status"]["description"]

@@ -6,18 +6,22 @@ import json
 import uuid
 from urllib.parse import quote_plus
 
+from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from cliptag import wiring
+from cliptag.adapters import notifications
+from cliptag.adapters.dynamodb import DynamoContentCache
+from cliptag.pipeline import Message
 
 from tests.conftest import real_photos
 
 
-def body(bucket: str, key: str) -> str:
+def message(message_id: str, bucket: str, key: str) -> Message:
     record = {
         "eventSource": "aws:s3",
         "eventName": "ObjectCreated:Put",
         "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key)}},
     }
-    return json.dumps({"Records": [record]})
+    return notifications.message(SQSRecord({"messageId": message_id, "body": json.dumps({"Records": [record]})}))
 
 
 def test_a_second_invocation_waits_for_the_first_ones_embedding(s3, info, api):
@@ -25,17 +29,17 @@ def test_a_second_invocation_waits_for_the_first_ones_embedding(s3, info, api):
     key_a, key_b = f"claim/{uuid.uuid4().hex[:6]}-a.jpg", f"claim/{uuid.uuid4().hex[:6]}-b.jpg"
     for key in (key_a, key_b):
         s3.put_object(Bucket=info.bucket, Key=key, Body=data)
-    tagger = wiring.tagger()
+    tagger = wiring.pipeline()
     before = tagger.encoder.images
 
-    plans_a, _ = tagger.plan([("msg-a", body(info.bucket, key_a))])  # A claims and embeds...
-    plans_b, _ = tagger.plan([("msg-b", body(info.bucket, key_b))])  # ...B arrives before A commits
+    plans_a, _ = tagger.plan([message("msg-a", info.bucket, key_a)])  # A claims and embeds...
+    plans_b, _ = tagger.plan([message("msg-b", info.bucket, key_b)])  # ...B arrives before A commits
     assert tagger.encoder.images == before + 1
     assert "being embedded by another invocation" in plans_b[0].items[0].transient
     assert tagger.commit_all(plans_b)["msg-b"] is not None  # B is reported failed: SQS redelivers it
 
     assert tagger.commit_all(plans_a)["msg-a"] is None
-    retry_b, _ = tagger.plan([("msg-b", body(info.bucket, key_b))])  # the redelivery reuses A's work
+    retry_b, _ = tagger.plan([message("msg-b", info.bucket, key_b)])  # the redelivery reuses A's work
     assert retry_b[0].items[0].outcome == "reused"
     assert tagger.commit_all(retry_b)["msg-b"] is None
     assert tagger.encoder.images == before + 1
@@ -44,11 +48,11 @@ def test_a_second_invocation_waits_for_the_first_ones_embedding(s3, info, api):
 
 
 def test_claims_expire_and_belong_to_their_message(stack):
-    store = wiring.store()
+    cache = DynamoContentCache(wiring.table(), "m")
     content = uuid.uuid4().hex
-    assert store.claim_content(content, "m", owner="msg-1", lease_s=300)
-    assert not store.claim_content(content, "m", owner="msg-2", lease_s=300)  # held by another
-    assert store.claim_content(content, "m", owner="msg-1", lease_s=300)  # its own redelivery
+    assert cache.claim(content, owner="msg-1", lease_s=300)
+    assert not cache.claim(content, owner="msg-2", lease_s=300)  # held by another
+    assert cache.claim(content, owner="msg-1", lease_s=300)  # its own redelivery
     stale = uuid.uuid4().hex
-    assert store.claim_content(stale, "m", owner="crashed", lease_s=-1)  # holder died, lease over
-    assert store.claim_content(stale, "m", owner="msg-3", lease_s=300)
+    assert cache.claim(stale, owner="crashed", lease_s=-1)  # holder died, lease over
+    assert cache.claim(stale, owner="msg-3", lease_s=300)

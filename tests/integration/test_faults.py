@@ -22,7 +22,7 @@ from tests.conftest import real_photos
 def faults(stack: Any) -> Iterator[FaultInjector]:
     """An injector on the tagger's S3 and DynamoDB clients, removed after the test."""
     injector = FaultInjector(rate=0.0)
-    clients = [wiring.tagger().source.client, wiring.store().client]  # type: ignore[attr-defined]
+    clients = [wiring.reader().client, wiring.table().client]
     for client in clients:
         injector.attach(client)
     yield injector
@@ -45,7 +45,7 @@ def test_faults_on_a_tenth_of_requests_are_absorbed_and_every_object_is_written_
     photos = real_photos(12)[2:12]  # contents no other test uploads: each is embedded here
     faults.rate = 0.2  # twice the soak's rate; plus one fault of each kind for each service first
     faults.queued = {"s3": ["throttle", "timeout", "lost"], "dynamodb": ["lost", "throttle", "timeout", "lost"]}
-    images_before = wiring.tagger().encoder.images
+    images_before = wiring.pipeline().encoder.images
     for path in photos:
         s3.put_object(Bucket=info.bucket, Key=f"{folder}/{path.name}", Body=path.read_bytes())
     for path in photos:
@@ -61,7 +61,7 @@ def test_faults_on_a_tenth_of_requests_are_absorbed_and_every_object_is_written_
         assert state.problems() == [], state
         assert state.revision == 1, f"{path.name}: META written {state.revision} times"
     # Lost responses and retries did not make anything run through the model twice.
-    assert wiring.tagger().encoder.images - images_before <= len(photos)
+    assert wiring.pipeline().encoder.images - images_before <= len(photos)
 
 
 def test_an_s3_outage_on_one_object_dead_letters_only_its_message_after_retries(s3, info, api, stack, faults):
@@ -112,12 +112,12 @@ def test_a_dynamodb_write_outage_on_one_object_dead_letters_it_and_redrive_reuse
     assert api.image(stuck)[0] == 404
 
     faults.poison.clear()
-    images_before = wiring.tagger().encoder.images
+    images_before = wiring.pipeline().encoder.images
     sqs = stack.client("sqs")
     sqs.change_message_visibility(
         QueueUrl=info.dead_letter_queue_url, ReceiptHandle=moved[0]["ReceiptHandle"], VisibilityTimeout=0
     )
     assert redrive(sqs, info.dead_letter_queue_url, info.queue_url) == 1
     assert api.wait(stuck)["status"] == "tagged"
-    assert wiring.tagger().encoder.images == images_before, "the cached embedding was not reused"
+    assert wiring.pipeline().encoder.images == images_before, "the cached embedding was not reused"
     assert read_objects(stack.client("dynamodb"), info.table)[f"{info.bucket}/{stuck}"].problems() == []

@@ -20,16 +20,20 @@ def test_model_directory_loads_from_an_s3_uri(stack, s3, info, model_dir: Path, 
     try:
         bundle = wiring.bundle()
         assert bundle.root == tmp_path / "model"
-        assert sorted(p.name for p in bundle.root.iterdir()) == sorted(
-            p.name for p in model_dir.iterdir() if p.is_file()
-        )
         assert bundle.tag_embeddings.shape[0] == len(bundle.vocabulary.tags)
-        assert wiring.tagger().model_key == bundle.model_key
+        assert wiring.pipeline().model_key == bundle.model_key
+        # Only what the tagger opens was copied: not the text encoder, the other image encoder
+        # variants or the parity report (a whole export directory would overflow /tmp).
+        manifest = bundle.manifest
+        needed = {"manifest.json", bundle.image_encoder_file, manifest["vocabulary"]["file"]}
+        needed.add(manifest["tag_embeddings"]["file"])
+        assert {p.name for p in bundle.root.iterdir()} == needed
+        assert len(needed) < len([p for p in model_dir.iterdir() if p.is_file()])
     finally:
         monkeypatch.setenv("MODEL_S3_URI", "")
         os.environ.pop("CLIPTAG_TMP_MODEL_DIR", None)
         wiring.reset()
-        wiring.tagger()  # back to the stack's model for the other tests
+        wiring.pipeline()  # back to the stack's model for the other tests
 
 
 def test_a_bad_model_uri_is_a_clear_error(monkeypatch):
@@ -41,4 +45,4 @@ def test_a_bad_model_uri_is_a_clear_error(monkeypatch):
     finally:
         monkeypatch.setenv("MODEL_S3_URI", "")
         wiring.reset()
-        wiring.tagger()
+        wiring.pipeline()

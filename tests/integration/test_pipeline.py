@@ -42,7 +42,7 @@ def test_same_bytes_under_a_second_key_run_no_inference(s3, info, api):
     first, second = unique("dup/first") + ".jpg", unique("dup/second") + ".jpg"
     s3.put_object(Bucket=info.bucket, Key=first, Body=data)
     a = api.wait(first)
-    encoder = wiring.tagger().encoder
+    encoder = wiring.pipeline().encoder
     images_before = encoder.images
     s3.put_object(Bucket=info.bucket, Key=second, Body=data)
     b = api.wait(second)

@@ -3,7 +3,8 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
-from cliptag.events import MalformedEvent, normalise_sequencer, parse_body
+from cliptag.adapters.notifications import normalise_sequencer, parse_body
+from cliptag.errors import MalformedEvent
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -79,10 +80,10 @@ def test_sequencer_order_is_numeric_order(a, b):
 
 
 def test_sample_events_parse():
-    for name in ("sqs-s3-put.json", "sqs-s3-delete.json", "sqs-s3-test-event.json", "sqs-s3-batch.json"):
+    for name in sorted(p.name for p in EVENTS.glob("tagger-*.json")):
         doc = json.loads((EVENTS / name).read_text())
         for record in doc["Records"]:
             parse_body(record["body"])
-    batch = json.loads((EVENTS / "sqs-s3-batch.json").read_text())
+    batch = json.loads((EVENTS / "tagger-s3-batch.json").read_text())
     keys = [e.key for r in batch["Records"] for e in parse_body(r["body"])]
     assert keys == ["photos/beach day/düne 1.jpg", "photos/a+b & c.png", "photos/犬.webp"]

@@ -15,9 +15,10 @@ pytest.importorskip("torch", reason="the export needs the export extra (make ven
 def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
     require(TOKENIZER_DIR)
     from cliptag.bundle import ModelBundle
-    from cliptag.encoder import ImageEncoder, TextEncoder
+    from cliptag.encoder import ImageEncoder
 
     from model_export.cli import main
+    from model_export.text_encoder import TextEncoder
 
     vocab = tmp_path / "mine.yaml"
     vocab.write_text(

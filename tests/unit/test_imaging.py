@@ -140,3 +140,14 @@ def test_exif_orientations_give_the_upright_originals_embedding(shape, model_dir
         if orientation >= 2:  # stored rotated or mirrored: ignoring EXIF would embed another picture
             as_stored = float(embed(preprocess(to_rgb(Image.open(io.BytesIO(data))), bundle.preprocessing)) @ upright)
             assert ours > as_stored, f"{shape}_{orientation}: {ours:.5f} vs {as_stored:.5f} without EXIF"
+
+
+def test_a_decompression_bomb_is_refused_against_max_pixels_not_pillows_limit():
+    from cliptag.imaging import decode as decode_image
+
+    data = require(FORMATS / "misc" / "decompression_bomb.gif").read_bytes()
+    with pytest.raises(PermanentError) as refused:
+        decode_image(data, Limits(max_pixels=5_000_000))
+    reason = str(refused.value)
+    assert "5,000,000-pixel limit (MaxPixels)" in reason and "65535x66601" in reason
+    assert "2000000000" not in reason and "2,000,000,000" not in reason

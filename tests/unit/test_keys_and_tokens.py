@@ -73,3 +73,16 @@ def test_a_token_from_another_shard_layout_is_refused_even_when_signed():
     tokens = PageTokens(SECRET)
     with pytest.raises(BadToken, match="another index layout"):
         tokens.decode(tokens.encode(["", ""], QUERY), QUERY, 1)
+
+
+def test_an_edited_token_is_called_invalid():
+    tokens = PageTokens(SECRET)
+    token = tokens.encode([keys.tag_index_sk(0.25, "b/cat.jpg")], QUERY)
+    with pytest.raises(BadToken, match=r"^invalid token"):
+        tokens.decode(_flip(token, 3), QUERY, 1)
+
+
+@given(st.floats(min_value=-1.0, max_value=1.0, allow_nan=False))
+def test_the_index_gives_back_exactly_the_stored_score(s):
+    stored = keys.round_score(s)
+    assert keys.score_from_index_sk(keys.tag_index_sk(stored, "b/k")) == stored

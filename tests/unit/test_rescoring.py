@@ -6,7 +6,7 @@ from cliptag import codec
 from cliptag.scoring import TagScorer, l2_normalise
 
 pytest.importorskip("onnx", reason="building the ranking graph needs the export extra (make venv)")
-from cliptag.rescoring import BulkScorer
+from model_export.rescoring import BulkScorer
 
 
 def stored(vectors: np.ndarray) -> np.ndarray:
@@ -33,6 +33,6 @@ def test_bulk_scores_equal_the_live_scorer_on_decoded_embeddings(min_score, per_
     codes = stored(images)
     live = scorer.tags(np.stack([codec.decode(c.tobytes(), 1.0) for c in codes]))
     bulk = BulkScorer(scorer).tags(codes)
-    assert [[t.name for t in row] for row in bulk] == [[t.name for t in row] for row in live]
+    assert [[t.tag for t in row] for row in bulk] == [[t.tag for t in row] for row in live]
     for got, want in zip(bulk, live, strict=True):
         assert np.allclose([t.score for t in got], [t.score for t in want], atol=2e-6)

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
-from devstack.template_local import load_template
+from devstack.template_local import load_template, local_template
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = ("TaggerFunction", "ApiFunction")
+NO_VALUE = {"Ref": "AWS::NoValue"}
+# What the tagger emits through Powertools (namespace cliptag, dimension service=tagger).
+POWERTOOLS_METRICS = (
+    "ImagesTagged",
+    "ImagesReused",
+    "ImagesFailed",
+    "ObjectsDeleted",
+    "InferenceImages",
+    "InferenceMs",
+    "TransientFailures",
+    "MalformedMessages",
+)
 
 
 def test_functions_cannot_trigger_themselves():
@@ -41,15 +56,29 @@ def test_api_requires_iam_by_default_and_visibility_outlasts_the_function():
     assert params["QueueVisibilityTimeout"]["MinValue"] > 0
 
 
-def _statements(function: str) -> list[dict]:
-    return [s for p in RESOURCES[function]["Properties"]["Policies"] if "Statement" in p for s in p["Statement"]]
+def _statements(function: str, *, model_bucket: bool = False) -> list[dict]:
+    """The function's own statements. The one under `Fn::If [UsesModelBucket, ...]` is granted only
+    when ModelS3Uri is set: it counts when ``model_bucket`` is true."""
+    statements = []
+    for policy in RESOURCES[function]["Properties"]["Policies"]:
+        for statement in policy.get("Statement", []):
+            if "Fn::If" in statement:
+                condition, then, otherwise = statement["Fn::If"]
+                assert (condition, otherwise) == ("UsesModelBucket", NO_VALUE)
+                if model_bucket:
+                    statements.append(then)
+            else:
+                statements.append(statement)
+    return statements
+
+
+def _actions(function: str, *, model_bucket: bool = False) -> set[str]:
+    return {a for s in _statements(function, model_bucket=model_bucket) for a in _list(s["Action"])}
 
 
 def test_iam_grants_each_function_only_the_calls_it_makes():
     """No wildcard actions or resources, no Scan: the API cannot scan the table even by mistake."""
-    tagger = {a for s in _statements("TaggerFunction") for a in _list(s["Action"])}
-    api = {a for s in _statements("ApiFunction") for a in _list(s["Action"])}
-    assert tagger == {
+    tagger = {
         "s3:GetObject",
         "s3:ListBucket",
         "dynamodb:BatchGetItem",
@@ -57,12 +86,180 @@ def test_iam_grants_each_function_only_the_calls_it_makes():
         "dynamodb:PutItem",
         "dynamodb:Query",
     }
-    assert api == {"dynamodb:GetItem", "dynamodb:Query"}
-    for name in ("TaggerFunction", "ApiFunction"):
+    assert _actions("TaggerFunction") == _actions("TaggerFunction", model_bucket=True) == tagger
+    assert _actions("ApiFunction") == {"dynamodb:GetItem", "dynamodb:Query"}
+    assert _actions("ApiFunction", model_bucket=True) == {"dynamodb:GetItem", "dynamodb:Query", "s3:GetObject"}
+    for name in FUNCTIONS:
         text = json.dumps(RESOURCES[name]["Properties"]["Policies"])
         assert '"*"' not in text and ":*" not in text and "Crud" not in text and "Scan" not in text
-        for statement in _statements(name):
+        assert "S3ReadPolicy" not in text  # it granted the whole model bucket
+        for statement in _statements(name, model_bucket=True):
             assert statement["Resource"] != "*"
+
+
+def _resolve(value: Any, params: dict[str, str]) -> Any:
+    """Evaluates the few intrinsic functions the model statement uses, as CloudFormation would."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, arg),) = value.items()
+        if function == "Ref":
+            return params[arg]
+        if function == "Fn::Select":
+            return _resolve(arg[1], params)[arg[0]]
+        if function == "Fn::Split":
+            return _resolve(arg[1], params).split(arg[0])
+        if function == "Fn::Sub":
+            text, variables = arg if isinstance(arg, list) else (arg, {})
+            values = {**params, **{k: _resolve(v, params) for k, v in variables.items()}}
+            return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], text)
+    return value
+
+
+def test_model_bucket_statement_reads_only_the_model_prefix():
+    """ModelS3Uri grants GetObject under its prefix and nothing else: no ListBucket, no other key."""
+    pattern = TEMPLATE["Parameters"]["ModelS3Uri"]["AllowedPattern"]
+    for good in ("", "s3://models-bucket", "s3://models-bucket/clip", "s3://models.example/clip/vit-b-32"):
+        assert re.fullmatch(pattern, good), good
+    for bad in ("s3://models-bucket/", "s3://models-bucket/clip/", "s3://models-bucket//clip", "s3://M", "https://x/y"):
+        assert not re.fullmatch(pattern, bad), bad
+    cases = {
+        "s3://models-bucket/clip/vit-b-32": "arn:aws:s3:::models-bucket/clip/vit-b-32/*",
+        "s3://models-bucket": "arn:aws:s3:::models-bucket/*",
+    }
+    for name in FUNCTIONS:
+        model = [s for s in _statements(name, model_bucket=True) if s not in _statements(name)]
+        assert len(model) == 1
+        assert model[0]["Action"] == "s3:GetObject"
+        for uri, arn in cases.items():
+            assert _resolve(model[0]["Resource"], {"ModelS3Uri": uri, "AWS::Partition": "aws"}) == arn
+
+
+def test_tagger_tmp_follows_the_parameter_only_with_a_model_bucket():
+    param = TEMPLATE["Parameters"]["ModelTmpStorageMB"]
+    assert (param["Default"], param["MinValue"], param["MaxValue"]) == (1024, 512, 10240)
+    assert TEMPLATE["Conditions"]["UsesModelBucket"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ModelS3Uri"}, ""]}]}
+    tagger = RESOURCES["TaggerFunction"]["Properties"]["EphemeralStorage"]
+    assert tagger == {"Size": {"Fn::If": ["UsesModelBucket", {"Ref": "ModelTmpStorageMB"}, 512]}}
+    assert RESOURCES["ApiFunction"]["Properties"]["EphemeralStorage"] == {"Size": 512}
+
+
+def test_snapstart_is_off_by_default_and_on_means_published_versions():
+    param = TEMPLATE["Parameters"]["SnapStart"]
+    assert param["Default"] == "Off" and param["AllowedValues"] == ["Off", "On"]
+    assert TEMPLATE["Conditions"]["SnapStartOn"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "On"]}
+    for name in FUNCTIONS:
+        props = RESOURCES[name]["Properties"]
+        assert props["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}}
+        # SnapStart exists only on published versions; every change must publish one.
+        assert props["AutoPublishAlias"] == "live" and props["AutoPublishAliasAllProperties"] is True
+    # SnapStart does not support /tmp over 512 MB: the parameters cannot ask for both.
+    rule = TEMPLATE["Rules"]["SnapStartNeedsTmpAt512MB"]
+    assert rule["RuleCondition"] == {
+        "Fn::And": [
+            {"Fn::Equals": [{"Ref": "SnapStart"}, "On"]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "ModelS3Uri"}, ""]}]},
+        ]
+    }
+    assert [a["Assert"] for a in rule["Assertions"]] == [{"Fn::Equals": [{"Ref": "ModelTmpStorageMB"}, "512"]}]
+
+
+ALARMS = {
+    "DeadLetterAlarm": (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        {"QueueName": {"Fn::GetAtt": ["TaggingDeadLetterQueue", "QueueName"]}},
+    ),
+    "QueueAgeAlarm": (
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        {"QueueName": {"Fn::GetAtt": ["TaggingQueue", "QueueName"]}},
+    ),
+    "TaggerErrorsAlarm": ("AWS/Lambda", "Errors", {"FunctionName": {"Ref": "TaggerFunction"}}),
+    "TaggerThrottlesAlarm": ("AWS/Lambda", "Throttles", {"FunctionName": {"Ref": "TaggerFunction"}}),
+    "Api5xxAlarm": (
+        "AWS/ApiGateway",
+        "5XXError",
+        {"ApiName": RESOURCES["Api"]["Properties"]["Name"], "Stage": RESOURCES["Api"]["Properties"]["StageName"]},
+    ),
+}
+
+
+def test_every_alarm_watches_its_metric_and_notifies_only_with_an_email():
+    alarms = {name for name, res in RESOURCES.items() if res["Type"] == "AWS::CloudWatch::Alarm"}
+    assert alarms == set(ALARMS)
+    notify = {"Fn::If": ["HasAlarmEmail", [{"Ref": "AlarmTopic"}], NO_VALUE]}
+    for name, (namespace, metric, dimensions) in ALARMS.items():
+        props = RESOURCES[name]["Properties"]
+        assert (props["Namespace"], props["MetricName"]) == (namespace, metric), name
+        assert {d["Name"]: d["Value"] for d in props["Dimensions"]} == dimensions, name
+        assert props["ComparisonOperator"] == "GreaterThanThreshold"
+        assert props["Threshold"] == ({"Ref": "QueueAgeAlarmSeconds"} if name == "QueueAgeAlarm" else 0)
+        assert props["TreatMissingData"] == "notBreaching"
+        assert props["AlarmActions"] == props["OKActions"] == notify, name
+        # The topic policy admits alarms named after the stack only.
+        assert props["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-")
+    assert TEMPLATE["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert TEMPLATE["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    topic, policy = RESOURCES["AlarmTopic"], RESOURCES["AlarmTopicPolicy"]
+    assert topic["Condition"] == policy["Condition"] == "HasAlarmEmail"
+    assert topic["Properties"]["Subscription"] == [{"Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}}]
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        assert statement["Resource"] == {"Ref": "AlarmTopic"}
+        assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert [o for o in TEMPLATE["Outputs"].values() if o.get("Condition") == "HasAlarmEmail"]
+
+
+def test_dashboard_is_valid_json_and_shows_every_powertools_metric():
+    body = RESOURCES["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    params = TEMPLATE["Parameters"]
+
+    def dummy(match: re.Match[str]) -> str:
+        name = match.group(1)
+        assert name.startswith("AWS::") or name.split(".")[0] in params or name.split(".")[0] in RESOURCES, name
+        return "1" if params.get(name, {}).get("Type") == "Number" else name
+
+    def substituted(text: str) -> str:
+        return re.sub(r"\$\{([^}]*)\}", dummy, text)
+
+    dashboard = json.loads(substituted(body))
+    metrics = [m for w in dashboard["widgets"] if w["type"] == "metric" for m in w["properties"]["metrics"]]
+    named = [m for m in metrics if isinstance(m[0], str)]
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "cliptag"
+    powertools = {m[1] for m in named if m[0] == "cliptag" and m[2:4] == ["service", "tagger"]}
+    assert powertools == set(POWERTOOLS_METRICS)
+    shown = {(m[0], m[1], tuple(m[2:-1] if isinstance(m[-1], dict) else m[2:])) for m in named}
+    queues = ("TaggingQueue.QueueName", "TaggingDeadLetterQueue.QueueName")
+    api = ("ApiName", substituted(RESOURCES["Api"]["Properties"]["Name"]["Fn::Sub"]), "Stage", "v1")
+    expected = {
+        ("AWS/SQS", m, ("QueueName", q))
+        for m in ("ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage")
+        for q in queues
+    }
+    expected |= {
+        ("AWS/Lambda", m, ("FunctionName", "TaggerFunction"))
+        for m in ("Duration", "Errors", "Throttles", "ConcurrentExecutions")
+    }
+    expected |= {("AWS/ApiGateway", m, api) for m in ("Count", "Latency", "4XXError", "5XXError")}
+    assert expected <= shown
+
+
+def test_local_stack_template_keeps_only_storage_and_resolvable_conditions():
+    """moto's CloudFormation gets the storage resources; every Condition it gets must resolve there."""
+    local, notification = local_template(TEMPLATE)
+    assert {r["Type"] for r in local["Resources"].values()} <= {
+        "AWS::S3::Bucket",
+        "AWS::SQS::Queue",
+        "AWS::DynamoDB::Table",
+    }
+    assert "Rules" not in local and notification["QueueConfigurations"]
+
+    def refs(node: Any) -> list[tuple[str, str]]:
+        if isinstance(node, dict):
+            found = [(k, v) for k, v in node.items() if k in ("Ref", "Condition") and isinstance(v, str)]
+            return found + [r for v in node.values() for r in refs(v)]
+        return [r for v in node for r in refs(v)] if isinstance(node, list) else []
+
+    for kind, name in refs(local["Conditions"]):
+        assert name in (local["Parameters"] if kind == "Ref" else local["Conditions"]), name
 
 
 def test_cors_is_off_by_default_and_preflights_need_no_signature():

@@ -16,19 +16,21 @@ that unsure fall back to the exact scorer.
 
 Tag codes use 7 bits (-63..63): on CPUs without VNNI, MLAS multiplies u8 x s8 pairs with
 ``vpmaddubsw``, whose 16-bit sums saturate for 8-bit tag codes (255 x 127 x 2 > 32767) and would
-scramble the ranking; with 7 bits the sums fit on every x86 CPU. (Building the graph needs the
-``onnx`` package: an offline job's dependency, not the functions'.)
+scramble the ranking; with 7 bits the sums fit on every x86 CPU.
+
+It lives in ``model_export``, not in the functions: building the graph needs the ``onnx``
+package, which the Lambda runtime layer does not ship (an offline job's dependency).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import onnxruntime as ort
+from cliptag.encoder import session_options
+from cliptag.records import TagScore
+from cliptag.scoring import TagScorer
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
-
-from cliptag.encoder import session_options
-from cliptag.scoring import ScoredTag, TagScorer
 
 TAG_CODE_MAX = 63  # 7-bit tag codes: see the module docstring
 
@@ -92,7 +94,7 @@ class BulkScorer:
             providers=["CPUExecutionProvider"],
         )
 
-    def tags(self, codes: NDArray[np.int8]) -> list[list[ScoredTag]]:
+    def tags(self, codes: NDArray[np.int8]) -> list[list[TagScore]]:
         """Tags of each stored embedding (int8 codes, [N, D]), as ``TagScorer.tags`` ranks them."""
         return self.scorer.named(*self.scores(codes))
 

@@ -1,0 +1,17 @@
+"""The DynamoDB adapter: the only package that talks to the tags table.
+
+| module       | job                                                               |
+|--------------|-------------------------------------------------------------------|
+| `table`      | the boto3 client: typed items, error mapping, batching, paginated queries |
+| `items`      | records <-> items (from the records' own field definitions)       |
+| `contents`   | the content cache and its claims (ContentCache port)              |
+| `objects`    | converging writes of each object's items (ObjectStore port)       |
+| `tag_index`  | the sharded "objects with tag T, best first" query (TagIndex port) |
+"""
+
+from cliptag.adapters.dynamodb.contents import DynamoContentCache
+from cliptag.adapters.dynamodb.objects import DynamoObjectStore
+from cliptag.adapters.dynamodb.table import Table
+from cliptag.adapters.dynamodb.tag_index import DynamoTagIndex
+
+__all__ = ["DynamoContentCache", "DynamoObjectStore", "DynamoTagIndex", "Table"]

@@ -1,0 +1,126 @@
+"""Records <-> table items, field by field from the records' own definitions (``cliptag.records``).
+
+The META item holds every field of ObjectRecord under its own name (tags as a list of
+``{tag, score}``), plus the write bookkeeping (revision, sequencer, updated_at); each tag is
+also one TAG item carrying its index keys. A content's item holds its int8 embedding (one write
+unit), its image facts, or a claim while it is being embedded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import fields
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import Binary
+
+from cliptag import codec, keys
+from cliptag.records import ContentRecord, ObjectRecord, TagScore
+
+TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600
+RECORD_FIELDS = tuple(f.name for f in fields(ObjectRecord))
+CLAIMED = "claimed"
+
+
+def _decimal(score: float) -> Decimal:
+    return Decimal(str(keys.round_score(score)))
+
+
+# -- objects ----------------------------------------------------------------------------------
+def object_key(ref: str, sk: str = keys.META) -> dict[str, str]:
+    return {keys.PK: keys.object_pk(ref), keys.SK: sk}
+
+
+def meta_item(record: ObjectRecord) -> dict[str, Any]:
+    values: dict[str, Any] = {name: getattr(record, name) for name in RECORD_FIELDS}
+    values["tags"] = [{"tag": t.tag, "score": _decimal(t.score)} for t in record.tags]
+    return {**object_key(record.ref), **{k: (v if v != "" else None) for k, v in values.items()}}
+
+
+def record_from_meta(item: dict[str, Any]) -> ObjectRecord | None:
+    """The record a META item holds; None for a tombstone."""
+    if item.get("status") == "deleted":
+        return None
+    values = {name: item[name] for name in RECORD_FIELDS if item.get(name) is not None}
+    values["tags"] = tuple(TagScore(t["tag"], float(t["score"])) for t in item.get("tags", []))
+    return ObjectRecord(**values)
+
+
+def tag_items(record: ObjectRecord, shards: int) -> list[dict[str, Any]]:
+    shard = keys.shard_of(record.ref, shards)
+    return [
+        {
+            **object_key(record.ref, keys.tag_sk(t.tag)),
+            keys.TAG_INDEX_PK: keys.tag_index_pk(t.tag, shard, shards),
+            keys.TAG_INDEX_SK: keys.tag_index_sk(t.score, record.ref),
+            "score": _decimal(t.score),
+        }
+        for t in record.tags
+    ]
+
+
+def tombstone(bucket: str, key: str) -> dict[str, Any]:
+    """What a deleted object leaves for a week: its sequencer blocks older events."""
+    now = int(time.time())
+    ref = keys.object_ref(bucket, key)
+    return {
+        **object_key(ref),
+        "bucket": bucket,
+        "key": key,
+        "status": "deleted",
+        "expires_at": now + TOMBSTONE_TTL_SECONDS,
+    }
+
+
+def same_meta(current: dict[str, Any], new: dict[str, Any]) -> bool:
+    """True when writing ``new`` would change nothing a reader sees."""
+
+    def seen(meta: dict[str, Any]) -> tuple[Any, ...]:
+        tags = [(t["tag"], keys.round_score(float(t["score"]))) for t in meta.get("tags") or []]
+        return tuple(tags if name == "tags" else meta.get(name) or None for name in RECORD_FIELDS)
+
+    return seen(current) == seen(new)
+
+
+# -- contents ---------------------------------------------------------------------------------
+def content_key(content_id: str, model_key: str) -> dict[str, str]:
+    return {keys.PK: keys.content_pk(content_id), keys.SK: keys.content_sk(model_key)}
+
+
+def content_item(content_id: str, model_key: str, content: ContentRecord) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        **content_key(content_id, model_key),
+        "status": content.status,
+        "width": content.width,
+        "height": content.height,
+        "format": content.format or None,
+        "error": content.error or None,
+    }
+    if content.embedding is not None:
+        data, scale = codec.encode(content.embedding)
+        values["embedding"], values["scale"] = Binary(data), Decimal(repr(scale))
+    return values
+
+
+def content_from_item(item: dict[str, Any]) -> tuple[str, ContentRecord] | None:
+    """(content id, what is known); None while the content is only claimed (work in progress)."""
+    if item.get("status") == CLAIMED:
+        return None
+    embedding = None
+    if item.get("embedding") is not None:
+        raw = getattr(item["embedding"], "value", item["embedding"])  # boto3 Binary or bytes
+        embedding = codec.decode(bytes(raw), float(item["scale"]))
+    record = ContentRecord(
+        status=item.get("status", "embedded"),
+        embedding=embedding,
+        width=int(item.get("width", 0)),
+        height=int(item.get("height", 0)),
+        format=item.get("format", ""),
+        error=item.get("error", ""),
+    )
+    return keys.content_id_from_pk(item[keys.PK]), record
+
+
+def claim_item(content_id: str, model_key: str, owner: str, lease_until: int) -> dict[str, Any]:
+    return {**content_key(content_id, model_key), "status": CLAIMED, "owner": owner, "lease_until": lease_until}

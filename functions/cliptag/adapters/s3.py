@@ -1,0 +1,78 @@
+"""S3 adapter: read uploaded objects (size-capped) and fetch model files into /tmp."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cliptag.errors import ObjectGone, PermanentError, TransientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+GONE_CODES = {"NoSuchKey", "404", "NotFound"}
+DENIED_CODES = {"AccessDenied", "403", "InvalidObjectState", "KMS.AccessDeniedException"}
+
+
+def client() -> S3Client:
+    return boto3.client(
+        "s3", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=20)
+    )
+
+
+class S3ObjectReader:
+    """The ObjectReader port."""
+
+    def __init__(self, s3: S3Client | None = None) -> None:
+        self.client: S3Client = s3 or client()
+
+    def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
+        """The object's bytes, refusing (before downloading) anything over ``max_bytes``."""
+        try:
+            obj = self.client.get_object(Bucket=bucket, Key=key)
+            length = int(obj.get("ContentLength", 0))
+            if length > max_bytes:
+                obj["Body"].close()
+                raise PermanentError(f"object is {length} bytes, over the {max_bytes}-byte limit")
+            return obj["Body"].read()
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code in GONE_CODES:
+                raise ObjectGone(f"s3://{bucket}/{key} no longer exists") from exc
+            if code in DENIED_CODES:
+                raise PermanentError(f"cannot read s3://{bucket}/{key}: {code}") from exc
+            raise TransientError(f"S3 GetObject {code}") from exc
+        except BotoCoreError as exc:  # timeouts, connection resets
+            raise TransientError(f"S3 GetObject failed: {exc}") from exc
+
+
+class ModelFiles:
+    """A model directory under ``s3://bucket/prefix``, fetched file by file into ``dest``.
+
+    Only the files a function opens are fetched (the bundle asks for each by its manifest name),
+    so the tagger copies its image encoder and the API only the small files: a whole export
+    directory (~0.85 GB with both fp32 encoders) would not fit Lambda's default 512 MB of /tmp.
+    GetObject only: the stack's policy grants nothing else on the model bucket.
+    """
+
+    def __init__(self, uri: str, dest: Path, s3: S3Client | None = None) -> None:
+        if not uri.startswith("s3://") or not uri[5:].split("/", 1)[0]:
+            raise ValueError(f"MODEL_S3_URI must look like s3://bucket/prefix, got {uri!r}")
+        self.bucket, _, prefix = uri[5:].partition("/")
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.dest = dest
+        self.client: S3Client = s3 or boto3.client("s3")
+
+    def fetch(self, name: str) -> Path:
+        """``dest/name``, downloaded unless an earlier fetch (or a restored snapshot) has it."""
+        path = self.dest / name
+        if not path.is_file():
+            self.dest.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{name}.part")
+            self.client.download_file(self.bucket, self.prefix + name, str(partial))
+            partial.replace(path)  # never a half-written file under the real name
+        return path

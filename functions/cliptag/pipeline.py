@@ -1,0 +1,278 @@
+"""Tagging one SQS batch: the domain flow, with AWS behind the ports of ``cliptag.ports``.
+
+``plan`` does everything that can be shared across the batch: read, hash, look up the content
+cache, claim, decode, and one encoder call for every image that needs inference (each content
+once), then one matrix product scores them all. ``commit_all`` writes each message's results;
+a TransientError fails only that message, so SQS redelivers just it. Permanent problems become
+"failed" records, never exceptions.
+
+Network calls of a batch run concurrently on a small thread pool and decoding runs on one thread
+per vCPU (Pillow releases the GIL while decoding): a batch costs about one round trip per stage
+instead of ten.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cliptag import codec
+from cliptag.config import vcpus
+from cliptag.content import content_id
+from cliptag.encoder import ImageEncoder
+from cliptag.errors import ObjectGone, PermanentError, TransientError
+from cliptag.imaging import Limits, Preprocessing, load_pixels
+from cliptag.ports import ContentCache, ObjectReader, ObjectStore
+from cliptag.records import ContentRecord, ObjectEvent, ObjectRecord, StaleEvent, TagScore
+from cliptag.scoring import TagScorer
+
+
+@dataclass
+class Message:
+    """One SQS message: its object events, or why it could not be parsed."""
+
+    id: str
+    events: list[ObjectEvent]
+    malformed: str = ""
+
+
+@dataclass
+class Item:
+    """One object event of a message and what became of it."""
+
+    event: ObjectEvent
+    message_id: str
+    content_id: str = ""
+    size: int = 0
+    cached: ContentRecord | None = None  # known before this batch
+    result: ContentRecord | None = None  # embedding or failure, after plan()
+    data: bytes = b""  # held only between read and decode
+    pixels: NDArray[np.float32] | None = None
+    tags: tuple[TagScore, ...] = ()  # scored in plan(), for the whole batch at once
+    transient: str = ""  # set: this message must be retried
+    gone: bool = False  # deleted before we read it
+    outcome: str = ""  # tagged | reused | failed | deleted | skipped | stale
+
+    def retry(self, reason: str) -> None:
+        self.transient, self.data = reason, b""
+
+
+@dataclass
+class MessagePlan:
+    message_id: str
+    items: list[Item] = field(default_factory=list)
+    malformed: str = ""
+
+
+@dataclass
+class BatchStats:
+    inference_images: int = 0
+    inference_ms: float = 0.0
+
+
+@dataclass
+class TaggingPipeline:
+    encoder: ImageEncoder
+    scorer: TagScorer
+    preprocessing: Preprocessing
+    model_key: str
+    vocabulary_version: str
+    reader: ObjectReader
+    contents: ContentCache
+    objects: ObjectStore
+    limits: Limits = field(default_factory=Limits)
+    fast_decode: bool = True
+    io_workers: int = 10
+    decode_workers: int = 0  # 0: one per vCPU
+    claim_lease_s: int = 300  # how long a crashed claimer blocks others from embedding its content
+
+    def __post_init__(self) -> None:
+        # Created once per container; threads idle between invocations cost nothing.
+        self._io = ThreadPoolExecutor(max_workers=self.io_workers, thread_name_prefix="io")
+        self._cpu = ThreadPoolExecutor(max_workers=self.decode_workers or vcpus(), thread_name_prefix="decode")
+
+    def plan(self, messages: Sequence[Message]) -> tuple[list[MessagePlan], BatchStats]:
+        plans = [MessagePlan(m.id, [Item(e, m.id) for e in m.events], m.malformed) for m in messages]
+        items = [item for p in plans for item in p.items if item.event.kind == "created"]
+        list(self._io.map(partial(read, self.reader, self.limits), items))
+        self._look_up_cache([item for item in items if item.content_id])  # read, even if empty
+        # Decode each content needing inference once, however many keys carry it.
+        todo: dict[str, list[Item]] = {}
+        for item in items:
+            if not (item.transient or item.gone or item.result is not None):
+                todo.setdefault(item.content_id, []).append(item)
+        self._claim(todo)
+        todo = {cid: group for cid, group in todo.items() if not group[0].transient}
+        decode_one = partial(decode, self.preprocessing, self.limits, self.fast_decode)
+        list(self._cpu.map(decode_one, [group[0] for group in todo.values()]))
+        stats = self._embed([group[0] for group in todo.values() if group[0].pixels is not None])
+        for group in todo.values():
+            for other in group[1:]:
+                other.result, other.outcome = group[0].result, "reused"
+        self._score(items)
+        return plans, stats
+
+    def commit_all(self, plans: Sequence[MessagePlan]) -> dict[str, TransientError | None]:
+        """Cache new contents (one batched write), then commit every message concurrently.
+
+        Returns message id -> its transient error, if any.
+        """
+        new = {
+            item.content_id: item.result
+            for plan in plans
+            for item in plan.items
+            if item.content_id and item.cached is None and item.result is not None and not item.transient
+        }
+        try:
+            self.contents.put_many(new)
+        except TransientError as exc:
+            # Without the cache entry a retry would only redo inference: fail just those messages.
+            for item in (i for plan in plans for i in plan.items if i.content_id in new):
+                item.transient = str(exc)
+
+        def attempt(plan: MessagePlan) -> TransientError | None:
+            try:
+                self.commit(plan)
+            except TransientError as exc:
+                return exc
+            except Exception as exc:  # a bug or an unforeseen AWS error: fail this message only
+                # Redelivered like a transient failure, so after MaxReceives it waits in the
+                # dead-letter queue with its reason logged instead of failing its neighbours.
+                return TransientError(f"unexpected {type(exc).__name__}: {exc}")
+            return None
+
+        return dict(zip((p.message_id for p in plans), self._io.map(attempt, plans), strict=True))
+
+    def commit(self, plan: MessagePlan) -> list[Item]:
+        """Write one message's results; raise TransientError to have SQS redeliver it."""
+        retry = [item.transient for item in plan.items if item.transient]
+        for item in (i for i in plan.items if not i.transient):
+            try:
+                self._commit_item(item)
+            except StaleEvent:
+                item.outcome = "stale"
+            except TransientError as exc:
+                retry.append(str(exc))
+        if retry:
+            raise TransientError("; ".join(retry))
+        return plan.items
+
+    # -- batch-wide steps ----------------------------------------------------------------------
+    def _look_up_cache(self, items: list[Item]) -> None:
+        """One batched read for the whole batch: which contents were embedded before?"""
+        try:
+            cached = self.contents.get_many([item.content_id for item in items])
+        except TransientError as exc:
+            for item in items:
+                item.retry(str(exc))
+            return
+        for item in (i for i in items if i.content_id in cached):
+            item.cached = item.result = cached[item.content_id]
+            item.outcome, item.data = "reused", b""
+
+    def _claim(self, todo: dict[str, list[Item]]) -> None:
+        """Claim every content about to be embedded; what another invocation holds is retried later
+        (by then its embedding is cached and gets reused)."""
+
+        def claim(group: list[Item]) -> bool | str:
+            try:
+                return self.contents.claim(group[0].content_id, group[0].message_id, self.claim_lease_s)
+            except TransientError as exc:
+                return str(exc)
+
+        groups = list(todo.values())
+        for group, claimed in zip(groups, self._io.map(claim, groups), strict=True):
+            if claimed is not True:
+                reason = claimed if isinstance(claimed, str) else "content is being embedded by another invocation"
+                for item in group:
+                    item.retry(reason)
+
+    def _embed(self, firsts: list[Item]) -> BatchStats:
+        """One encoder call for every content of the batch that needs it."""
+        if not firsts:
+            return BatchStats()
+        start = time.perf_counter()
+        embeddings = self.encoder.embed(np.stack([item.pixels for item in firsts]))  # type: ignore[misc]
+        stats = BatchStats(len(firsts), (time.perf_counter() - start) * 1000)
+        for item, vector in zip(firsts, embeddings, strict=True):
+            assert item.result is not None
+            # Tag from what is stored, so every key with these bytes gets exactly the same tags.
+            item.result = ContentRecord(
+                "embedded", codec.round_trip(vector), item.result.width, item.result.height, item.result.format
+            )
+            item.pixels = None  # free the tensor before commit
+        return stats
+
+    def _score(self, items: list[Item]) -> None:
+        """Tags for every embedded item of the batch, new or cached: one matrix product."""
+        embedded = [(i, i.result.embedding) for i in items if i.result and i.result.embedding is not None]
+        if embedded:
+            scored = self.scorer.tags(np.stack([vector for _, vector in embedded]))
+            for (item, _), tags in zip(embedded, scored, strict=True):
+                item.tags = tuple(tags)
+
+    def _commit_item(self, item: Item) -> None:
+        event = item.event
+        if event.kind == "removed":
+            self.objects.delete(event.bucket, event.key, event.sequencer)
+            item.outcome = "deleted"
+        elif not item.gone:
+            record = object_record(item, self.model_key, self.vocabulary_version)
+            self.objects.put(record, event.sequencer)
+            item.outcome = "failed" if record.status == "failed" else item.outcome or "tagged"
+
+
+# -- the per-object steps (module level: each needs only what it is given) -----------------------
+def read(reader: ObjectReader, limits: Limits, item: Item) -> None:
+    event = item.event
+    try:
+        data = reader.read(event.bucket, event.key, limits.max_bytes)
+    except ObjectGone:
+        item.gone, item.outcome = True, "skipped"
+        return
+    except TransientError as exc:
+        item.retry(str(exc))
+        return
+    except PermanentError as exc:
+        item.result, item.size = ContentRecord(status="failed", error=str(exc)), event.size or 0
+        return
+    item.size, item.content_id, item.data = len(data), content_id(data), data
+
+
+def decode(preprocessing: Preprocessing, limits: Limits, fast: bool, item: Item) -> None:
+    data, item.data = item.data, b""
+    try:
+        decoded, pixels = load_pixels(data, preprocessing, limits, fast=fast)
+    except PermanentError as exc:
+        item.result = ContentRecord(status="failed", error=str(exc))
+        return
+    item.pixels = pixels
+    item.result = ContentRecord(status="pending", width=decoded.width, height=decoded.height, format=decoded.format)
+
+
+def object_record(item: Item, model_key: str, vocabulary_version: str) -> ObjectRecord:
+    """What the object's record says after this event: its tags, or why it failed."""
+    result = item.result
+    if result is None:  # defensive: plan() always sets a result for readable objects
+        raise TransientError(f"{item.event.ref}: no result computed")
+    embedded = result.status == "embedded" and result.embedding is not None
+    return ObjectRecord(
+        bucket=item.event.bucket,
+        key=item.event.key,
+        status="tagged" if embedded else "failed",
+        content_id=item.content_id,
+        tags=item.tags if embedded else (),
+        model=model_key,
+        vocabulary_version=vocabulary_version,
+        width=result.width,
+        height=result.height,
+        format=result.format,
+        size=item.size,
+        error=None if embedded else (result.error or "no embedding"),
+    )

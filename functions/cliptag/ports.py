@@ -1,0 +1,44 @@
+"""The ports the domain needs from the outside world; adapters in ``cliptag.adapters`` fill them.
+
+Each port speaks in the domain's records (``cliptag.records``) and its two failure kinds
+(``cliptag.errors``): TransientError for "try again later", PermanentError / ObjectGone for
+"this input cannot be read".
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from cliptag.records import ContentRecord, ObjectRecord
+
+
+class ObjectReader(Protocol):
+    """Reads uploaded objects (S3)."""
+
+    def read(self, bucket: str, key: str, max_bytes: int) -> bytes: ...
+
+
+class ContentCache(Protocol):
+    """Embeddings (or failures) per content id, under the one model it was built for."""
+
+    def get_many(self, content_ids: list[str]) -> dict[str, ContentRecord]: ...
+    def claim(self, content_id: str, owner: str, lease_s: int) -> bool: ...
+    def put_many(self, contents: dict[str, ContentRecord]) -> None: ...
+
+
+class ObjectStore(Protocol):
+    """Each object's record and its entries in the tag index, written so they converge."""
+
+    def get(self, bucket: str, key: str) -> ObjectRecord | None: ...
+    def put(self, record: ObjectRecord, sequencer: str | None) -> None: ...
+    def delete(self, bucket: str, key: str, sequencer: str | None) -> None: ...
+
+
+class TagIndex(Protocol):
+    """Objects by tag, best first, over ``shards`` index partitions per tag."""
+
+    shards: int
+
+    def page(
+        self, tag: str, min_score: float, limit: int, positions: list[str | None]
+    ) -> tuple[list[tuple[str, float]], list[str | None] | None]: ...

@@ -1,0 +1,57 @@
+"""The API's reads, each one call for its handler: an object's record, a page of a tag's objects.
+
+A tag page continues from a signed token (``cliptag.tokens``) bound to the query that issued it;
+the index's shards and per-shard positions stay behind this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cliptag import keys
+from cliptag.ports import ObjectStore, TagIndex
+from cliptag.records import ObjectRecord
+from cliptag.tokens import PageTokens
+
+_DOCUMENTED: dict[str, Any] = {"use_attribute_docstrings": True}
+
+
+@dataclass(frozen=True)
+class TaggedImage:
+    __pydantic_config__ = _DOCUMENTED
+
+    bucket: str
+    key: str
+    score: float
+    """the tag's score on this image, as in its record"""
+
+
+@dataclass(frozen=True)
+class TagPage:
+    """Objects carrying a tag, highest score first."""
+
+    __pydantic_config__ = _DOCUMENTED
+
+    tag: str
+    images: tuple[TaggedImage, ...]
+    next_token: str | None = None
+    """pass back as next_token for the next page; absent on the last page"""
+
+
+class TagQueries:
+    def __init__(self, bucket: str, objects: ObjectStore, index: TagIndex, tokens: PageTokens) -> None:
+        self.bucket = bucket
+        self.objects, self.index, self.tokens = objects, index, tokens
+
+    def image(self, key: str) -> ObjectRecord | None:
+        """The record of one object of the stack's bucket."""
+        return self.objects.get(self.bucket, key)
+
+    def images_with_tag(self, tag: str, min_score: float, limit: int, next_token: str | None) -> TagPage:
+        """One page of the objects carrying ``tag`` (BadToken for a token this query did not issue)."""
+        query = f"{tag}\n{min_score!r}"  # a token only continues the query that issued it
+        positions = self.tokens.decode(next_token, query, self.index.shards)
+        rows, following = self.index.page(tag, min_score, limit, positions)
+        images = tuple(TaggedImage(*keys.split_ref(ref), score) for ref, score in rows)
+        return TagPage(tag, images, self.tokens.encode(following, query) if following else None)

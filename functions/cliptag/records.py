@@ -1,0 +1,94 @@
+"""The records the domain works with, each defined once.
+
+What one S3 event says (``ObjectEvent``), what is known about one content under the model
+(``ContentRecord``), and what is stored for one object (``ObjectRecord``, the API's answer as it
+is: its attribute docstrings become the OpenAPI descriptions). No AWS and no serialisation here:
+``cliptag.adapters.dynamodb.items`` maps these to table items field by field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cliptag import keys
+
+# Read by pydantic (the API's validation and OpenAPI document) without this module importing it.
+_DOCUMENTED: dict[str, Any] = {"use_attribute_docstrings": True}
+
+
+@dataclass(frozen=True)
+class TagScore:
+    __pydantic_config__ = _DOCUMENTED
+
+    tag: str
+    """the tag's name, as in the vocabulary"""
+    score: float
+    """cosine similarity of image and tag embeddings, -1..1 (6 decimals)"""
+
+
+@dataclass(frozen=True)
+class ObjectRecord:
+    """What is stored for one S3 object: its tags, or why it could not be tagged."""
+
+    __pydantic_config__ = _DOCUMENTED
+
+    bucket: str
+    key: str
+    """the S3 object key"""
+    status: Literal["tagged", "failed"]
+    """tagged, or failed with a reason in 'error'"""
+    content_id: str = ""
+    """SHA-256 of the object's bytes"""
+    tags: tuple[TagScore, ...] = ()
+    """best first"""
+    model: str = ""
+    """the image encoder that embedded it"""
+    vocabulary_version: str = ""
+    """the vocabulary its tags were scored against"""
+    width: int = 0
+    height: int = 0
+    format: str = ""
+    """the decoded image format (JPEG, PNG, HEIF, ...)"""
+    size: int = 0
+    """bytes"""
+    error: str | None = None
+    """why the object could not be tagged"""
+
+    @property
+    def ref(self) -> str:
+        return keys.object_ref(self.bucket, self.key)
+
+
+@dataclass(frozen=True)
+class ContentRecord:
+    """What is known about one content (SHA-256) under the deployed model."""
+
+    status: Literal["embedded", "failed", "pending"]  # pending: decoded, not yet embedded
+    embedding: NDArray[np.float32] | None = None
+    width: int = 0
+    height: int = 0
+    format: str = ""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    """One S3 object event, parsed from a notification."""
+
+    kind: Literal["created", "removed"]
+    bucket: str
+    key: str  # decoded: exactly the S3 object key
+    size: int | None = None
+    sequencer: str | None = None  # normalised: string order is event order on one key
+
+    @property
+    def ref(self) -> str:
+        return keys.object_ref(self.bucket, self.key)
+
+
+class StaleEvent(Exception):
+    """A newer event for this key was already applied; this one changes nothing."""

@@ -1,0 +1,105 @@
+"""The Makefiles, dry-run: no warnings for any MODEL, the right export per directory, and a
+model layer holding only what the functions load."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
+
+
+def make(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MODEL", "MODEL_DIR")}
+    return subprocess.run(["make", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def exports(stdout: str) -> list[str]:
+    return [line for line in stdout.splitlines() if "-m model_export " in line]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["demo", "MODEL=tiny"],
+        ["demo"],
+        ["test"],
+        ["demo", "MODEL=vit-b-32-random"],
+        ["bench"],
+        ["local", "MODEL=tiny"],
+        ["layer-check"],
+    ],
+)
+def test_dry_runs_print_no_warning(args: list[str]):
+    result = make("-n", *args)
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr.lower(), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["demo", "MODEL=tiny"], ["--model tiny --no-progress --out build/model-tiny"]),
+        (
+            ["demo"],
+            ["--model openai/clip-vit-base-patch32 --out build/model-openai_clip-vit-base-patch32"],
+        ),
+        (["test"], ["--model tiny --no-progress --out build/model-tiny"]),
+        (["bench"], ["--model vit-b-32-random --out build/model-vit-b-32-random"]),
+        (["demo", "MODEL=/ckpt/mine"], ["--model /ckpt/mine --out build/model-_ckpt_mine"]),
+    ],
+)
+def test_each_model_directory_is_exported_once_with_its_own_arguments(args: list[str], expected: list[str]):
+    result = make("-n", "-B", *args)  # -B: as if nothing were built yet
+    assert result.returncode == 0, result.stderr
+    assert [line.split("-m model_export ", 1)[1] for line in exports(result.stdout)] == expected
+    assert "warning" not in result.stderr.lower(), result.stderr
+
+
+def test_model_layer_packs_only_what_the_functions_load(tmp_path: Path):
+    model = tmp_path / "model"
+    model.mkdir()
+    names = {
+        "image_encoder.int8.onnx": "chosen",
+        "image_encoder.onnx": "fp32, not chosen",
+        "text_encoder.onnx": "text",
+        "tokenizer.json": "{}",
+        "vocabulary.json": "{}",
+        "tag_embeddings.npy": "x",
+        "parity.json": "{}",
+    }
+    for name, text in names.items():
+        (model / name).write_text(text)
+    (model / "manifest.json").write_text(
+        json.dumps(
+            {
+                "image_encoder": {"file": "image_encoder.int8.onnx"},
+                "text_encoder": {"file": "text_encoder.onnx"},
+                "tokenizer": {"file": "tokenizer.json"},
+                "vocabulary": {"file": "vocabulary.json"},
+                "tag_embeddings": {"file": "tag_embeddings.npy"},
+            }
+        )
+    )
+    artifacts = tmp_path / "artifacts"
+    result = make(
+        "-s",
+        "build-ModelLayer",
+        f"CLIPTAG_MODEL_DIR={model}",
+        f"ARTIFACTS_DIR={artifacts}",
+        cwd=ROOT / "layers" / "model",
+    )
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (artifacts / "model").iterdir()) == [
+        "image_encoder.int8.onnx",
+        "manifest.json",
+        "tag_embeddings.npy",
+        "vocabulary.json",
+    ]
