@@ -28,7 +28,8 @@ help:
 	@echo "make layer-check         build the runtime layer and run the functions from it in isolation"
 	@echo "make openapi             write openapi.json"
 	@echo "make soak                1,000 uploads with 10% injected faults through the local stack, then an audit"
-	@echo "make bench               the performance table (full-size ViT-B/32 geometry, random weights)"
+	@echo "make bench [BENCH_ARGS=] the performance table (full-size ViT-B/32 geometry, random weights);"
+	@echo "                         BENCH_ARGS=\"--only stages,cost\" runs some measures (python -m bench --list)"
 	@echo "make lint typecheck      ruff, mypy"
 
 $(VENV)/.installed: pyproject.toml
@@ -111,7 +112,7 @@ soak: venv model-tiny
 	$(PY) -m devstack.soak --model-dir $(TEST_MODEL_DIR)
 
 bench: model-bench
-	$(PY) bench/run.py --model-dir $(BENCH_MODEL_DIR)
+	$(PY) -m bench --model-dir $(BENCH_MODEL_DIR) $(BENCH_ARGS)
 
 clean:
 	rm -rf build .aws-sam openapi.json

@@ -6,6 +6,8 @@
 - A DynamoDB Query reads one partition; moto sorts the whole table for every base-table Query,
   which makes a table of 10,000 items answer in tens of milliseconds (the soak's 1,000 objects
   slowed to a crawl). Here a base-table Query sees only its partition, as in DynamoDB.
+- S3's EventBridge events (a bucket the user already has) carry the same increasing sequencer
+  and a URL-encoded key, as AWS sends them; moto's carry one constant sequencer and the raw key.
 - moto's SQS ReceiveMessage computes every queue attribute (each a pass over all messages) for
   each message it considers: quadratic in the queue's depth. Here the retention check reads
   the one attribute it needs.
@@ -88,6 +90,31 @@ def install() -> None:
 
     with_sequencer.adds_sequencer = True  # type: ignore[attr-defined]
     notifications._get_s3_event = with_sequencer
+    _install_eventbridge_events(notifications)
+
+
+def _install_eventbridge_events(notifications: Any) -> None:
+    """moto builds the EventBridge event inside the function that sends it, so the fix-up sits in
+    the one call every rule goes through: the rule's delivery to its targets."""
+    from urllib.parse import quote_plus
+
+    from moto.events.models import Rule
+
+    original = Rule.send_to_targets
+    if getattr(original, "fixes_s3_events", False):
+        return
+
+    def send_to_targets(self: Any, event: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        obj = event.get("detail", {}).get("object") if event.get("source") == "aws.s3" else None
+        if isinstance(obj, dict) and "key" in obj:
+            event = {**event, "detail": {**event["detail"], "object": {**obj}}}
+            fixed = event["detail"]["object"]
+            fixed["sequencer"] = _next_sequencer()
+            fixed["key"] = quote_plus(obj["key"], safe="/")
+        return original(self, event, *args, **kwargs)  # type: ignore[arg-type]
+
+    send_to_targets.fixes_s3_events = True  # type: ignore[attr-defined]
+    setattr(Rule, "send_to_targets", send_to_targets)  # noqa: B010
 
 
 if __name__ == "__main__":

@@ -183,14 +183,26 @@ class LocalStack:
         params = [
             {"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items() if k in local["Parameters"]
         ]
+        existing = self.parameters.get("ExistingBucketName", "")
+        if existing:  # the user's bucket: there before the stack, events through EventBridge
+            from cliptag_cli.eventbridge import enable_eventbridge
+
+            s3 = self.client("s3")
+            if existing not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+                s3.create_bucket(Bucket=existing)
+            enable_eventbridge(s3, existing)
         cfn.create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(local), Parameters=params)
         resources = {
             r["LogicalResourceId"]: r["PhysicalResourceId"]
             for r in cfn.describe_stack_resources(StackName=STACK_NAME)["StackResources"]
         }
         sqs = self.client("sqs")
-        queue_url, dlq_url = resources["TaggingQueue"], resources["TaggingDeadLetterQueue"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=resources["TaggingQueue"], AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self.queue_arn = queue_arn
+        if existing:
+            return self._info(existing, resources)
         resolver = Resolver(template, self.parameters, {("TaggingQueue", "Arn"): queue_arn})
         config = resolver.resolve(notification)
         bucket = resources["ImagesBucket"]
@@ -209,15 +221,17 @@ class LocalStack:
                 ]
             },
         )
-        self.queue_arn = queue_arn
+        return self._info(bucket, resources)
+
+    def _info(self, bucket: str, resources: dict[str, str]) -> StackInfo:
         return StackInfo(
             aws_endpoint_url=self.endpoint,
             region=REGION,
             api_url=f"http://127.0.0.1:{self.api_port}",
             bucket=bucket,
             table=resources["TagsTable"],
-            queue_url=queue_url,
-            dead_letter_queue_url=dlq_url,
+            queue_url=resources["TaggingQueue"],
+            dead_letter_queue_url=resources["TaggingDeadLetterQueue"],
             model_dir=str(self.model_dir),
         )
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-LOCAL_TYPES = {"AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::DynamoDB::Table"}
+LOCAL_TYPES = {"AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::Events::Rule"}
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 

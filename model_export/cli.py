@@ -14,7 +14,8 @@ from model_export.vocabulary_file import DEFAULT_VOCABULARY, VocabularyError
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m model_export",
-        description="Export a CLIP model to ONNX with parity checks, quantization and tag embeddings.",
+        description="Export a CLIP model to ONNX with parity checks, quantization and tag embeddings. "
+        "`python -m model_export vocabulary --help`: a new vocabulary for an exported directory, without PyTorch.",
     )
     p.add_argument(
         "--model",
@@ -48,7 +49,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def vocabulary_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m model_export vocabulary",
+        description="Give an exported model directory a new vocabulary without PyTorch: the tags are embedded "
+        "by its ONNX text encoder; the tag embeddings, vocabulary and manifest are rewritten. Deploy it, then "
+        "run `cliptag retag`.",
+    )
+    p.add_argument("--model-dir", type=Path, required=True, help="a directory written by `python -m model_export`")
+    p.add_argument("--vocabulary", type=Path, required=True, help="the new tag vocabulary YAML")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def vocabulary_main(argv: list[str]) -> int:
+    args = vocabulary_parser().parse_args(argv)
+    from cliptag.errors import ModelBundleError
+
+    from model_export.revocabulary import revocabulary
+
+    try:
+        manifest = revocabulary(args.model_dir, args.vocabulary, progress=not args.no_progress)
+    except (VocabularyError, ModelBundleError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    entry = manifest["vocabulary"]
+    print(f"{args.model_dir}: vocabulary {entry['version']} with {entry['tags']} tags")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["vocabulary"]:
+        return vocabulary_main(argv[1:])
     args = build_parser().parse_args(argv)
     from model_export.export import ExportOptions, ParityError, run_export
 

@@ -134,8 +134,3 @@ class ModelBundle:
 
     def image_encoder_path(self) -> Path:
         return self.verified_path(self.image_encoder_file)
-
-    def text_encoder_paths(self) -> tuple[Path, Path]:
-        return self.verified_path(self.manifest["text_encoder"]["file"]), self.verified_path(
-            self.manifest["tokenizer"]["file"]
-        )

@@ -5,6 +5,11 @@
 | object's tags          | OBJ#<bucket>/<key> | META            |                 |                        |
 | object has tag T       | OBJ#<bucket>/<key> | TAG#<T>         | TAG#<T>[#shard] | <score 7 digits>#<ref> |
 | embedding of content   | IMG#<sha256>       | MODEL#<model>   |                 |                        |
+| what the tagger runs   | DEPLOYMENT         | TAGGER          |                 |                        |
+| a job's checkpoint     | JOB#<job>          | CHECKPOINT      |                 |                        |
+
+Failed objects' META items also carry GSI2PK = FAILED#<bucket> and GSI2SK = <time>#<ref>: a
+sparse index holding only failures, newest first.
 
 Scores (cosine, -1..1, kept to 6 decimals) are stored in the index as fixed-width integers, so
 string order is score order and decoding gives back exactly the score stored in META; the index
@@ -18,9 +23,13 @@ import zlib
 PK, SK = "PK", "SK"
 TAG_INDEX = "GSI1"
 TAG_INDEX_PK, TAG_INDEX_SK = "GSI1PK", "GSI1SK"
+FAILURE_INDEX = "GSI2"
+FAILURE_INDEX_PK, FAILURE_INDEX_SK = "GSI2PK", "GSI2SK"
 META = "META"
+DEPLOYMENT = {PK: "DEPLOYMENT", SK: "TAGGER"}
 
-_OBJECT, _TAG, _CONTENT, _MODEL = "OBJ#", "TAG#", "IMG#", "MODEL#"
+_OBJECT, _TAG, _CONTENT, _MODEL, _FAILED, _JOB = "OBJ#", "TAG#", "IMG#", "MODEL#", "FAILED#", "JOB#"
+TIME_WIDTH = 10  # unix seconds, zero-padded: string order is time order until 2286
 SCORE_DECIMALS = 6
 SCORE_SCALE = 1_000_000  # 10**SCORE_DECIMALS; (score + 1) * SCALE: 0..2,000,000, one step per 6th decimal
 SCORE_WIDTH = 7
@@ -104,3 +113,21 @@ def is_index_sk(text: str) -> bool:
     """Whether ``text`` has the shape of an index sort key (a pagination position)."""
     head, sep, ref = text.partition("#")
     return len(head) == SCORE_WIDTH and head.isdigit() and bool(sep) and "/" in ref
+
+
+def failure_index_pk(bucket: str) -> str:
+    return f"{_FAILED}{bucket}"
+
+
+def failure_index_sk(updated_at: int, ref: str) -> str:
+    return f"{str(updated_at).zfill(TIME_WIDTH)}#{ref}"
+
+
+def is_failure_index_sk(text: str) -> bool:
+    head, sep, ref = text.partition("#")
+    return len(head) == TIME_WIDTH and head.isdigit() and bool(sep) and "/" in ref
+
+
+def job_key(job: str) -> dict[str, str]:
+    """Where a resumable job (a backfill, a re-tag) keeps its checkpoint."""
+    return {PK: f"{_JOB}{job}", SK: "CHECKPOINT"}

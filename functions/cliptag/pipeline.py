@@ -20,60 +20,17 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
-from numpy.typing import NDArray
 
 from cliptag import codec
+from cliptag.batch import BatchStats, Item, Message, MessagePlan
 from cliptag.config import vcpus
-from cliptag.content import content_id
 from cliptag.encoder import ImageEncoder
-from cliptag.errors import ObjectGone, PermanentError, TransientError
-from cliptag.imaging import Limits, Preprocessing, load_pixels
+from cliptag.errors import TransientError
+from cliptag.imaging import Limits, Preprocessing
 from cliptag.ports import ContentCache, ObjectReader, ObjectStore
-from cliptag.records import ContentRecord, ObjectEvent, ObjectRecord, StaleEvent, TagScore
+from cliptag.records import ContentRecord, StaleEvent
 from cliptag.scoring import TagScorer
-
-
-@dataclass
-class Message:
-    """One SQS message: its object events, or why it could not be parsed."""
-
-    id: str
-    events: list[ObjectEvent]
-    malformed: str = ""
-
-
-@dataclass
-class Item:
-    """One object event of a message and what became of it."""
-
-    event: ObjectEvent
-    message_id: str
-    content_id: str = ""
-    size: int = 0
-    cached: ContentRecord | None = None  # known before this batch
-    result: ContentRecord | None = None  # embedding or failure, after plan()
-    data: bytes = b""  # held only between read and decode
-    pixels: NDArray[np.float32] | None = None
-    tags: tuple[TagScore, ...] = ()  # scored in plan(), for the whole batch at once
-    transient: str = ""  # set: this message must be retried
-    gone: bool = False  # deleted before we read it
-    outcome: str = ""  # tagged | reused | failed | deleted | skipped | stale
-
-    def retry(self, reason: str) -> None:
-        self.transient, self.data = reason, b""
-
-
-@dataclass
-class MessagePlan:
-    message_id: str
-    items: list[Item] = field(default_factory=list)
-    malformed: str = ""
-
-
-@dataclass
-class BatchStats:
-    inference_images: int = 0
-    inference_ms: float = 0.0
+from cliptag.steps import decode, object_record, read, resolve_retags
 
 
 @dataclass
@@ -83,6 +40,7 @@ class TaggingPipeline:
     preprocessing: Preprocessing
     model_key: str
     vocabulary_version: str
+    scoring: str  # vocabulary version + TopK + minimum score: what a re-tag compares
     reader: ObjectReader
     contents: ContentCache
     objects: ObjectStore
@@ -99,6 +57,8 @@ class TaggingPipeline:
 
     def plan(self, messages: Sequence[Message]) -> tuple[list[MessagePlan], BatchStats]:
         plans = [MessagePlan(m.id, [Item(e, m.id) for e in m.events], m.malformed) for m in messages]
+        retags = [item for p in plans for item in p.items if item.event.kind == "retag"]
+        resolve_retags(self.objects, self.contents, retags)  # from stored embeddings; or "created"
         items = [item for p in plans for item in p.items if item.event.kind == "created"]
         list(self._io.map(partial(read, self.reader, self.limits), items))
         self._look_up_cache([item for item in items if item.content_id])  # read, even if empty
@@ -115,7 +75,7 @@ class TaggingPipeline:
         for group in todo.values():
             for other in group[1:]:
                 other.result, other.outcome = group[0].result, "reused"
-        self._score(items)
+        self._score(items + [item for item in retags if item.event.kind == "retag" and item.result])
         return plans, stats
 
     def commit_all(self, plans: Sequence[MessagePlan]) -> dict[str, TransientError | None]:
@@ -222,57 +182,11 @@ class TaggingPipeline:
         if event.kind == "removed":
             self.objects.delete(event.bucket, event.key, event.sequencer)
             item.outcome = "deleted"
+        elif event.kind == "retag" and not item.gone:
+            record = object_record(item, self.model_key, self.vocabulary_version, self.scoring)
+            self.objects.put(record, None, expect_content=item.content_id)  # unless re-uploaded since
+            item.outcome = "retagged"
         elif not item.gone:
-            record = object_record(item, self.model_key, self.vocabulary_version)
+            record = object_record(item, self.model_key, self.vocabulary_version, self.scoring)
             self.objects.put(record, event.sequencer)
             item.outcome = "failed" if record.status == "failed" else item.outcome or "tagged"
-
-
-# -- the per-object steps (module level: each needs only what it is given) -----------------------
-def read(reader: ObjectReader, limits: Limits, item: Item) -> None:
-    event = item.event
-    try:
-        data = reader.read(event.bucket, event.key, limits.max_bytes)
-    except ObjectGone:
-        item.gone, item.outcome = True, "skipped"
-        return
-    except TransientError as exc:
-        item.retry(str(exc))
-        return
-    except PermanentError as exc:
-        item.result, item.size = ContentRecord(status="failed", error=str(exc)), event.size or 0
-        return
-    item.size, item.content_id, item.data = len(data), content_id(data), data
-
-
-def decode(preprocessing: Preprocessing, limits: Limits, fast: bool, item: Item) -> None:
-    data, item.data = item.data, b""
-    try:
-        decoded, pixels = load_pixels(data, preprocessing, limits, fast=fast)
-    except PermanentError as exc:
-        item.result = ContentRecord(status="failed", error=str(exc))
-        return
-    item.pixels = pixels
-    item.result = ContentRecord(status="pending", width=decoded.width, height=decoded.height, format=decoded.format)
-
-
-def object_record(item: Item, model_key: str, vocabulary_version: str) -> ObjectRecord:
-    """What the object's record says after this event: its tags, or why it failed."""
-    result = item.result
-    if result is None:  # defensive: plan() always sets a result for readable objects
-        raise TransientError(f"{item.event.ref}: no result computed")
-    embedded = result.status == "embedded" and result.embedding is not None
-    return ObjectRecord(
-        bucket=item.event.bucket,
-        key=item.event.key,
-        status="tagged" if embedded else "failed",
-        content_id=item.content_id,
-        tags=item.tags if embedded else (),
-        model=model_key,
-        vocabulary_version=vocabulary_version,
-        width=result.width,
-        height=result.height,
-        format=result.format,
-        size=item.size,
-        error=None if embedded else (result.error or "no embedding"),
-    )

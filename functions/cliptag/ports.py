@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from cliptag.records import ContentRecord, ObjectRecord
+from cliptag.records import ContentRecord, Deployment, ObjectRecord
 
 
 class ObjectReader(Protocol):
-    """Reads uploaded objects (S3)."""
+    """Reads uploaded objects (S3): their bytes and ETag."""
 
-    def read(self, bucket: str, key: str, max_bytes: int) -> bytes: ...
+    def read(self, bucket: str, key: str, max_bytes: int) -> tuple[bytes, str]: ...
 
 
 class ContentCache(Protocol):
@@ -30,8 +30,22 @@ class ObjectStore(Protocol):
     """Each object's record and its entries in the tag index, written so they converge."""
 
     def get(self, bucket: str, key: str) -> ObjectRecord | None: ...
-    def put(self, record: ObjectRecord, sequencer: str | None) -> None: ...
+    def get_many(self, refs: list[str]) -> dict[str, ObjectRecord]: ...
+    def put(self, record: ObjectRecord, sequencer: str | None, expect_content: str | None = None) -> None: ...
     def delete(self, bucket: str, key: str, sequencer: str | None) -> None: ...
+
+
+class FailureIndex(Protocol):
+    """Failed objects of a bucket, newest first."""
+
+    def page(self, bucket: str, limit: int, position: str | None) -> tuple[list[ObjectRecord], str | None]: ...
+
+
+class Deployments(Protocol):
+    """What the deployed tagger runs (model, vocabulary, scoring settings)."""
+
+    def get(self) -> Deployment | None: ...
+    def record(self, deployment: Deployment) -> bool: ...
 
 
 class TagIndex(Protocol):

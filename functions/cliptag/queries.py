@@ -1,7 +1,8 @@
-"""The API's reads, each one call for its handler: an object's record, a page of a tag's objects.
+"""The API's reads, each one call for its handler: an object's record, a page of a tag's objects,
+a page of failed objects.
 
-A tag page continues from a signed token (``cliptag.tokens``) bound to the query that issued it;
-the index's shards and per-shard positions stay behind this module.
+A page continues from a signed token (``cliptag.tokens``) bound to the query that issued it; the
+indexes' shards and positions stay behind this module.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cliptag import keys
-from cliptag.ports import ObjectStore, TagIndex
+from cliptag.ports import FailureIndex, ObjectStore, TagIndex
 from cliptag.records import ObjectRecord
 from cliptag.tokens import PageTokens
 
@@ -39,10 +40,23 @@ class TagPage:
     """pass back as next_token for the next page; absent on the last page"""
 
 
+@dataclass(frozen=True)
+class FailurePage:
+    """Objects that could not be tagged, most recent first, each with its reason in 'error'."""
+
+    __pydantic_config__ = _DOCUMENTED
+
+    images: tuple[ObjectRecord, ...]
+    next_token: str | None = None
+    """pass back as next_token for the next page; absent on the last page"""
+
+
 class TagQueries:
-    def __init__(self, bucket: str, objects: ObjectStore, index: TagIndex, tokens: PageTokens) -> None:
+    def __init__(
+        self, bucket: str, objects: ObjectStore, index: TagIndex, failures: FailureIndex, tokens: PageTokens
+    ) -> None:
         self.bucket = bucket
-        self.objects, self.index, self.tokens = objects, index, tokens
+        self.objects, self.index, self.failures, self.tokens = objects, index, failures, tokens
 
     def image(self, key: str) -> ObjectRecord | None:
         """The record of one object of the stack's bucket."""
@@ -55,3 +69,10 @@ class TagQueries:
         rows, following = self.index.page(tag, min_score, limit, positions)
         images = tuple(TaggedImage(*keys.split_ref(ref), score) for ref, score in rows)
         return TagPage(tag, images, self.tokens.encode(following, query) if following else None)
+
+    def failed_images(self, limit: int, next_token: str | None) -> FailurePage:
+        """One page of the bucket's failed objects, newest failure first."""
+        query = f"failed\n{self.bucket}"
+        (position,) = self.tokens.decode(next_token, query, 1, valid=keys.is_failure_index_sk)
+        records, following = self.failures.page(self.bucket, limit, position)
+        return FailurePage(tuple(records), self.tokens.encode([following], query) if following else None)

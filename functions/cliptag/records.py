@@ -49,18 +49,33 @@ class ObjectRecord:
     """the image encoder that embedded it"""
     vocabulary_version: str = ""
     """the vocabulary its tags were scored against"""
+    scoring: str = ""
+    """the vocabulary version, TopK and minimum score its tags were chosen with"""
     width: int = 0
     height: int = 0
     format: str = ""
     """the decoded image format (JPEG, PNG, HEIF, ...)"""
     size: int = 0
     """bytes"""
+    etag: str = ""
+    """the S3 ETag of the bytes that were tagged"""
     error: str | None = None
     """why the object could not be tagged"""
 
     @property
     def ref(self) -> str:
         return keys.object_ref(self.bucket, self.key)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the deployed tagger uses: objects whose record says otherwise are due a re-tag."""
+
+    model: str
+    vocabulary_version: str
+    scoring: str  # cliptag.scoring.scoring_version of the three below
+    top_k: int
+    min_score: float
 
 
 @dataclass(frozen=True)
@@ -75,11 +90,15 @@ class ContentRecord:
     error: str = ""
 
 
+EventKind = Literal["created", "removed", "retag"]
+
+
 @dataclass(frozen=True)
 class ObjectEvent:
-    """One S3 object event, parsed from a notification."""
+    """One S3 object event, parsed from a notification; or a request to re-tag an object from
+    its stored embedding (after a vocabulary, threshold or TopK change)."""
 
-    kind: Literal["created", "removed"]
+    kind: EventKind
     bucket: str
     key: str  # decoded: exactly the S3 object key
     size: int | None = None

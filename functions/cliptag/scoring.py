@@ -67,3 +67,9 @@ class TagScorer:
             [TagScore(self.names[i], round_score(s)) for i, s in zip(row_i, row_s, strict=True) if i >= 0]
             for row_i, row_s in zip(indices.tolist(), values.tolist(), strict=True)
         ]
+
+
+def scoring_version(vocabulary_version: str, top_k: int, min_score: float) -> str:
+    """Names everything that decides an object's tags given its embedding: a record that carries
+    another one is due a re-tag."""
+    return f"{vocabulary_version}/k{top_k}/t{min_score:g}"

@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 
 from cliptag import keys
 
@@ -47,7 +48,9 @@ class PageTokens:
         payload = json.dumps({"v": 1, "p": positions}, separators=(",", ":")).encode()
         return f"{_b64(payload)}.{_b64(self._mac(payload, query))}"
 
-    def decode(self, token: str | None, query: str, shards: int) -> list[str | None]:
+    def decode(
+        self, token: str | None, query: str, shards: int, valid: Callable[[str], bool] = keys.is_index_sk
+    ) -> list[str | None]:
         """None: start of every shard; "": shard exhausted; else the last index key returned."""
         if not token:
             return [None] * shards
@@ -64,6 +67,6 @@ class PageTokens:
         # Signed by us, so well-formed unless the table's shard count changed since.
         if not isinstance(positions, list) or len(positions) != shards:
             raise BadToken("token is from another index layout; start again without it")
-        if any(p and not keys.is_index_sk(p) for p in positions):
+        if any(p and not valid(p) for p in positions):
             raise BadToken(f"{INVALID} (malformed)")
         return positions

@@ -1,6 +1,6 @@
 """The tag vocabulary as the runtime sees it: names in embedding order, thresholds, hash.
 
-The human-edited source file (CSV) is parsed by ``model_export``; what ships with the model is
+The human-edited source file (YAML) is parsed by ``model_export``; what ships with the model is
 its normalised JSON form, whose hash versions every stored tag so re-tagging can find stale ones.
 """
 

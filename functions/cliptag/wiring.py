@@ -9,16 +9,28 @@ adapters. Tests and the local stack call ``reset()`` after changing the environm
 
 from __future__ import annotations
 
+import logging
 from functools import cache
+
+from botocore.exceptions import ClientError
 
 from cliptag import loading
 from cliptag.adapters import s3
-from cliptag.adapters.dynamodb import DynamoContentCache, DynamoObjectStore, DynamoTagIndex, Table
+from cliptag.adapters.dynamodb import (
+    DynamoContentCache,
+    DynamoDeployments,
+    DynamoFailureIndex,
+    DynamoObjectStore,
+    DynamoTagIndex,
+    Table,
+)
+from cliptag.errors import TransientError
 from cliptag.imaging import Limits
 from cliptag.loading import bundle, image_encoder, settings
 from cliptag.pipeline import TaggingPipeline
 from cliptag.queries import TagQueries
-from cliptag.scoring import TagScorer
+from cliptag.records import Deployment
+from cliptag.scoring import TagScorer, scoring_version
 from cliptag.tokens import PageTokens
 
 __all__ = ["bundle", "image_encoder", "pipeline", "queries", "renew_clients", "reset", "settings", "table"]
@@ -39,16 +51,23 @@ def objects() -> DynamoObjectStore:
     return DynamoObjectStore(table(), shards=settings().tag_index_shards)
 
 
+def min_score() -> float:
+    b, s = bundle(), settings()
+    return b.default_threshold if s.min_score is None else s.min_score
+
+
 @cache
 def scorer() -> TagScorer:
-    b, s = bundle(), settings()
-    return TagScorer.build(
-        names=b.vocabulary.names,
-        tag_embeddings=b.tag_embeddings,
-        per_tag=[t.threshold for t in b.vocabulary.tags],
-        min_score=b.default_threshold if s.min_score is None else s.min_score,
-        top_k=s.top_k,
-    )
+    b = bundle()
+    per_tag = [t.threshold for t in b.vocabulary.tags]
+    return TagScorer.build(b.vocabulary.names, b.tag_embeddings, per_tag, min_score(), settings().top_k)
+
+
+@cache
+def deployment() -> Deployment:
+    b, top_k, threshold = bundle(), settings().top_k, min_score()
+    scored_by = scoring_version(b.vocabulary.version, top_k, threshold)
+    return Deployment(b.model_key, b.vocabulary.version, scored_by, top_k, threshold)
 
 
 @cache
@@ -56,13 +75,18 @@ def pipeline() -> TaggingPipeline:
     # The AWS clients first: building them (~0.2 s of botocore JSON) overlaps the model load that
     # cliptag.loading may already be running on its thread; image_encoder() then waits for it.
     source, store = reader(), objects()
-    b, s = bundle(), settings()
+    b, s, runs = bundle(), settings(), deployment()
+    try:  # so `cliptag retag` knows what is deployed; a failure here must not stop tagging
+        DynamoDeployments(table()).record(runs)
+    except (TransientError, ClientError) as exc:
+        logging.getLogger(__name__).warning("could not record the deployment: %s", exc)
     return TaggingPipeline(
         encoder=image_encoder(),
         scorer=scorer(),
         preprocessing=b.preprocessing,
         model_key=b.model_key,
         vocabulary_version=b.vocabulary.version,
+        scoring=runs.scoring,
         reader=source,
         contents=DynamoContentCache(table(), b.model_key),
         objects=store,
@@ -85,7 +109,8 @@ def page_tokens() -> PageTokens:
 @cache
 def queries() -> TagQueries:
     s = settings()
-    return TagQueries(s.images_bucket, objects(), DynamoTagIndex(table(), s.tag_index_shards), page_tokens())
+    index = DynamoTagIndex(table(), s.tag_index_shards)
+    return TagQueries(s.images_bucket, objects(), index, DynamoFailureIndex(table()), page_tokens())
 
 
 def renew_clients() -> None:
@@ -99,5 +124,5 @@ def renew_clients() -> None:
 
 def reset() -> None:
     loading.reset()
-    for fn in (table, reader, objects, scorer, pipeline, page_tokens, queries):
+    for fn in (table, reader, objects, scorer, deployment, pipeline, page_tokens, queries):
         fn.cache_clear()

@@ -1,6 +1,7 @@
 """API Lambda: tag queries over DynamoDB, behind API Gateway (IAM auth by default).
 
 GET /images/{key}/tags            one object's tags (key URL-encoded; raw slashes work too)
+GET /images?status=failed         objects that could not be tagged, with the reasons, newest first
 GET /tags/{tag}/images            objects with a tag, best first, paginated by opaque token
 GET /tags                         the vocabulary
 
@@ -10,7 +11,7 @@ annotations`` here: the validator reads the annotations at run time.)
 """
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote
 
 from aws_lambda_powertools import Logger, Tracer
@@ -20,7 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cliptag import wiring
-from cliptag.queries import TagPage
+from cliptag.queries import FailurePage, TagPage
 from cliptag.records import ObjectRecord
 from cliptag.tokens import BadToken
 from pydantic import BaseModel
@@ -108,6 +109,16 @@ def image_tags(
     if record is None:
         raise NotFoundError(f"no tags for key {object_key!r}")
     return record
+
+
+@app.get("/images", summary="Objects that could not be tagged, most recent first")
+@tracer.capture_method
+def failed_images(
+    status: Annotated[Literal["failed"], Query(description="which objects: failed (the only listing)")],
+    limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
+    next_token: Annotated[str | None, Query(max_length=4096, description="from the previous page")] = None,
+) -> FailurePage:
+    return wiring.queries().failed_images(limit, next_token)
 
 
 @app.get("/tags/<tag>/images", summary="Objects carrying a tag, highest score first")

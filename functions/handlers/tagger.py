@@ -26,8 +26,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord  # 
 from aws_lambda_powertools.utilities.typing import LambdaContext  # noqa: E402
 from cliptag import snapstart, wiring  # noqa: E402
 from cliptag.adapters import notifications  # noqa: E402
+from cliptag.batch import MessagePlan  # noqa: E402
 from cliptag.errors import TransientError  # noqa: E402
-from cliptag.pipeline import MessagePlan  # noqa: E402
 
 logger = Logger(service="cliptag-tagger")
 metrics = Metrics(namespace="cliptag", service="tagger")
@@ -39,6 +39,7 @@ gc.enable()
 OUTCOME_METRICS = {
     "tagged": "ImagesTagged",
     "reused": "ImagesReused",
+    "retagged": "ImagesRetagged",
     "failed": "ImagesFailed",
     "deleted": "ObjectsDeleted",
 }

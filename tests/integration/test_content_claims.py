@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from cliptag import wiring
 from cliptag.adapters import notifications
 from cliptag.adapters.dynamodb import DynamoContentCache
-from cliptag.pipeline import Message
+from cliptag.batch import Message
 
 from tests.conftest import real_photos
 

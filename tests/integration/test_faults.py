@@ -40,7 +40,7 @@ def dead_letters(stack: Any, info: Any, timeout: float) -> list[dict[str, Any]]:
     return moved
 
 
-def test_faults_on_a_tenth_of_requests_are_absorbed_and_every_object_is_written_once(s3, info, api, stack, faults):
+def test_faults_on_a_fifth_of_requests_are_absorbed_and_every_object_is_written_once(s3, info, api, stack, faults):
     folder = f"faulty-{uuid.uuid4().hex[:8]}"
     photos = real_photos(12)[2:12]  # contents no other test uploads: each is embedded here
     faults.rate = 0.2  # twice the soak's rate; plus one fault of each kind for each service first

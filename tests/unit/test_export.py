@@ -66,7 +66,10 @@ def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
     assert bundle.vocabulary.names == ["dog", "cat", "beach", "forest", "city"]
     assert bundle.vocabulary.tags[0].threshold == 0.3
     # Tag embeddings are the renormalised mean of the ONNX text embeddings of every prompt.
-    text = TextEncoder(*bundle.text_encoder_paths())
+    manifest = bundle.manifest
+    text = TextEncoder(
+        bundle.verified_path(manifest["text_encoder"]["file"]), bundle.verified_path(manifest["tokenizer"]["file"])
+    )
     dog = text.embed(
         ["a photo of a dog.", "a photo of a puppy.", "a picture of the dog.", "a picture of the puppy."]
     ).mean(axis=0)

@@ -22,7 +22,7 @@ def wheel_files(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     src = tmp_path_factory.mktemp("src")
     shutil.copy(ROOT / "pyproject.toml", src)
     shutil.copy(ROOT / "README.md", src)
-    for package in ("functions", "model_export", "devstack"):
+    for package in ("functions", "cliptag_cli", "model_export", "devstack"):
         shutil.copytree(ROOT / package, src / package, ignore=shutil.ignore_patterns("__pycache__"))
     cwd = Path.cwd()
     os.chdir(src)
@@ -46,3 +46,7 @@ def test_the_wheel_ships_the_default_vocabulary_and_its_folder(wheel_files: set[
 def test_offline_tools_live_in_model_export_not_in_the_functions(wheel_files: set[str]):
     assert {"model_export/rescoring.py", "model_export/text_encoder.py"} <= wheel_files
     assert "cliptag/rescoring.py" not in wheel_files
+
+
+def test_the_cliptag_command_and_the_adapters_are_in_the_wheel(wheel_files: set[str]):
+    assert {"cliptag_cli/main.py", "cliptag/adapters/dynamodb/objects.py", "cliptag/adapters/s3.py"} <= wheel_files

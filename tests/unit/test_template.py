@@ -243,12 +243,14 @@ def test_dashboard_is_valid_json_and_shows_every_powertools_metric():
 
 
 def test_local_stack_template_keeps_only_storage_and_resolvable_conditions():
-    """moto's CloudFormation gets the storage resources; every Condition it gets must resolve there."""
+    """moto's CloudFormation gets the storage resources and the existing bucket's EventBridge rule;
+    every Condition it gets must resolve there."""
     local, notification = local_template(TEMPLATE)
     assert {r["Type"] for r in local["Resources"].values()} <= {
         "AWS::S3::Bucket",
         "AWS::SQS::Queue",
         "AWS::DynamoDB::Table",
+        "AWS::Events::Rule",
     }
     assert "Rules" not in local and notification["QueueConfigurations"]
 
@@ -274,3 +276,40 @@ def test_cors_is_off_by_default_and_preflights_need_no_signature():
 
 def _list(value: object) -> list:
     return value if isinstance(value, list) else [value]
+
+
+def test_an_existing_bucket_is_never_created_nor_reconfigured_and_its_events_come_through_eventbridge():
+    conditions = TEMPLATE["Conditions"]
+    assert conditions["CreatesBucket"] == {"Fn::Equals": [{"Ref": "ExistingBucketName"}, ""]}
+    assert RESOURCES["ImagesBucket"]["Condition"] == "CreatesBucket"  # notifications live on it only
+    assert RESOURCES["ImagesBucketPolicy"]["Condition"] == "CreatesBucket"
+    rule = RESOURCES["ExistingBucketEventsRule"]
+    assert rule["Condition"] == "UsesExistingBucket"
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.s3"] and set(pattern["detail-type"]) == {"Object Created", "Object Deleted"}
+    assert pattern["detail"]["bucket"]["name"] == [{"Ref": "ExistingBucketName"}]
+    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [{"Fn::GetAtt": ["TaggingQueue", "Arn"]}]
+    # The queue admits the bucket's notifications or the rule, each only in its own mode.
+    (statement,) = RESOURCES["TaggingQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    by_s3, by_rule = statement["Fn::If"][1], statement["Fn::If"][2]
+    assert statement["Fn::If"][0] == "CreatesBucket"
+    assert by_s3["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert by_rule["Principal"] == {"Service": "events.amazonaws.com"}
+    assert by_rule["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["ExistingBucketEventsRule", "Arn"]}
+
+
+def test_the_tagger_reads_only_the_tagged_bucket_under_its_prefix():
+    (read,) = [s for s in _statements("TaggerFunction") if s.get("Sid") == "ReadUploads"]
+    template, names = read["Resource"]["Fn::Sub"]
+    assert template.endswith(":s3:::${Bucket}/${KeyPrefix}*")
+    assert names["Bucket"]["Fn::If"][0] == "CreatesBucket" and names["Bucket"]["Fn::If"][2] == {
+        "Ref": "ExistingBucketName"
+    }
+
+
+def test_failures_have_a_sparse_index_the_api_may_query():
+    table = RESOURCES["TagsTable"]["Properties"]
+    (failures,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "GSI2"]
+    assert [k["AttributeName"] for k in failures["KeySchema"]] == ["GSI2PK", "GSI2SK"]
+    (read,) = [s for s in _statements("ApiFunction") if s.get("Sid") == "ReadTags"]
+    assert {"Fn::Sub": "${TagsTable.Arn}/index/GSI2"} in read["Resource"]

@@ -30,15 +30,15 @@ class S3ObjectReader:
     def __init__(self, s3: S3Client | None = None) -> None:
         self.client: S3Client = s3 or client()
 
-    def read(self, bucket: str, key: str, max_bytes: int) -> bytes:
-        """The object's bytes, refusing (before downloading) anything over ``max_bytes``."""
+    def read(self, bucket: str, key: str, max_bytes: int) -> tuple[bytes, str]:
+        """The object's bytes and ETag, refusing (before downloading) anything over ``max_bytes``."""
         try:
             obj = self.client.get_object(Bucket=bucket, Key=key)
             length = int(obj.get("ContentLength", 0))
             if length > max_bytes:
                 obj["Body"].close()
                 raise PermanentError(f"object is {length} bytes, over the {max_bytes}-byte limit")
-            return obj["Body"].read()
+            return obj["Body"].read(), str(obj.get("ETag", "")).strip('"')
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code in GONE_CODES:

@@ -7,11 +7,23 @@
 | `contents`   | the content cache and its claims (ContentCache port)              |
 | `objects`    | converging writes of each object's items (ObjectStore port)       |
 | `tag_index`  | the sharded "objects with tag T, best first" query (TagIndex port) |
+| `failures`   | failed objects, newest first, from the sparse failure index       |
+| `control`    | what the deployed tagger runs; checkpoints of resumable jobs      |
 """
 
 from cliptag.adapters.dynamodb.contents import DynamoContentCache
+from cliptag.adapters.dynamodb.control import DynamoCheckpoints, DynamoDeployments
+from cliptag.adapters.dynamodb.failures import DynamoFailureIndex
 from cliptag.adapters.dynamodb.objects import DynamoObjectStore
 from cliptag.adapters.dynamodb.table import Table
 from cliptag.adapters.dynamodb.tag_index import DynamoTagIndex
 
-__all__ = ["DynamoContentCache", "DynamoObjectStore", "DynamoTagIndex", "Table"]
+__all__ = [
+    "DynamoCheckpoints",
+    "DynamoContentCache",
+    "DynamoDeployments",
+    "DynamoFailureIndex",
+    "DynamoObjectStore",
+    "DynamoTagIndex",
+    "Table",
+]

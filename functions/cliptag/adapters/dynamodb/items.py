@@ -9,14 +9,14 @@ unit), its image facts, or a claim while it is being embedded.
 from __future__ import annotations
 
 import time
-from dataclasses import fields
+from dataclasses import asdict, fields
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import Binary
 
 from cliptag import codec, keys
-from cliptag.records import ContentRecord, ObjectRecord, TagScore
+from cliptag.records import ContentRecord, Deployment, ObjectRecord, TagScore
 
 TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600
 RECORD_FIELDS = tuple(f.name for f in fields(ObjectRecord))
@@ -35,7 +35,12 @@ def object_key(ref: str, sk: str = keys.META) -> dict[str, str]:
 def meta_item(record: ObjectRecord) -> dict[str, Any]:
     values: dict[str, Any] = {name: getattr(record, name) for name in RECORD_FIELDS}
     values["tags"] = [{"tag": t.tag, "score": _decimal(t.score)} for t in record.tags]
-    return {**object_key(record.ref), **{k: (v if v != "" else None) for k, v in values.items()}}
+    now = int(time.time())
+    item = {**object_key(record.ref), **{k: (v if v != "" else None) for k, v in values.items()}, "updated_at": now}
+    if record.status == "failed":  # listed in the sparse failure index until tagged again
+        item[keys.FAILURE_INDEX_PK] = keys.failure_index_pk(record.bucket)
+        item[keys.FAILURE_INDEX_SK] = keys.failure_index_sk(now, record.ref)
+    return item
 
 
 def record_from_meta(item: dict[str, Any]) -> ObjectRecord | None:
@@ -124,3 +129,19 @@ def content_from_item(item: dict[str, Any]) -> tuple[str, ContentRecord] | None:
 
 def claim_item(content_id: str, model_key: str, owner: str, lease_until: int) -> dict[str, Any]:
     return {**content_key(content_id, model_key), "status": CLAIMED, "owner": owner, "lease_until": lease_until}
+
+
+# -- the deployment --------------------------------------------------------------------------------
+def deployment_item(deployment: Deployment) -> dict[str, Any]:
+    values = {**asdict(deployment), "min_score": Decimal(repr(deployment.min_score))}
+    return {**keys.DEPLOYMENT, **values, "updated_at": int(time.time())}
+
+
+def deployment_from_item(item: dict[str, Any]) -> Deployment:
+    return Deployment(
+        model=item["model"],
+        vocabulary_version=item["vocabulary_version"],
+        scoring=item["scoring"],
+        top_k=int(item["top_k"]),
+        min_score=float(item["min_score"]),
+    )

@@ -8,7 +8,6 @@ sequencer, so an older event that arrives late cannot resurrect the object.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from cliptag import keys
@@ -29,14 +28,32 @@ class DynamoObjectStore:
         item = self.table.get(items.object_key(keys.object_ref(bucket, key)))
         return items.record_from_meta(item) if item else None
 
-    def put(self, record: ObjectRecord, sequencer: str | None) -> None:
-        """Replace the object's tags with ``record``'s (a failed record has none)."""
-        self._converge(record.ref, items.meta_item(record), items.tag_items(record, self.shards), sequencer)
+    def get_many(self, refs: list[str]) -> dict[str, ObjectRecord]:
+        """Records of these objects (ref -> record; absent and deleted ones left out)."""
+        found = self.table.batch_get([items.object_key(ref) for ref in sorted(set(refs))])
+        records = (items.record_from_meta(item) for item in found)
+        return {record.ref: record for record in records if record is not None}
+
+    def put(self, record: ObjectRecord, sequencer: str | None, expect_content: str | None = None) -> None:
+        """Replace the object's tags with ``record``'s (a failed record has none).
+
+        ``expect_content``: write only while the stored record still holds that content (a re-tag
+        must not overwrite what a newer upload wrote meanwhile; StaleEvent otherwise).
+        """
+        meta, tag_items = items.meta_item(record), items.tag_items(record, self.shards)
+        self._converge(record.ref, meta, tag_items, sequencer, expect_content)
 
     def delete(self, bucket: str, key: str, sequencer: str | None) -> None:
         self._converge(keys.object_ref(bucket, key), items.tombstone(bucket, key), [], sequencer)
 
-    def _converge(self, ref: str, meta: dict[str, Any], tag_items: list[dict[str, Any]], seq: str | None) -> None:
+    def _converge(
+        self,
+        ref: str,
+        meta: dict[str, Any],
+        tag_items: list[dict[str, Any]],
+        seq: str | None,
+        expect_content: str | None = None,
+    ) -> None:
         """Make the object's items exactly ``meta`` + ``tag_items``, whatever state they are in.
 
         Query, then converge: one consistent Query of the object's partition returns its META and
@@ -54,6 +71,9 @@ class DynamoObjectStore:
             if current and seq and current.get("sequencer") and current["sequencer"] > seq:
                 self._drop_unlisted(ref, written, current)
                 raise StaleEvent(f"{ref}: event {seq} is older than stored {current['sequencer']}")
+            if expect_content and (current or {}).get("content_id") != expect_content:
+                self._drop_unlisted(ref, written, current or {})
+                raise StaleEvent(f"{ref}: no longer holds content {expect_content[:12]}")
             puts = [item for sk, item in wanted.items() if existing.get(sk) != item[keys.TAG_INDEX_SK]]
             deletes = [items.object_key(ref, sk) for sk in existing if sk not in wanted]
             if current and not puts and not deletes and items.same_meta(current, meta):
@@ -62,7 +82,7 @@ class DynamoObjectStore:
             written |= {item[keys.SK] for item in puts}
             revision = int(current.get("revision", 0)) if current else 0
             sequencer = seq or (current or {}).get("sequencer")
-            item = {**meta, "revision": revision + 1, "sequencer": sequencer, "updated_at": int(time.time())}
+            item = {**meta, "revision": revision + 1, "sequencer": sequencer}
             if current:
                 done = self.table.put(item, "revision = :rev", values={":rev": revision})
             else:

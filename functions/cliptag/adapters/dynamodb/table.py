@@ -101,6 +101,9 @@ class Table:
             raise
         return True
 
+    def delete(self, key: dict[str, Any]) -> None:
+        self.call("delete_item", TableName=self.name, Key=typed(key))
+
     def query(self, key_condition: str, values: dict[str, Any], **options: Any) -> Iterator[dict[str, Any]]:
         """Every item the query matches, page after page (boto3's paginator)."""
         pages = self.client.get_paginator("query").paginate(

@@ -1,0 +1,162 @@
+"""The tagger's own cost: the handler's flow with S3 and DynamoDB answered in memory.
+
+Three figures against the floor: no network wait at all (our code's own cost), each AWS call
+first waiting a typical round trip (modelled AWS latency), and our ORT session options against
+ORT's defaults in that same in-process handler, alternated (the options matter in the handler:
+ORT's spinning threads slow the scoring after them).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import statistics
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools.utilities.data_classes import SQSRecord
+from cliptag.adapters import notifications
+from cliptag.records import ContentRecord, ObjectRecord
+
+from bench import stages
+from bench.common import DYNAMODB_CALL_S, S3_GET_S, fresh, sqs_record
+from bench.context import Bench, Measure
+
+if TYPE_CHECKING:
+    from cliptag.pipeline import TaggingPipeline
+
+BUCKET = "cliptag-bench"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """What each call waits before it answers: one AWS round trip, or nothing. A sleep releases the
+    GIL like a socket wait, so the pipeline's concurrency is exercised as against AWS."""
+
+    s3_s: float = 0
+    ddb_s: float = 0
+
+
+class MemoryReader:
+    """The ObjectReader port from memory (ETags computed up front, as S3 keeps them)."""
+
+    def __init__(self, blobs: dict[str, bytes], latency: Latency) -> None:
+        self.blobs, self.latency = blobs, latency
+        self.etags = {key: hashlib.md5(data).hexdigest() for key, data in blobs.items()}
+
+    def read(self, bucket: str, key: str, max_bytes: int) -> tuple[bytes, str]:
+        time.sleep(self.latency.s3_s)
+        return self.blobs[key], self.etags[key]
+
+
+class MemoryContents:
+    """The ContentCache port: nothing cached, every claim granted, writes dropped."""
+
+    def __init__(self, latency: Latency) -> None:
+        self.latency = latency
+
+    def get_many(self, content_ids: list[str]) -> dict[str, ContentRecord]:
+        time.sleep(self.latency.ddb_s)
+        return {}
+
+    def claim(self, content_id: str, owner: str, lease_s: int) -> bool:
+        time.sleep(self.latency.ddb_s)
+        return True
+
+    def put_many(self, contents: dict[str, ContentRecord]) -> None:
+        time.sleep(self.latency.ddb_s)
+
+
+class MemoryObjects:
+    """The ObjectStore port: no records; a write is three calls in sequence, as a new object's
+    commit is (Query, BatchWriteItem, PutItem)."""
+
+    def __init__(self, latency: Latency) -> None:
+        self.latency = latency
+
+    def get(self, bucket: str, key: str) -> ObjectRecord | None:
+        time.sleep(self.latency.ddb_s)
+        return None
+
+    def get_many(self, refs: list[str]) -> dict[str, ObjectRecord]:
+        time.sleep(self.latency.ddb_s)
+        return {}
+
+    def put(self, record: ObjectRecord, sequencer: str | None, expect_content: str | None = None) -> None:
+        time.sleep(3 * self.latency.ddb_s)
+
+    def delete(self, bucket: str, key: str, sequencer: str | None) -> None:
+        time.sleep(3 * self.latency.ddb_s)
+
+
+def own_overhead(pipeline: TaggingPipeline, batch: list[bytes], runs: int, s3_s: float = 0, ddb_s: float = 0) -> float:
+    """ms per image of the handler's flow (parse, plan, commit) on ``batch`` as new content, with
+    S3 and DynamoDB answered from memory after ``s3_s``/``ddb_s``; median of ``runs``."""
+    blobs = {f"own/{i}.jpg": fresh(b) for i, b in enumerate(batch)}
+    latency = Latency(s3_s, ddb_s)
+    offline = dataclasses.replace(
+        pipeline,
+        reader=MemoryReader(blobs, latency),
+        contents=MemoryContents(latency),
+        objects=MemoryObjects(latency),
+    )
+    records = [sqs_record(BUCKET, k) for k in blobs]
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        plans, _ = offline.plan([notifications.message(SQSRecord(r)) for r in records])
+        offline.commit_all(plans)
+        times.append((time.perf_counter() - start) * 1000 / len(blobs))
+    return statistics.median(times)
+
+
+def own_overhead_by_options(pipeline: TaggingPipeline, batch: list[bytes], runs: int) -> tuple[float, float]:
+    """The in-process handler with our ORT session options and with ORT's defaults, alternated."""
+    import onnxruntime as ort
+    from cliptag import wiring
+
+    default = copy.copy(pipeline.encoder)
+    path = str(wiring.bundle().image_encoder_path())
+    default.session = ort.InferenceSession(path, ort.SessionOptions(), providers=["CPUExecutionProvider"])
+    with_defaults = dataclasses.replace(pipeline, encoder=default)
+    medians: dict[str, list[float]] = {"tuned": [], "defaults": []}
+    for _ in range(runs):
+        medians["tuned"].append(own_overhead(pipeline, batch, runs))
+        medians["defaults"].append(own_overhead(with_defaults, batch, runs))
+    return statistics.median(medians["tuned"]), statistics.median(medians["defaults"])
+
+
+def run(bench: Bench) -> None:
+    floor = stages.floor(bench)
+    pipeline, batch, runs = bench.pipeline(), bench.photos[: bench.args.batch_size], bench.scale.handler_runs
+    own, own_defaults = own_overhead_by_options(pipeline, batch, runs)
+    bench.row(
+        "floor",
+        "handler with AWS answered in-process (our code's own cost)",
+        f"{own:8.2f} ms  ({own / floor:.2f} x floor)",
+        "handler_no_network_ms_per_image",
+        own,
+    )
+    modelled = own_overhead(pipeline, batch, runs, S3_GET_S, DYNAMODB_CALL_S)
+    bench.row(
+        "floor",
+        f"same, each call waiting an AWS round trip (S3 GET {S3_GET_S * 1000:.0f} ms, DynamoDB "
+        f"{DYNAMODB_CALL_S * 1000:.0f} ms)",
+        f"{modelled:8.2f} ms  ({modelled / floor:.2f} x floor)",
+        "handler_aws_latency_ms_per_image",
+        modelled,
+    )
+    bench.data["handler_aws_latency_over_floor"] = modelled / floor
+    ratio = own / own_defaults
+    bench.row(
+        "floor",
+        "same in-process handler, tuned ORT options / ORT defaults",
+        f"{ratio:8.2f} x  ({own:.1f} vs {own_defaults:.1f} ms)",
+        "handler_tuned_over_default",
+        ratio,
+    )
+
+
+MEASURE = Measure("inprocess", "the handler with AWS in memory, with modelled AWS latency; ORT options in it", run)

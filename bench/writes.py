@@ -1,0 +1,82 @@
+"""DynamoDB write request units per new image, metered from the items the handler writes.
+
+``stages`` runs the handler with the table's client wrapped in a WriteMeter; this measure reports
+the mean units per image over its batches (and the tags per image of the last batch).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from cliptag import keys
+
+from bench.context import Bench, Measure
+
+if TYPE_CHECKING:
+    from cliptag.adapters.dynamodb import Table
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's billed item size: attribute names plus values (serialized form)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        ((kind, raw),) = value.items()
+        if kind in ("S", "N"):
+            size += len(str(raw).encode())
+        elif kind == "B":
+            size += len(raw)
+        elif kind in ("L", "M"):
+            size += 3 + item_bytes(raw if kind == "M" else {str(i): v for i, v in enumerate(raw)})
+        else:
+            size += 1
+    return size
+
+
+class WriteMeter:
+    """Wraps the table's DynamoDB client and counts the write request units it consumes."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.units = client, 0.0
+
+    def _charge(self, item: dict[str, Any] | None, deleted: bool = False) -> None:
+        self.units += 1 if deleted else -(-item_bytes(item or {}) // 1024)
+        if deleted or (item and keys.TAG_INDEX_PK in item):
+            self.units += 1  # the index write (KEYS_ONLY projection: one unit)
+
+    def put_item(self, **kwargs: Any) -> Any:
+        self._charge(kwargs["Item"])
+        return self.client.put_item(**kwargs)
+
+    def batch_write_item(self, **kwargs: Any) -> Any:
+        for requests in kwargs["RequestItems"].values():
+            for r in requests:
+                self._charge(r["PutRequest"]["Item"]) if "PutRequest" in r else self._charge(None, deleted=True)
+        return self.client.batch_write_item(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+@contextmanager
+def metering(table: Table) -> Iterator[WriteMeter]:
+    """Meter every write through ``table`` while the block runs."""
+    meter = WriteMeter(table.client)
+    table.client = meter  # type: ignore[assignment]
+    try:
+        yield meter
+    finally:
+        table.client = meter.client
+
+
+def run(bench: Bench) -> None:
+    units = statistics.mean(bench.results["write_units"])
+    bench.data["write_units_per_image"] = units
+    tags = bench.results["tags_per_image"]
+    bench.row("floor", "DynamoDB write units per new image (measured)", f"{units:8.1f} WRU ({tags:.0f} tags/image)")
+
+
+MEASURE = Measure("writes", "DynamoDB write units per new image (WriteMeter on the handler runs)", run, ("stages",))

@@ -1,0 +1,3 @@
+from cliptag_cli.main import main
+
+raise SystemExit(main())

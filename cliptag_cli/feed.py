@@ -1,0 +1,56 @@
+"""Feeding the tagging queue from a laptop without flooding it.
+
+Before each batch the backlog (messages waiting plus in flight) is read; above ``max_backlog`` the
+feeder waits for the taggers to drain it. So however many objects a backfill or re-tag lists, the
+queue holds at most about ``max_backlog`` messages, which MaxConcurrency taggers drain in minutes:
+nothing can sit there until the queue's retention period (4 days) expires it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+DEFAULT_MAX_BACKLOG = 2000  # ~20 minutes of work for 10 taggers at 10 images per second between them
+SQS_BATCH = 10
+
+
+class QueueFeeder:
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        max_backlog: int = DEFAULT_MAX_BACKLOG,
+        poll_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.sqs, self.queue_url = sqs, queue_url
+        self.max_backlog, self.poll_s, self.sleep = max_backlog, poll_s, sleep
+        self.sent = 0
+        self.waited_s = 0.0
+
+    def backlog(self) -> int:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        attrs = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"]
+        return sum(int(attrs.get(name, 0)) for name in names)
+
+    def send(self, bodies: Sequence[str]) -> None:
+        """Send every body (SendMessageBatch, 10 at a time), first waiting for room in the queue."""
+        while self.backlog() + len(bodies) > self.max_backlog and self.backlog() > 0:
+            self.sleep(self.poll_s)
+            self.waited_s += self.poll_s
+        for start in range(0, len(bodies), SQS_BATCH):
+            self._send_batch(list(bodies[start : start + SQS_BATCH]))
+        self.sent += len(bodies)
+
+    def _send_batch(self, bodies: list[str]) -> None:
+        pending = {str(i): body for i, body in enumerate(bodies)}
+        for attempt in range(5):
+            entries = [{"Id": i, "MessageBody": body} for i, body in pending.items()]
+            failed = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries).get("Failed", [])
+            pending = {f["Id"]: pending[f["Id"]] for f in failed}
+            if not pending:
+                return
+            self.sleep(0.2 * 2**attempt)
+        raise RuntimeError(f"SQS refused {len(pending)} messages: {failed[0].get('Message', failed[0])}")

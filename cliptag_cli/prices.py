@@ -1,0 +1,12 @@
+"""On-demand prices (USD, us-east-1) the dry runs estimate with; docs/lifecycle.md gives sources."""
+
+S3_LIST_PER_REQUEST = 0.005 / 1000  # LIST, per request (up to 1,000 keys)
+S3_INVENTORY_PER_OBJECT = 0.0025 / 1e6  # objects listed in an inventory report
+SQS_PER_REQUEST = 0.40 / 1e6  # standard queue, per 64 KB request (a batch of 10 is one)
+DYNAMODB_PER_RRU = 0.125 / 1e6  # on-demand read request unit
+DYNAMODB_PER_WRU = 0.625 / 1e6  # on-demand write request unit
+# Tagging one new image through the stack (Lambda at 3,538 MB, SQS, S3 GET, DynamoDB writes):
+# the benchmark's all-in figure at modelled AWS latency, x86_64 (docs/performance.md).
+TAGGING_PER_IMAGE = 0.0189 / 1000
+# A re-tag runs no model: Lambda time per object is the re-scoring and the writes (~2 ms).
+RETAG_LAMBDA_PER_OBJECT = 0.002 * 3.455 * 0.0000166667

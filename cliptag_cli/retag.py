@@ -1,0 +1,161 @@
+"""``cliptag retag``: re-tag objects after a vocabulary, threshold or TopK change, without the model.
+
+Objects whose record names another scoring (vocabulary version, TopK, minimum score) than the
+deployed tagger's, under the same model, are found by a Scan of the table (its META items, read
+page by page; the position is saved after each page, so an interrupted run continues where it
+stopped) and sent to the tagging queue as re-tag requests: the tagger re-scores each stored
+content embedding and converges the object's items, so unchanged tags write nothing. No S3 read,
+no inference. Objects embedded by another model are the backfill's: their content must be read
+and embedded again.
+
+``--dry-run --model-dir D`` previews a vocabulary before it is deployed: every due object is
+re-scored locally from its stored embedding (the bulk scorer: thousands of rows per matrix
+product) and the exact tag changes and write units are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from cliptag import keys
+from cliptag.adapters.dynamodb import DynamoCheckpoints, Table
+from cliptag.adapters.dynamodb.items import content_key
+from cliptag.adapters.dynamodb.table import plain
+from cliptag.adapters.notifications import RETAG_MAX_OBJECTS, retag_body
+from cliptag.records import Deployment
+
+from cliptag_cli import prices
+from cliptag_cli.feed import QueueFeeder
+
+# Per object: its META (1 WRU); per TAG item put or deleted, the item and its index entry (2 WRU).
+WRU_META, WRU_PER_TAG_CHANGE = 1, 2
+
+
+@dataclass(frozen=True)
+class Due:
+    bucket: str
+    key: str
+    content_id: str
+    tags: dict[str, float]  # as its record lists them now
+
+
+@dataclass
+class Counts:
+    scanned: int = 0  # META items read
+    due: int = 0
+    sent: int = 0
+    messages: int = 0
+    write_units: int = 0  # exact with a local re-scoring, else 0
+    tags_changed: int = 0
+    unchanged_objects: int = 0
+    pages: list[int] = field(default_factory=list)
+
+    def estimated_cost(self, top_k: int) -> dict[str, float]:
+        low, high = self.due * WRU_META, self.due * (WRU_META + 2 * top_k * WRU_PER_TAG_CHANGE)
+        writes = self.write_units or (low + high) / 2
+        return {
+            "scan (reads)": self.scanned * 2 * prices.DYNAMODB_PER_RRU,  # ~2 KB per object read
+            "messages": -(-self.due // RETAG_MAX_OBJECTS) * 3 * prices.SQS_PER_REQUEST,
+            "lambda": self.due * prices.RETAG_LAMBDA_PER_OBJECT,
+            "writes": writes * prices.DYNAMODB_PER_WRU,
+        }
+
+
+def due_pages(
+    table: Table, deployment: Deployment, resume: dict[str, Any] | None
+) -> Iterator[tuple[list[Due], dict[str, Any] | None]]:
+    """Tagged objects under the deployed model whose scoring differs, one Scan page at a time,
+    with the position after each page (None after the last)."""
+    params: dict[str, Any] = {
+        "TableName": table.name,
+        "FilterExpression": "#sk = :meta AND #status = :tagged AND model = :model AND scoring <> :scoring",
+        "ProjectionExpression": "#b, #k, content_id, tags",
+        "ExpressionAttributeNames": {"#sk": keys.SK, "#status": "status", "#b": "bucket", "#k": "key"},
+        "ExpressionAttributeValues": {
+            ":meta": {"S": keys.META},
+            ":tagged": {"S": "tagged"},
+            ":model": {"S": deployment.model},
+            ":scoring": {"S": deployment.scoring},
+        },
+    }
+    if resume:
+        params["ExclusiveStartKey"] = resume
+    for page in table.client.get_paginator("scan").paginate(**params):
+        found = [plain(raw) for raw in page.get("Items", [])]
+        due = [
+            Due(i["bucket"], i["key"], i["content_id"], {t["tag"]: float(t["score"]) for t in i["tags"]}) for i in found
+        ]
+        yield due, page.get("LastEvaluatedKey")
+
+
+@dataclass
+class Retag:
+    table: Table
+    checkpoints: DynamoCheckpoints
+    feeder: QueueFeeder | None  # None: a dry run
+    deployment: Deployment
+    preview: Any = None  # a Preview: exact changes for a dry run
+    job: str = "retag"
+    counts: Counts = field(default_factory=Counts)
+
+    def run(self, progress: Any = None) -> Counts:
+        resume = self.checkpoints.load(self.job) if self.feeder is not None else None
+        for due, position in due_pages(self.table, self.deployment, resume):
+            self.counts.due += len(due)
+            if self.preview is not None and due:
+                self.preview.measure(due, self.counts)
+            if self.feeder is not None:
+                bodies = [
+                    retag_body([(d.bucket, d.key) for d in due[at : at + RETAG_MAX_OBJECTS]])
+                    for at in range(0, len(due), RETAG_MAX_OBJECTS)
+                ]
+                self.feeder.send(bodies)
+                self.counts.sent += len(due)
+                self.counts.messages += len(bodies)
+                if position:
+                    self.checkpoints.save(self.job, position)
+            if progress is not None:
+                progress.update(len(due))
+        if self.feeder is not None:
+            self.checkpoints.clear(self.job)
+        return self.counts
+
+
+class Preview:
+    """Re-scores due objects locally with a model directory's vocabulary: what a re-tag would change."""
+
+    def __init__(self, table: Table, model_dir: str, top_k: int, min_score: float | None) -> None:
+        from cliptag.bundle import ModelBundle
+        from cliptag.scoring import TagScorer, scoring_version
+
+        from model_export.rescoring import BulkScorer
+
+        bundle = ModelBundle.open(model_dir)
+        threshold = bundle.default_threshold if min_score is None else min_score
+        vocab = bundle.vocabulary
+        per_tag = [t.threshold for t in vocab.tags]
+        self.scorer = BulkScorer(TagScorer.build(vocab.names, bundle.tag_embeddings, per_tag, threshold, top_k))
+        self.table, self.model_key = table, bundle.model_key
+        self.scoring = scoring_version(vocab.version, top_k, threshold)
+
+    def measure(self, due: list[Due], counts: Counts) -> None:
+        found = self.table.batch_get([content_key(d.content_id, self.model_key) for d in due])
+        codes = {  # the stored int8 codes, as the bulk scorer takes them
+            keys.content_id_from_pk(item[keys.PK]): np.frombuffer(
+                bytes(getattr(item["embedding"], "value", item["embedding"])), np.int8
+            )
+            for item in found
+            if item.get("embedding") is not None
+        }
+        rows = [d for d in due if d.content_id in codes]
+        if not rows:
+            return
+        for d, tags in zip(rows, self.scorer.tags(np.stack([codes[d.content_id] for d in rows])), strict=True):
+            new = {t.tag: t.score for t in tags}
+            changed = sum(1 for t in d.tags.keys() | new.keys() if d.tags.get(t) != new.get(t))
+            counts.tags_changed += changed
+            counts.unchanged_objects += changed == 0
+            counts.write_units += WRU_META + WRU_PER_TAG_CHANGE * changed

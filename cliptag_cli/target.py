@@ -1,0 +1,73 @@
+"""Which stack a command works on: a deployed one (by name, from its CloudFormation outputs) or
+the local one (`make local` writes build/local-stack.json)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+LOCAL_STATE = Path("build/local-stack.json")
+
+
+@dataclass(frozen=True)
+class Target:
+    bucket: str
+    table: str
+    queue_url: str
+    region: str
+    endpoint_url: str | None = None  # the local AWS; None for AWS itself
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Target:
+        if args.stack:
+            return cls.deployed(args.stack, args.region)
+        return cls.local(Path(args.local_state))
+
+    @classmethod
+    def local(cls, state: Path | str = LOCAL_STATE) -> Target:
+        state = Path(state)
+        if not state.is_file():
+            raise SystemExit(f"no local stack: {state} not found (start one with `make local`, or pass --stack NAME)")
+        doc = json.loads(state.read_text("utf-8"))
+        return cls(doc["bucket"], doc["table"], doc["queue_url"], doc["region"], doc["aws_endpoint_url"])
+
+    @classmethod
+    def deployed(cls, stack: str, region: str | None) -> Target:
+        cfn = boto3.client("cloudformation", region_name=region)
+        outputs = {
+            o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
+        }
+        return cls(
+            outputs["ImagesBucketName"],
+            outputs["TagsTableName"],
+            outputs["TaggingQueueUrl"],
+            region or cfn.meta.region_name,
+        )
+
+    def client(self, service: str) -> Any:
+        kwargs: dict[str, Any] = {"region_name": self.region}
+        if self.endpoint_url:  # the local AWS takes any credentials
+            kwargs.update(endpoint_url=self.endpoint_url, aws_access_key_id="local", aws_secret_access_key="local")
+        return boto3.client(service, **kwargs)  # type: ignore[call-overload]
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group("which stack (default: the local one)")
+    where.add_argument("--stack", metavar="NAME", help="a deployed stack, found by name through its outputs")
+    where.add_argument("--region", help="the deployed stack's Region (default: your AWS configuration's)")
+    where.add_argument(
+        "--local-state",
+        default=str(LOCAL_STATE),
+        metavar="FILE",
+        help=f"the local stack's endpoints (default {LOCAL_STATE})",
+    )

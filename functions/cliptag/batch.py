@@ -1,0 +1,59 @@
+"""What one SQS batch is made of while it is tagged: its messages and, per object event, what
+became of it. ``cliptag.pipeline`` moves these through the steps of ``cliptag.steps``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cliptag.records import ContentRecord, ObjectEvent, ObjectRecord, TagScore
+
+
+@dataclass
+class Message:
+    """One SQS message: its object events, or why it could not be parsed."""
+
+    id: str
+    events: list[ObjectEvent]
+    malformed: str = ""
+
+
+@dataclass
+class Item:
+    """One object event of a message and what became of it."""
+
+    event: ObjectEvent
+    message_id: str
+    content_id: str = ""
+    size: int = 0
+    etag: str = ""
+    stored: ObjectRecord | None = None  # the record a re-tag starts from
+    cached: ContentRecord | None = None  # known before this batch
+    result: ContentRecord | None = None  # embedding or failure, after plan()
+    data: bytes = b""  # held only between read and decode
+    pixels: NDArray[np.float32] | None = None
+    tags: tuple[TagScore, ...] = ()  # scored in plan(), for the whole batch at once
+    transient: str = ""  # set: this message must be retried
+    gone: bool = False  # nothing to write: deleted before we read it, or nothing to re-tag
+    outcome: str = ""  # tagged | reused | retagged | failed | deleted | skipped | stale
+
+    def retry(self, reason: str) -> None:
+        self.transient, self.data = reason, b""
+
+    def skip(self) -> None:
+        self.gone, self.outcome = True, "skipped"
+
+
+@dataclass
+class MessagePlan:
+    message_id: str
+    items: list[Item] = field(default_factory=list)
+    malformed: str = ""
+
+
+@dataclass
+class BatchStats:
+    inference_images: int = 0
+    inference_ms: float = 0.0

@@ -1,0 +1,90 @@
+"""The per-object steps of tagging a batch; each needs only what it is given."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from cliptag.batch import Item
+from cliptag.content import content_id
+from cliptag.errors import ObjectGone, PermanentError, TransientError
+from cliptag.imaging import Limits, Preprocessing, load_pixels
+from cliptag.ports import ContentCache, ObjectReader, ObjectStore
+from cliptag.records import ContentRecord, ObjectRecord
+
+
+def resolve_retags(objects: ObjectStore, contents: ContentCache, items: list[Item]) -> None:
+    """Start each re-tag from the object's record and its content's stored embedding: no S3 read,
+    no inference. Failed or unknown objects have nothing to re-tag; a content the deployed model
+    never embedded (the model itself changed) is read and embedded again like a new upload."""
+    if not items:
+        return
+    try:
+        records = objects.get_many([item.event.ref for item in items])
+        stored = [(item, records[item.event.ref]) for item in items if item.event.ref in records]
+        cached = contents.get_many([record.content_id for _, record in stored if record.status == "tagged"])
+    except TransientError as exc:
+        for item in items:
+            item.retry(str(exc))
+        return
+    for item in items:
+        record = records.get(item.event.ref)
+        if record is None or record.status != "tagged":
+            item.skip()
+            continue
+        item.stored, item.content_id, item.size, item.etag = record, record.content_id, record.size, record.etag
+        content = cached.get(record.content_id)
+        if content is not None and content.embedding is not None:
+            item.cached = item.result = content
+        else:
+            item.event, item.content_id = replace(item.event, kind="created"), ""
+
+
+def read(reader: ObjectReader, limits: Limits, item: Item) -> None:
+    event = item.event
+    try:
+        data, etag = reader.read(event.bucket, event.key, limits.max_bytes)
+    except ObjectGone:
+        item.skip()
+        return
+    except TransientError as exc:
+        item.retry(str(exc))
+        return
+    except PermanentError as exc:
+        item.result, item.size = ContentRecord(status="failed", error=str(exc)), event.size or 0
+        return
+    item.size, item.etag, item.content_id, item.data = len(data), etag, content_id(data), data
+
+
+def decode(preprocessing: Preprocessing, limits: Limits, fast: bool, item: Item) -> None:
+    data, item.data = item.data, b""
+    try:
+        decoded, pixels = load_pixels(data, preprocessing, limits, fast=fast)
+    except PermanentError as exc:
+        item.result = ContentRecord(status="failed", error=str(exc))
+        return
+    item.pixels = pixels
+    item.result = ContentRecord(status="pending", width=decoded.width, height=decoded.height, format=decoded.format)
+
+
+def object_record(item: Item, model_key: str, vocabulary_version: str, scoring: str) -> ObjectRecord:
+    """What the object's record says after this event: its tags, or why it failed."""
+    result = item.result
+    if result is None:  # defensive: plan() always sets a result for readable objects
+        raise TransientError(f"{item.event.ref}: no result computed")
+    embedded = result.status == "embedded" and result.embedding is not None
+    return ObjectRecord(
+        bucket=item.event.bucket,
+        key=item.event.key,
+        status="tagged" if embedded else "failed",
+        content_id=item.content_id,
+        tags=item.tags if embedded else (),
+        model=model_key,
+        vocabulary_version=vocabulary_version,
+        scoring=scoring,
+        width=result.width,
+        height=result.height,
+        format=result.format,
+        size=item.size,
+        etag=item.etag,
+        error=None if embedded else (result.error or "no embedding"),
+    )

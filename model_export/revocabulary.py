@@ -1,0 +1,52 @@
+"""``python -m model_export vocabulary``: give an exported model directory a new vocabulary,
+without PyTorch.
+
+The tags are embedded by the directory's own ONNX text encoder and tokenizer (the way the
+export does it), then the tag embeddings, the vocabulary and the manifest's hashes are rewritten.
+New files are written beside the old and renamed into place, the manifest last: an interrupted
+run leaves a directory the loader refuses (hashes disagree), never a silently mixed one. The
+image encoder is untouched, so stored embeddings stay valid and `cliptag retag` re-scores them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cliptag.bundle import MANIFEST, ModelBundle, file_sha256
+
+from model_export.tag_embeddings import embed_vocabulary
+from model_export.text_encoder import TextEncoder
+from model_export.vocabulary_file import load_vocabulary
+
+
+def revocabulary(model_dir: Path, vocabulary: Path, progress: bool = True) -> dict[str, Any]:
+    vocab = load_vocabulary(vocabulary)
+    bundle = ModelBundle.open(model_dir)
+    manifest: dict[str, Any] = bundle.manifest
+    text = TextEncoder(
+        bundle.verified_path(manifest["text_encoder"]["file"]), bundle.verified_path(manifest["tokenizer"]["file"])
+    )
+    matrix = embed_vocabulary(text, vocab, progress=progress)
+    files = {manifest["vocabulary"]["file"]: None, manifest["tag_embeddings"]["file"]: None}
+    staged = {name: model_dir / f".{name}.new" for name in files}
+    vocab_name, tags_name = list(files)
+    staged[vocab_name].write_text(json.dumps(vocab.to_json(), ensure_ascii=False, indent=1), "utf-8")
+    with staged[tags_name].open("wb") as fh:
+        np.save(fh, matrix)
+    manifest = json.loads(json.dumps(manifest))  # a copy to edit
+    manifest["vocabulary"].update(hash=vocab.hash, version=vocab.version, tags=len(vocab.tags))
+    manifest["tag_embeddings"].update(shape=list(matrix.shape), vocabulary_hash=vocab.hash)
+    manifest["files"].update({name: file_sha256(path) for name, path in staged.items()})
+    manifest["revocabulary"] = {"source": vocabulary.name, "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    staged_manifest = model_dir / f".{MANIFEST}.new"
+    staged_manifest.write_text(json.dumps(manifest, indent=2), "utf-8")
+    for name, path in staged.items():
+        os.replace(path, model_dir / name)
+    os.replace(staged_manifest, model_dir / MANIFEST)
+    ModelBundle.open(model_dir).tag_embeddings  # noqa: B018 - load it back exactly as the Lambda will
+    return manifest

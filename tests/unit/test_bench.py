@@ -1,0 +1,77 @@
+"""The benchmark package: every measure module is listed, what a measure needs runs with it, and a
+quick run of the measures that need no local stack prints their rows and writes their figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, real_photos
+
+# Modules of bench/ that are not measures.
+INFRASTRUCTURE = {"__init__", "__main__", "common", "context"}
+# The measures that run on the tiny model without the local stack, with rows and JSON keys of each.
+NO_STACK = {
+    "inprocess": (
+        [
+            "handler with AWS answered in-process",
+            "same, each call waiting an AWS round trip",
+            "same in-process handler",
+        ],
+        ["handler_no_network_ms_per_image", "handler_aws_latency_ms_per_image", "handler_tuned_over_default"],
+    ),
+    "ort": (
+        ["ORT defaults (", "tuned (", "tuned, one image per call", "graph optimisation off / on"],
+        ["infer_single_ms", "tuned_over_default", "no_graph_opt_over_tuned", "infer_batch_ms_per_image"],
+    ),
+    "decode": (
+        ["12 MP JPEG, full decode", "12 MP JPEG, draft mode", "draft / full", "6 MP PNG"],
+        ["jpeg12mp_naive_ms", "jpeg12mp_draft_ms", "draft_over_naive", "png6mp_ms"],
+    ),
+    "cold": (
+        ["imports (handler", "then: AWS clients", "until the first image can be tagged", "same, model loaded after"],
+        ["cold_import_ms", "cold_model_ms", "cold_start_ms", "cold_start_sequential_ms"],
+    ),
+    "memory": (["peak RSS, batch of"], ["peak_rss_mib"]),
+    "rescore": (
+        ["bulk: 4,096 int8 embeddings", "live fp32 scorer", "rows whose tags differ"],
+        ["rescore_per_s", "rescore_fp32_per_s", "rescore_differing"],
+    ),
+}
+
+
+def bench(*args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_list_names_every_measure_module():
+    modules = {p.stem for p in (ROOT / "bench").glob("*.py")} - INFRASTRUCTURE
+    listed = {line.split()[0]: line.split()[1] for line in bench("--list").splitlines()}
+    assert set(listed) == modules
+    assert all(listed[name] == f"bench/{name}.py" for name in modules)
+
+
+def test_a_measure_brings_what_it_needs_in_running_order():
+    from bench.__main__ import MEASURES, select
+
+    assert [m.name for m in select("cost")] == ["stages", "inprocess", "writes", "cost"]
+    assert [m.name for m in select("")] == [m.name for m in MEASURES]
+    position = {m.name: i for i, m in enumerate(MEASURES)}
+    assert all(position[need] < position[m.name] for m in MEASURES for need in m.needs)
+
+
+def test_quick_run_without_the_stack_prints_each_row_and_writes_each_figure(model_dir: Path, tmp_path: Path):
+    real_photos(10)  # skips without photos
+    out = tmp_path / "bench.json"
+    stdout = bench("--model-dir", str(model_dir), "--quick", "--only", ",".join(NO_STACK), "--json", str(out))
+    rows = [line.strip() for line in stdout.splitlines() if line.startswith("  ")]
+    figures = json.loads(out.read_text())
+    assert figures["machine"]["cores"] >= 1
+    for name, (labels, keys) in NO_STACK.items():
+        assert all(any(row.startswith(label) for row in rows) for label in labels), (name, rows)
+        assert all(isinstance(figures.get(key), int | float) for key in keys), (name, figures)
+    assert not any(row.startswith(("S3 GET", "throughput", "x86_64")) for row in rows)  # no stack, no cost
