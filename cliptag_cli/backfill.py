@@ -61,9 +61,11 @@ class Counts:
         }
 
 
-def bucket_pages(s3: Any, bucket: str, prefix: str, resume: dict[str, Any] | None) -> Iterator[Page]:
-    """ListObjectsV2, 1,000 keys a page, after the checkpoint's key."""
-    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+def bucket_pages(
+    s3: Any, bucket: str, prefix: str, resume: dict[str, Any] | None, page_size: int = 1000
+) -> Iterator[Page]:
+    """ListObjectsV2, ``page_size`` keys a page (S3's maximum: 1,000), after the checkpoint's key."""
+    params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "PaginationConfig": {"PageSize": page_size}}
     if resume and resume.get("after"):
         params["StartAfter"] = resume["after"]
     for page in s3.get_paginator("list_objects_v2").paginate(**params):

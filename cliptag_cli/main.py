@@ -42,7 +42,7 @@ def backfill(args: argparse.Namespace) -> int:
     pages = (
         inventory_pages(s3, args.inventory, target.bucket, args.prefix, resume)
         if args.inventory
-        else bucket_pages(s3, target.bucket, args.prefix, resume)
+        else bucket_pages(s3, target.bucket, args.prefix, resume, args.page_size)
     )
     feeder = None if args.dry_run else QueueFeeder(target.client("sqs"), target.queue_url, args.max_backlog)
     run = Backfill(target.bucket, DynamoObjectStore(table), checkpoints, feeder, deployment, args.suffix, job)
@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="count and estimate the cost; send nothing")
     p.add_argument("--restart", action="store_true", help="ignore the checkpoint of an interrupted run")
+    p.add_argument("--page-size", type=int, default=1000, help="keys listed per request and per checkpoint (max 1000)")
     p.add_argument(
         "--max-backlog",
         type=int,

@@ -45,7 +45,14 @@ def wait_for_tags(api_url: str, keys: list[str], timeout_s: float) -> dict[str, 
 
 
 def up(args: argparse.Namespace) -> int:
-    stack = LocalStack(Path(args.model_dir), api_port=args.api_port, moto_port=args.aws_port)
+    parameters = {"ExistingBucketName": args.existing_bucket} if args.existing_bucket else {}
+    stack = LocalStack(
+        Path(args.model_dir),
+        api_port=args.api_port,
+        moto_port=args.aws_port,
+        parameters=parameters,
+        aws_endpoint=args.aws_endpoint,
+    )
     info = stack.start()
     state = stack.write_state(Path(args.state))
     print(json.dumps(json.loads(state.read_text()), indent=2))
@@ -178,6 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
             help="where to write the endpoints JSON that `redrive` and tools read (default: %(default)s)",
         )
         p.set_defaults(fn=fn)
+        if name == "up":
+            p.add_argument(
+                "--existing-bucket",
+                metavar="NAME",
+                help="tag this bucket instead of creating one (created if missing): events through EventBridge, "
+                "its own notification configuration kept, like ExistingBucketName",
+            )
+            p.add_argument(
+                "--aws-endpoint",
+                metavar="URL",
+                help="use an AWS emulator already running (e.g. one holding your bucket) instead of starting moto",
+            )
     p = sub.add_parser(
         "redrive",
         help="move dead-lettered messages back to the tagging queue",

@@ -8,6 +8,8 @@
   slowed to a crawl). Here a base-table Query sees only its partition, as in DynamoDB.
 - S3's EventBridge events (a bucket the user already has) carry the same increasing sequencer
   and a URL-encoded key, as AWS sends them; moto's carry one constant sequencer and the raw key.
+  GetBucketNotificationConfiguration returns the EventBridgeConfiguration that was put (moto
+  drops it from the answer, so a read-modify-write of the configuration would lose it).
 - moto's SQS ReceiveMessage computes every queue attribute (each a pass over all messages) for
   each message it considers: quadratic in the queue's depth. Here the retention check reads
   the one attribute it needs.
@@ -115,6 +117,34 @@ def _install_eventbridge_events(notifications: Any) -> None:
 
     send_to_targets.fixes_s3_events = True  # type: ignore[attr-defined]
     setattr(Rule, "send_to_targets", send_to_targets)  # noqa: B010
+    _install_eventbridge_configuration_read()
+
+
+def _install_eventbridge_configuration_read() -> None:
+    from moto.s3.responses import S3Response
+
+    original = S3Response.get_bucket_notification
+    if getattr(original, "returns_eventbridge", False):
+        return
+
+    def get_bucket_notification(self: Any) -> Any:
+        config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+        if config is None or config.event_bridge is None:
+            return original(self)
+        serialize = self.serialized
+
+        def with_eventbridge(result: Any) -> Any:
+            result.result["EventBridgeConfiguration"] = {}
+            return serialize(result)
+
+        self.serialized = with_eventbridge
+        try:
+            return original(self)
+        finally:
+            del self.serialized
+
+    get_bucket_notification.returns_eventbridge = True  # type: ignore[attr-defined]
+    setattr(S3Response, "get_bucket_notification", get_bucket_notification)  # noqa: B010
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 from cliptag.bundle import MANIFEST, ModelBundle, file_sha256
+from cliptag.vocabulary import TagSpec, Vocabulary
+from numpy.typing import NDArray
 
 from model_export.tag_embeddings import embed_vocabulary
 from model_export.text_encoder import TextEncoder
@@ -31,7 +33,7 @@ def revocabulary(model_dir: Path, vocabulary: Path, progress: bool = True) -> di
     text = TextEncoder(
         bundle.verified_path(manifest["text_encoder"]["file"]), bundle.verified_path(manifest["tokenizer"]["file"])
     )
-    matrix = embed_vocabulary(text, vocab, progress=progress)
+    matrix = _tag_matrix(bundle, vocab, text, progress)
     files = {manifest["vocabulary"]["file"]: None, manifest["tag_embeddings"]["file"]: None}
     staged = {name: model_dir / f".{name}.new" for name in files}
     vocab_name, tags_name = list(files)
@@ -50,3 +52,21 @@ def revocabulary(model_dir: Path, vocabulary: Path, progress: bool = True) -> di
     os.replace(staged_manifest, model_dir / MANIFEST)
     ModelBundle.open(model_dir).tag_embeddings  # noqa: B018 - load it back exactly as the Lambda will
     return manifest
+
+
+def _prompt_key(tag: TagSpec) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """What a tag's embedding depends on (the templates aside)."""
+    return tag.name, tag.synonyms, tag.descriptions
+
+
+def _tag_matrix(bundle: ModelBundle, vocab: Vocabulary, text: TextEncoder, progress: bool) -> NDArray[np.float32]:
+    old = bundle.vocabulary
+    rows: dict[tuple[str, tuple[str, ...], tuple[str, ...]], NDArray[np.float32]] = {}
+    if old.templates == vocab.templates:
+        rows = {_prompt_key(t): row for t, row in zip(old.tags, bundle.tag_embeddings, strict=True)}
+    fresh = [t for t in vocab.tags if _prompt_key(t) not in rows]
+    if fresh:
+        embedded = embed_vocabulary(text, Vocabulary(tags=tuple(fresh), templates=vocab.templates), progress)
+        rows.update({_prompt_key(t): row for t, row in zip(fresh, embedded, strict=True)})
+    print(f"[vocabulary] {len(vocab.tags) - len(fresh)} tags kept their embeddings, {len(fresh)} embedded", flush=True)
+    return np.stack([rows[_prompt_key(t)] for t in vocab.tags]).astype(np.float32)
