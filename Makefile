@@ -16,13 +16,16 @@ ARCH ?= x86_64
 export SAM_CLI_TELEMETRY = 0
 
 .PHONY: help venv model model-tiny model-bench demo local test test-unit lint typecheck \
-        openapi build validate layer-check size deploy bench soak redrive clean
+        openapi build validate layer-check size deploy bench soak redrive backfill retag failures clean
 
 help:
 	@echo "make demo [MODEL=tiny]   run the whole pipeline locally on sample photos and print the tags"
 	@echo "make test                unit + integration tests (local AWS on loopback, real ONNX model)"
 	@echo "make local               start the local stack until Ctrl-C (writes build/local-stack.json)"
 	@echo "make redrive             move the local stack's dead letters back to the tagging queue"
+	@echo "make backfill [STACK=name] [ARGS=...]  tag what was in the bucket before the stack (cliptag backfill)"
+	@echo "make retag [STACK=name] [ARGS=...]     re-tag after a vocabulary/TopK/MinScore change (cliptag retag)"
+	@echo "make failures [STACK=name]             list the objects that could not be tagged (cliptag failures)"
 	@echo "make model [MODEL=...]   export a model directory (default: the real ViT-B/32)"
 	@echo "make build [ARCH=arm64]  sam build (layers without Docker); make deploy = sam deploy --guided"
 	@echo "make layer-check         build the runtime layer and run the functions from it in isolation"
@@ -72,6 +75,19 @@ local: model
 
 redrive: venv
 	$(PY) -m devstack redrive
+
+# The cliptag command against a deployed stack (STACK=name) or, by default, the local one.
+CLIPTAG := $(VENV)/bin/cliptag
+STACK_ARGS = $(if $(STACK),--stack $(STACK))
+
+backfill: venv
+	$(CLIPTAG) backfill $(STACK_ARGS) $(ARGS)
+
+retag: venv
+	$(CLIPTAG) retag $(STACK_ARGS) $(ARGS)
+
+failures: venv
+	$(CLIPTAG) failures $(STACK_ARGS) $(ARGS)
 
 test: venv model-tiny
 	CLIPTAG_TEST_MODEL_DIR=$(TEST_MODEL_DIR) $(PY) -m pytest -q

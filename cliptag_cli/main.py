@@ -142,6 +142,19 @@ def enable_eventbridge_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_job_arguments(p: argparse.ArgumentParser, dry_run_help: str) -> None:
+    """What the resumable jobs (backfill, retag) share."""
+    p.add_argument("--dry-run", action="store_true", help=dry_run_help)
+    p.add_argument("--restart", action="store_true", help="ignore the checkpoint of an interrupted run")
+    p.add_argument(
+        "--max-backlog",
+        type=int,
+        default=DEFAULT_MAX_BACKLOG,
+        help=f"wait while the queue holds this many messages (default {DEFAULT_MAX_BACKLOG})",
+    )
+    add_target_arguments(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cliptag", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -160,16 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S3_URI",
         help="read an S3 Inventory report (CSV) instead of listing: s3://bucket/path/manifest.json",
     )
-    p.add_argument("--dry-run", action="store_true", help="count and estimate the cost; send nothing")
-    p.add_argument("--restart", action="store_true", help="ignore the checkpoint of an interrupted run")
     p.add_argument("--page-size", type=int, default=1000, help="keys listed per request and per checkpoint (max 1000)")
-    p.add_argument(
-        "--max-backlog",
-        type=int,
-        default=DEFAULT_MAX_BACKLOG,
-        help=f"wait while the queue holds this many messages (default {DEFAULT_MAX_BACKLOG})",
-    )
-    add_target_arguments(p)
+    _add_job_arguments(p, "count and estimate the cost; send nothing")
     p.set_defaults(fn=backfill)
 
     p = sub.add_parser(
@@ -179,16 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
         "deployed tagger's and have the tagger re-score their stored embeddings: no S3 read, no inference, and "
         "unchanged tags write nothing. Resumable like backfill.",
     )
-    p.add_argument("--dry-run", action="store_true", help="count and estimate the write units; send nothing")
     p.add_argument(
         "--model-dir", help="with --dry-run: preview this exported model directory's vocabulary (exact tag changes)"
     )
-    p.add_argument("--restart", action="store_true", help="ignore the checkpoint of an interrupted run")
     p.add_argument("--no-wake", action="store_true", help="do not ping the tagger first (it records what it runs)")
-    p.add_argument(
-        "--max-backlog", type=int, default=DEFAULT_MAX_BACKLOG, help="wait while the queue holds this many messages"
-    )
-    add_target_arguments(p)
+    _add_job_arguments(p, "count and estimate the write units; send nothing")
     p.set_defaults(fn=retag)
 
     p = sub.add_parser(

@@ -8,19 +8,16 @@ indexes' shards and positions stay behind this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from cliptag import keys
 from cliptag.ports import FailureIndex, ObjectStore, TagIndex
-from cliptag.records import ObjectRecord
+from cliptag.records import DOCUMENTED, ObjectRecord
 from cliptag.tokens import PageTokens
-
-_DOCUMENTED: dict[str, Any] = {"use_attribute_docstrings": True}
 
 
 @dataclass(frozen=True)
 class TaggedImage:
-    __pydantic_config__ = _DOCUMENTED
+    __pydantic_config__ = DOCUMENTED
 
     bucket: str
     key: str
@@ -32,7 +29,7 @@ class TaggedImage:
 class TagPage:
     """Objects carrying a tag, highest score first."""
 
-    __pydantic_config__ = _DOCUMENTED
+    __pydantic_config__ = DOCUMENTED
 
     tag: str
     images: tuple[TaggedImage, ...]
@@ -44,7 +41,7 @@ class TagPage:
 class FailurePage:
     """Objects that could not be tagged, most recent first, each with its reason in 'error'."""
 
-    __pydantic_config__ = _DOCUMENTED
+    __pydantic_config__ = DOCUMENTED
 
     images: tuple[ObjectRecord, ...]
     next_token: str | None = None

@@ -17,12 +17,12 @@ from numpy.typing import NDArray
 from cliptag import keys
 
 # Read by pydantic (the API's validation and OpenAPI document) without this module importing it.
-_DOCUMENTED: dict[str, Any] = {"use_attribute_docstrings": True}
+DOCUMENTED: dict[str, Any] = {"use_attribute_docstrings": True}
 
 
 @dataclass(frozen=True)
 class TagScore:
-    __pydantic_config__ = _DOCUMENTED
+    __pydantic_config__ = DOCUMENTED
 
     tag: str
     """the tag's name, as in the vocabulary"""
@@ -34,7 +34,7 @@ class TagScore:
 class ObjectRecord:
     """What is stored for one S3 object: its tags, or why it could not be tagged."""
 
-    __pydantic_config__ = _DOCUMENTED
+    __pydantic_config__ = DOCUMENTED
 
     bucket: str
     key: str

@@ -3,6 +3,7 @@ no inference, the tags a fresh tagging gives, and nothing written for tags that 
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 import uuid
@@ -77,7 +78,7 @@ def tags_of(body: dict[str, Any]) -> dict[str, float]:
     return {t["tag"]: t["score"] for t in body["tags"]}
 
 
-def test_retag_after_vocabulary_edits(deployed, model_dirs, s3, info, api, tmp_path):
+def test_retag_after_vocabulary_edits(deployed, model_dirs, s3, info, api, tmp_path, capsys):
     stack = deployed
     state = stack.write_state(tmp_path / "stack.json")
     stack.redeploy(model_dirs["a"])
@@ -94,13 +95,25 @@ def test_retag_after_vocabulary_edits(deployed, model_dirs, s3, info, api, tmp_p
     }
     queue_idle(stack)
 
-    # Vocabulary b: a removed tag, a renamed one. A new container, as after `sam deploy`.
+    # Vocabulary b (a removed tag, a renamed one), previewed before it is deployed: the exact
+    # write units, from the stored embeddings re-scored locally by the bulk scorer.
+    capsys.readouterr()
+    assert main(["retag", "--dry-run", "--model-dir", str(model_dirs["b"]), "--local-state", str(state)]) == 0
+    preview = re.search(
+        r"(\d+) tag items change, (\d+) objects keep their tags; (\d+) write units", capsys.readouterr().out
+    )
+    assert preview, "the dry run printed no exact figures"
+    predicted_units = int(preview[3])
+
+    # Deployed: a new container, as after `sam deploy`.
     stack.redeploy(model_dirs["b"])
     pipeline = wiring.pipeline()
     images, reads = pipeline.encoder.images, []
     wiring.reader().client.meta.events.register("before-call.s3.GetObject", lambda **kw: reads.append(kw))
-    run_retag(state, keys, info.bucket)
-    queue_idle(stack)
+    with metering(wiring.table()) as meter:
+        run_retag(state, keys, info.bucket)
+        queue_idle(stack)
+    assert meter.units == predicted_units, (meter.units, predicted_units)
     assert pipeline.encoder.images == images, "a re-tag ran the model"
     assert reads == [], "a re-tag read objects from S3"
     for key in keys:

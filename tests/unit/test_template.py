@@ -16,6 +16,7 @@ NO_VALUE = {"Ref": "AWS::NoValue"}
 POWERTOOLS_METRICS = (
     "ImagesTagged",
     "ImagesReused",
+    "ImagesRetagged",
     "ImagesFailed",
     "ObjectsDeleted",
     "InferenceImages",
