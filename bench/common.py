@@ -1,5 +1,6 @@
 """What the measures share: prices, percentiles and timing, the photos they make (12 MP JPEGs,
-6 MP PNGs), the SQS record the tagger is given, and fresh interpreters to measure in."""
+6 MP PNGs), objects put in a bucket, the SQS record the tagger is given, and fresh interpreters
+to measure in."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
@@ -61,6 +63,12 @@ def big_jpeg(data: bytes, size: tuple[int, int] = (4000, 3000)) -> bytes:
 
 def big_png(data: bytes, size: tuple[int, int] = (3000, 2000)) -> bytes:
     return _upscaled(data, size, "PNG", compress_level=1)
+
+
+def put_objects(s3: Any, bucket: str, blobs: Mapping[str, bytes], workers: int = 8) -> None:
+    """PutObject every (key, body), ``workers`` at a time: set-up, never timed."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda kv: s3.put_object(Bucket=bucket, Key=kv[0], Body=kv[1]), blobs.items()))
 
 
 def sqs_record(bucket: str, key: str) -> dict[str, Any]:

@@ -40,6 +40,9 @@ class Scale:
     memory_jpegs: int  # 12 MP JPEGs in the peak-RSS batch
     rescore_rows: int  # stored embeddings re-scored in bulk
     rescore_checked: int  # of which compared with the live scorer
+    backfill_objects: int  # listed and enqueued by a backfill (no poller)
+    backfill_dry_run: int  # listed by a backfill's dry run
+    retag_objects: int  # re-tagged after each vocabulary edit
 
 
 FULL = Scale(
@@ -55,6 +58,9 @@ FULL = Scale(
     memory_jpegs=10,
     rescore_rows=50_000,
     rescore_checked=8_192,
+    backfill_objects=2_000,
+    backfill_dry_run=10_000,
+    retag_objects=200,
 )
 QUICK = dataclasses.replace(
     FULL,
@@ -70,6 +76,9 @@ QUICK = dataclasses.replace(
     memory_jpegs=2,
     rescore_rows=4_096,
     rescore_checked=2_048,
+    backfill_objects=200,
+    backfill_dry_run=1_000,
+    retag_objects=40,
 )
 
 

@@ -7,6 +7,7 @@ the mean units per image over its batches (and the tags per image of the last ba
 from __future__ import annotations
 
 import statistics
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -37,15 +38,19 @@ def item_bytes(item: dict[str, Any]) -> int:
 
 
 class WriteMeter:
-    """Wraps the table's DynamoDB client and counts the write request units it consumes."""
+    """Wraps the table's DynamoDB client and counts the write request units it consumes (from
+    the handler's I/O threads too: a batch commits its messages concurrently)."""
 
     def __init__(self, client: Any) -> None:
         self.client, self.units = client, 0.0
+        self._lock = threading.Lock()
 
     def _charge(self, item: dict[str, Any] | None, deleted: bool = False) -> None:
-        self.units += 1 if deleted else -(-item_bytes(item or {}) // 1024)
+        units = 1 if deleted else -(-item_bytes(item or {}) // 1024)
         if deleted or (item and keys.TAG_INDEX_PK in item):
-            self.units += 1  # the index write (KEYS_ONLY projection: one unit)
+            units += 1  # the index write (KEYS_ONLY projection: one unit)
+        with self._lock:
+            self.units += units
 
     def put_item(self, **kwargs: Any) -> Any:
         self._charge(kwargs["Item"])

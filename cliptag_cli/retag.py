@@ -44,7 +44,8 @@ class Due:
 
 @dataclass
 class Counts:
-    scanned: int = 0  # META items read
+    scanned: int = 0  # items the Scan read (every kind: records, tag items, embeddings)
+    scanned_bytes: int = 0
     due: int = 0
     sent: int = 0
     messages: int = 0
@@ -57,18 +58,25 @@ class Counts:
         low, high = self.due * WRU_META, self.due * (WRU_META + 2 * top_k * WRU_PER_TAG_CHANGE)
         writes = self.write_units or (low + high) / 2
         return {
-            "scan (reads)": self.scanned * 2 * prices.DYNAMODB_PER_RRU,  # ~2 KB per object read
-            "messages": -(-self.due // RETAG_MAX_OBJECTS) * 3 * prices.SQS_PER_REQUEST,
+            # An eventually consistent Scan: 0.5 read unit per 4 KB of items read.
+            "scan (reads)": self.scanned_bytes / 4096 * 0.5 * prices.DYNAMODB_PER_RRU,
+            # Each message is sent, received and deleted in batches of 10: 0.3 requests a message.
+            "messages": -(-self.due // RETAG_MAX_OBJECTS) * 0.3 * prices.SQS_PER_REQUEST,
             "lambda": self.due * prices.RETAG_LAMBDA_PER_OBJECT,
             "writes": writes * prices.DYNAMODB_PER_WRU,
         }
 
 
+# A table item's mean size, as the benchmark measures it (~2 KB per object over ~11 items: its
+# record, its tag items, its content's embedding).
+ITEM_BYTES = 190
+
+
 def due_pages(
     table: Table, deployment: Deployment, resume: dict[str, Any] | None
-) -> Iterator[tuple[list[Due], dict[str, Any] | None]]:
+) -> Iterator[tuple[list[Due], int, dict[str, Any] | None]]:
     """Tagged objects under the deployed model whose scoring differs, one Scan page at a time,
-    with the position after each page (None after the last)."""
+    with the items the page read and the position after it (None after the last)."""
     params: dict[str, Any] = {
         "TableName": table.name,
         "FilterExpression": "#sk = :meta AND #status = :tagged AND model = :model AND scoring <> :scoring",
@@ -88,7 +96,7 @@ def due_pages(
         due = [
             Due(i["bucket"], i["key"], i["content_id"], {t["tag"]: float(t["score"]) for t in i["tags"]}) for i in found
         ]
-        yield due, page.get("LastEvaluatedKey")
+        yield due, int(page.get("ScannedCount", 0)), page.get("LastEvaluatedKey")
 
 
 @dataclass
@@ -103,8 +111,10 @@ class Retag:
 
     def run(self, progress: Any = None) -> Counts:
         resume = self.checkpoints.load(self.job) if self.feeder is not None else None
-        for due, position in due_pages(self.table, self.deployment, resume):
+        for due, scanned, position in due_pages(self.table, self.deployment, resume):
             self.counts.due += len(due)
+            self.counts.scanned += scanned
+            self.counts.scanned_bytes += scanned * ITEM_BYTES
             if self.preview is not None and due:
                 self.preview.measure(due, self.counts)
             if self.feeder is not None:

@@ -12,7 +12,8 @@
   drops it from the answer, so a read-modify-write of the configuration would lose it).
 - moto's SQS ReceiveMessage computes every queue attribute (each a pass over all messages) for
   each message it considers: quadratic in the queue's depth. Here the retention check reads
-  the one attribute it needs.
+  the one attribute it needs. SendMessage does the same to read one flag (content-based
+  deduplication); here the message counts are not computed for it.
 
 ``python -m devstack.moto_patches -H 127.0.0.1 -p PORT`` runs moto's server with the patch.
 """
@@ -73,6 +74,36 @@ def _install_linear_receive() -> None:
         return bool(retention + message.sent_timestamp / 1000 > unix_time())
 
     setattr(SQSBackend, "is_message_valid_based_on_retention_period", is_message_valid_based_on_retention_period)  # noqa: B010
+    _install_linear_send(SQSBackend)
+
+
+_sending = threading.local()
+
+
+def _install_linear_send(backend: Any) -> None:
+    from moto.sqs.models import Queue
+
+    original_send = backend.send_message
+    if getattr(original_send, "linear", False):
+        return
+
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _sending.active = True  # the counts below are not what SendMessage reads
+        try:
+            return original_send(self, *args, **kwargs)
+        finally:
+            _sending.active = False
+
+    for name in ("approximate_number_of_messages", "approximate_number_of_messages_not_visible",
+                 "approximate_number_of_messages_delayed"):  # fmt: skip
+        count = getattr(Queue, name).fget
+
+        def counted(self: Any, count: Any = count) -> int:
+            return 0 if getattr(_sending, "active", False) else int(count(self))
+
+        setattr(Queue, name, property(counted))
+    send_message.linear = True  # type: ignore[attr-defined]
+    setattr(backend, "send_message", send_message)  # noqa: B010
 
 
 def install() -> None:

@@ -20,8 +20,11 @@ def encode(vector: NDArray[np.float32]) -> tuple[bytes, float]:
 
 
 def decode(data: bytes, scale: float) -> NDArray[np.float32]:
-    vector = np.frombuffer(data, dtype=np.int8).astype(np.float32) * np.float32(scale / 127.0)
-    unit: NDArray[np.float32] = l2_normalise(vector[None, :])[0]
+    """The unit vector the codes stand for. The scale does not enter: normalising removes it, and
+    leaving it out makes decode(encode(decode(c))) bit-identical to decode(c), so a content's tags
+    are the same whether scored when it was embedded or later from the table."""
+    del scale  # kept in the item for the raw magnitude; not needed for a direction
+    unit: NDArray[np.float32] = l2_normalise(np.frombuffer(data, dtype=np.int8).astype(np.float32)[None, :])[0]
     return unit
 
 

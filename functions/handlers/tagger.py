@@ -8,6 +8,7 @@ that failed transiently (``ReportBatchItemFailures``) so SQS redelivers just tho
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from typing import Any
 
 from cliptag import loading
@@ -45,16 +46,16 @@ OUTCOME_METRICS = {
 }
 
 
-def _report(plan: MessagePlan, error: TransientError | None) -> None:
+def _report(plan: MessagePlan, error: TransientError | None, counts: Counter[str]) -> None:
     """Log and count one committed message; re-raise its transient error for the batch processor."""
     if plan.malformed:
         # Retrying cannot fix a body we do not understand: acknowledge it, loudly.
         logger.error("malformed message acknowledged", message_id=plan.message_id, reason=plan.malformed)
-        metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=1)
+        counts["MalformedMessages"] += 1
         return
     if error is not None:
         logger.warning("message will be retried", message_id=plan.message_id, reason=str(error))
-        metrics.add_metric(name="TransientFailures", unit=MetricUnit.Count, value=1)
+        counts["TransientFailures"] += 1
         raise error
     for item in plan.items:
         event = item.event
@@ -68,7 +69,7 @@ def _report(plan: MessagePlan, error: TransientError | None) -> None:
             error=item.result.error if item.result is not None and item.outcome == "failed" else None,
         )
         if item.outcome in OUTCOME_METRICS:
-            metrics.add_metric(name=OUTCOME_METRICS[item.outcome], unit=MetricUnit.Count, value=1)
+            counts[OUTCOME_METRICS[item.outcome]] += 1
 
 
 @logger.inject_lambda_context
@@ -83,10 +84,14 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     by_id = {p.message_id: p for p in plans}
     errors = pipeline.commit_all(plans)  # concurrently; the processor reports per message
 
+    counts: Counter[str] = Counter()  # one value per metric per invocation, however many objects
+
     def record_handler(record: SQSRecord) -> None:
-        _report(by_id[record.message_id], errors[record.message_id])
+        _report(by_id[record.message_id], errors[record.message_id], counts)
 
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+    for name, value in counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     return dict(response)

@@ -1,12 +1,16 @@
-"""The benchmark package: every measure module is listed, what a measure needs runs with it, and a
-quick run of the measures that need no local stack prints their rows and writes their figures."""
+"""The benchmark package: every measure module is listed, what a measure needs runs with it, a
+quick run of the measures that need no local stack prints their rows and writes their figures, and
+the re-tag measure's vocabulary edits and prices are what its rows say."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import ROOT, real_photos
 
@@ -62,6 +66,42 @@ def test_a_measure_brings_what_it_needs_in_running_order():
     assert [m.name for m in select("")] == [m.name for m in MEASURES]
     position = {m.name: i for i, m in enumerate(MEASURES)}
     assert all(position[need] < position[m.name] for m in MEASURES for need in m.needs)
+
+
+def test_the_lifecycle_measures_are_listed_with_the_stack_each_needs():
+    from bench.__main__ import BY_NAME, select
+
+    assert [m.name for m in select("backfill,retag")] == ["backfill", "retag"]
+    assert BY_NAME["backfill"].stack == "batches"  # no poller: the rate is listing and enqueueing only
+    assert BY_NAME["retag"].stack == "poller"  # the tagger handles the re-tag messages
+
+
+def test_retag_vocabulary_edits_change_none_one_then_all_tags(tmp_path: Path):
+    from bench import retag
+    from model_export.vocabulary_file import load_vocabulary
+
+    carried = {}
+    for name, tags, never in retag.VOCABULARIES:
+        (tmp_path / f"{name}.yaml").write_text(retag.vocabulary_yaml(tags, never), "utf-8")
+        vocab = load_vocabulary(tmp_path / f"{name}.yaml")
+        carried[name] = {t.name for t in vocab.tags if t.threshold == -1.0}
+        assert {t.name for t in vocab.tags if t.threshold == 1.0} == set(never)
+    names = [name for name, _, _ in retag.VOCABULARIES]
+    for before, after in itertools.pairwise(names):
+        assert len(carried[after] - carried[before]) == retag.CHANGED[after], after
+    assert [retag.expected_units(case) for case in retag.CHANGED] == [1, 5, 21, 1]
+
+
+def test_retag_cost_per_million_objects():
+    from bench import retag
+
+    parts = retag.cost_per_million(units=1, handler_s=0.0, invocations=0.0, memory_mb=3538, scan_bytes=8192)
+    assert parts["writes"] == pytest.approx(0.625)  # $0.625 per million WRU
+    assert parts["scan"] == pytest.approx(0.125)  # 8 KB per object: 1 RRU eventually consistent, $0.125 per million
+    assert parts["SQS"] == pytest.approx(0.012)  # 100,000 messages x 0.3 batched requests at $0.40 per million
+    assert parts["Lambda"] == 0
+    lambda_only = retag.cost_per_million(units=0, handler_s=0.001, invocations=0.0, memory_mb=1024, scan_bytes=0)
+    assert lambda_only["Lambda"] == pytest.approx(1e6 * 0.001 * 0.0000166667)
 
 
 def test_quick_run_without_the_stack_prints_each_row_and_writes_each_figure(model_dir: Path, tmp_path: Path):

@@ -36,7 +36,9 @@ def message(record: SQSRecord) -> Message:
 
 
 PING_BODY = json.dumps({"cliptag": "ping"})
-RETAG_MAX_OBJECTS = 100  # per message: one BatchGetItem of records, one of embeddings
+# Per message. A message's objects are committed one after another while the batch's messages
+# commit concurrently, so ten per message keeps a batch of ten messages (100 objects) in flight at once.
+RETAG_MAX_OBJECTS = 10
 
 
 def created_body(bucket: str, key: str, size: int, etag: str) -> str:
