@@ -50,7 +50,8 @@ def backfill(args: argparse.Namespace) -> int:
     if resume:
         print(f"resuming from the checkpoint: {resume}", file=sys.stderr)
     started = time.monotonic()
-    with _progress("obj") as bar:
+    total = None if resume else object_count(target, args.prefix)
+    with _progress("obj", total) as bar:
         counts = run.run(pages, bar)
     elapsed = time.monotonic() - started
     verb = "would send" if args.dry_run else "sent"
@@ -87,9 +88,10 @@ def retag(args: argparse.Namespace) -> int:
     if args.restart:
         checkpoints.clear("retag")
     feeder = None if args.dry_run else QueueFeeder(target.client("sqs"), target.queue_url, args.max_backlog)
-    run = Retag(table, checkpoints, feeder, deployment, preview)
+    run = Retag(table, checkpoints, feeder, deployment, preview, page_size=args.page_size)
     started = time.monotonic()
-    with _progress("obj") as bar:
+    items = target.dynamodb.describe_table(TableName=target.table)["Table"].get("ItemCount")  # ~6 hours old
+    with _progress("item", int(items) if items else None) as bar:
         counts = run.run(bar)
     elapsed = time.monotonic() - started
     print(f"scoring {deployment.scoring}: {counts.due} objects due a re-tag", end="")
@@ -105,6 +107,30 @@ def retag(args: argparse.Namespace) -> int:
         )
     print(_cost(counts.estimated_cost(deployment.top_k)))
     return 0
+
+
+def object_count(target: Target, prefix: str) -> int | None:
+    """The bucket's object count from S3's daily CloudWatch metric (for the progress bar's ETA);
+    None where there is none (a new bucket, the local stack) or only part of the bucket is listed."""
+    if prefix:
+        return None
+    now = time.time()
+    try:
+        points = target.client("cloudwatch").get_metric_statistics(
+            Namespace="AWS/S3",
+            MetricName="NumberOfObjects",
+            Dimensions=[
+                {"Name": "BucketName", "Value": target.bucket},
+                {"Name": "StorageType", "Value": "AllStorageTypes"},
+            ],
+            StartTime=now - 3 * 86400,
+            EndTime=now,
+            Period=86400,
+            Statistics=["Average"],
+        )["Datapoints"]
+    except Exception:  # no permission, no metric: a bar without an ETA
+        return None
+    return int(max(points, key=lambda p: p["Timestamp"])["Average"]) if points else None
 
 
 def _wake(target: Target, timeout_s: float = 120.0) -> None:
@@ -188,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-dir", help="with --dry-run: preview this exported model directory's vocabulary (exact tag changes)"
     )
     p.add_argument("--no-wake", action="store_true", help="do not ping the tagger first (it records what it runs)")
+    p.add_argument("--page-size", type=int, help="table items read per Scan page and per checkpoint (default: 1 MB)")
     _add_job_arguments(p, "count and estimate the write units; send nothing")
     p.set_defaults(fn=retag)
 

@@ -73,7 +73,7 @@ ITEM_BYTES = 190
 
 
 def due_pages(
-    table: Table, deployment: Deployment, resume: dict[str, Any] | None
+    table: Table, deployment: Deployment, resume: dict[str, Any] | None, page_size: int | None = None
 ) -> Iterator[tuple[list[Due], int, dict[str, Any] | None]]:
     """Tagged objects under the deployed model whose scoring differs, one Scan page at a time,
     with the items the page read and the position after it (None after the last)."""
@@ -91,6 +91,8 @@ def due_pages(
     }
     if resume:
         params["ExclusiveStartKey"] = resume
+    if page_size:
+        params["Limit"] = page_size  # items read per page (and per checkpoint), before the filter
     for page in table.client.get_paginator("scan").paginate(**params):
         found = [plain(raw) for raw in page.get("Items", [])]
         due = [
@@ -107,11 +109,12 @@ class Retag:
     deployment: Deployment
     preview: Any = None  # a Preview: exact changes for a dry run
     job: str = "retag"
+    page_size: int | None = None
     counts: Counts = field(default_factory=Counts)
 
     def run(self, progress: Any = None) -> Counts:
         resume = self.checkpoints.load(self.job) if self.feeder is not None else None
-        for due, scanned, position in due_pages(self.table, self.deployment, resume):
+        for due, scanned, position in due_pages(self.table, self.deployment, resume, self.page_size):
             self.counts.due += len(due)
             self.counts.scanned += scanned
             self.counts.scanned_bytes += scanned * ITEM_BYTES
@@ -127,8 +130,9 @@ class Retag:
                 self.counts.messages += len(bodies)
                 if position:
                     self.checkpoints.save(self.job, position)
-            if progress is not None:
-                progress.update(len(due))
+            if progress is not None:  # items scanned: the table's item count is the total
+                progress.update(scanned)
+                progress.set_postfix(due=self.counts.due, sent=self.counts.sent, refresh=False)
         if self.feeder is not None:
             self.checkpoints.clear(self.job)
         return self.counts

@@ -147,3 +147,51 @@ def test_retag_after_vocabulary_edits(deployed, model_dirs, s3, info, api, tmp_p
     assert counted and meter.units == len(counted), (meter.units, len(counted))
     for key in keys:
         assert set(tags_of(api.image(key)[1])) == {"dog", "cat", "beach", "town"}
+
+
+class LostLaptop(Exception):
+    """The process dies in the middle of a re-tag."""
+
+
+def test_an_interrupted_retag_resumes_and_sends_no_object_twice(
+    deployed, model_dirs, s3, info, api, tmp_path, monkeypatch
+):
+    import json
+
+    from cliptag_cli import feed
+
+    stack = deployed
+    state = stack.write_state(tmp_path / "stack.json")
+    stack.redeploy(model_dirs["c"])
+    folder, photos = f"resume-{uuid.uuid4().hex[:6]}", real_photos(2)
+    keys = [f"{folder}/{i:02d}.jpg" for i in range(15)]  # enough objects for several Scan pages
+    for i, key in enumerate(keys):
+        s3.put_object(Bucket=info.bucket, Key=key, Body=photos[i % 2].read_bytes())
+    for key in keys:
+        api.wait(key)
+    queue_idle(stack)
+    stack.redeploy(model_dirs["a"])
+    wiring.pipeline()
+    sent: list[tuple[str, str]] = []
+    real_send, calls = feed.QueueFeeder.send, []
+
+    def send(self: feed.QueueFeeder, bodies: list[str]) -> None:
+        calls.append(len(bodies))
+        if len(calls) == 3:
+            raise LostLaptop
+        sent.extend((o["bucket"], o["key"]) for body in bodies for o in json.loads(body)["objects"])
+        real_send(self, bodies)
+
+    monkeypatch.setattr(feed.QueueFeeder, "send", send)
+    with pytest.raises(LostLaptop):
+        main(["retag", "--local-state", str(state), "--page-size", "10"])
+    first = len(sent)
+    assert first > 0
+    assert main(["retag", "--local-state", str(state), "--page-size", "10"]) == 0  # from the checkpoint
+    assert len(sent) > first and len(set(sent)) == len(sent), "an object was sent twice"
+    queue_idle(stack)
+    scoring = wiring.deployment().scoring
+    assert {(info.bucket, k) for k in keys} <= set(sent)
+    assert all((r := wiring.objects().get(b, k)) is None or r.scoring == scoring for b, k in sent)
+    assert main(["retag", "--local-state", str(state)]) == 0  # nothing left
+    assert len(sent) == len(set(sent))
