@@ -87,3 +87,27 @@ def test_sample_events_parse():
     batch = json.loads((EVENTS / "tagger-s3-batch.json").read_text())
     keys = [e.key for r in batch["Records"] for e in parse_body(r["body"])]
     assert keys == ["photos/beach day/düne 1.jpg", "photos/a+b & c.png", "photos/犬.webp"]
+
+
+def eventbridge_body(detail_type: str, key: str, sequencer: str = "0A") -> str:
+    detail = {"bucket": {"name": "b"}, "object": {"key": key, "size": 3, "sequencer": sequencer}}
+    return json.dumps({"version": "0", "source": "aws.s3", "detail-type": detail_type, "detail": detail})
+
+
+def test_eventbridge_s3_events_decode_like_notifications():
+    (created,) = parse_body(eventbridge_body("Object Created", "photos/beach+day/d%C3%BCne+1.jpg", "ff"))
+    assert (created.kind, created.key) == ("created", "photos/beach day/düne 1.jpg")
+    assert created.sequencer == normalise_sequencer("FF")
+    (removed,) = parse_body(eventbridge_body("Object Deleted", "a%2Bb.png"))
+    assert (removed.kind, removed.key) == ("removed", "a+b.png")
+    assert parse_body(eventbridge_body("Object Restore Completed", "x.jpg")) == []
+
+
+def test_our_own_messages_retag_and_ping():
+    from cliptag.adapters.notifications import PING_BODY, retag_body
+
+    events = parse_body(retag_body([("b", "a b.jpg"), ("b", "犬.webp")]))
+    assert [(e.kind, e.bucket, e.key) for e in events] == [("retag", "b", "a b.jpg"), ("retag", "b", "犬.webp")]
+    assert parse_body(PING_BODY) == []
+    with pytest.raises(MalformedEvent):
+        parse_body(json.dumps({"cliptag": "shred"}))
