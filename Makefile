@@ -58,7 +58,9 @@ $(MODEL_DIR)/manifest.json: MODEL_EXPORT_ARGS = --model $(MODEL)
 $(BENCH_MODEL_DIR)/manifest.json: MODEL_EXPORT_ARGS = --model vit-b-32-random
 $(TEST_MODEL_DIR)/manifest.json: MODEL_EXPORT_ARGS = --model tiny --no-progress
 
-%/manifest.json: | venv
+# The default vocabulary and its descriptions: editing them re-exports (`make model`).
+VOCABULARY_FILES := $(wildcard model_export/vocabulary/*.yaml)
+%/manifest.json: $(VOCABULARY_FILES) | venv
 	$(PY) -m model_export $(MODEL_EXPORT_ARGS) --out $*
 
 model: $(MODEL_DIR)/manifest.json

@@ -126,7 +126,8 @@ class Backfill:
             records = self.objects.get_many([keys.object_ref(self.bucket, o.key) for o in wanted])
             todo = [o for o in wanted if not self.done(records.get(keys.object_ref(self.bucket, o.key)), o)]
             if self.feeder is not None:
-                self.feeder.send([created_body(self.bucket, o.key, o.size, o.etag) for o in todo])
+                if todo:
+                    self.feeder.send([created_body(self.bucket, o.key, o.size, o.etag) for o in todo])
                 self.checkpoints.save(self.job, page.resume)
             self.counts.pages += 1
             self.counts.listed += len(page.objects)

@@ -37,6 +37,8 @@ class QueueFeeder:
 
     def send(self, bodies: Sequence[str]) -> None:
         """Send every body (SendMessageBatch, 10 at a time), first waiting for room in the queue."""
+        if not bodies:
+            return
         while self.backlog() + len(bodies) > self.max_backlog and self.backlog() > 0:
             self.sleep(self.poll_s)
             self.waited_s += self.poll_s

@@ -120,7 +120,7 @@ class Retag:
             self.counts.scanned_bytes += scanned * ITEM_BYTES
             if self.preview is not None and due:
                 self.preview.measure(due, self.counts)
-            if self.feeder is not None:
+            if self.feeder is not None and due:
                 bodies = [
                     retag_body([(d.bucket, d.key) for d in due[at : at + RETAG_MAX_OBJECTS]])
                     for at in range(0, len(due), RETAG_MAX_OBJECTS)
@@ -128,8 +128,8 @@ class Retag:
                 self.feeder.send(bodies)
                 self.counts.sent += len(due)
                 self.counts.messages += len(bodies)
-                if position:
-                    self.checkpoints.save(self.job, position)
+            if self.feeder is not None and position:
+                self.checkpoints.save(self.job, position)
             if progress is not None:  # items scanned: the table's item count is the total
                 progress.update(scanned)
                 progress.set_postfix(due=self.counts.due, sent=self.counts.sent, refresh=False)
@@ -156,7 +156,8 @@ class Preview:
         self.scoring = scoring_version(vocab.version, top_k, threshold)
 
     def measure(self, due: list[Due], counts: Counts) -> None:
-        found = self.table.batch_get([content_key(d.content_id, self.model_key) for d in due])
+        contents = sorted({d.content_id for d in due})  # keys sharing bytes share one embedding
+        found = self.table.batch_get([content_key(c, self.model_key) for c in contents])
         codes = {  # the stored int8 codes, as the bulk scorer takes them
             keys.content_id_from_pk(item[keys.PK]): np.frombuffer(
                 bytes(getattr(item["embedding"], "value", item["embedding"])), np.int8

@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photos", type=int, default=16, help="real photos used for the parity checks")
     p.add_argument("--seed", type=int, default=0, help="seed of the random-weight configs")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--no-descriptions",
+        action="store_true",
+        help="leave the tags' visual descriptions out of their embeddings (inline and <vocabulary>.descriptions.yaml)",
+    )
     return p
 
 
@@ -97,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 photos=args.photos,
                 seed=args.seed,
                 progress=not args.no_progress,
+                descriptions=not args.no_descriptions,
             )
         )
     except CheckpointUnavailable as exc:

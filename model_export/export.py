@@ -52,6 +52,7 @@ class ExportOptions:
     photos: int = 16
     seed: int = 0
     progress: bool = True
+    descriptions: bool = True  # False: prompts from names and synonyms only (the ablation)
 
 
 def _log(msg: str) -> None:
@@ -82,7 +83,7 @@ def run_export(opts: ExportOptions) -> dict[str, Any]:
     not cached: CheckpointUnavailable) fails in seconds without writing anything.
     """
     started = time.perf_counter()
-    vocab = load_vocabulary(opts.vocabulary)
+    vocab = load_vocabulary(opts.vocabulary, descriptions=opts.descriptions)
     _log(f"vocabulary {opts.vocabulary}: {len(vocab.tags)} tags, version {vocab.version}")
 
     with tempfile.TemporaryDirectory() as tmp:

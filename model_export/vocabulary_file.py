@@ -13,6 +13,7 @@ Format (see ``vocabulary/default.yaml``)::
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -137,6 +138,36 @@ def _parse_entry(entry: yaml.Node, category: str, errors: list[str]) -> TagSpec 
     )
 
 
-def load_vocabulary(path: str | Path) -> Vocabulary:
+def descriptions_file(vocabulary: Path) -> Path:
+    """The companion file of visual descriptions: ``default.yaml`` -> ``default.descriptions.yaml``."""
+    return vocabulary.with_name(f"{vocabulary.stem}.descriptions.yaml")
+
+
+def load_vocabulary(path: str | Path, descriptions: bool = True) -> Vocabulary:
+    """The vocabulary file, with the descriptions of its companion file if there is one;
+    ``descriptions=False`` leaves every description out (inline ones too), for the ablation."""
     path = Path(path)
-    return parse_vocabulary(path.read_text("utf-8"), source=str(path))
+    vocab = parse_vocabulary(path.read_text("utf-8"), source=str(path))
+    if not descriptions:
+        return Vocabulary(tuple(replace(t, descriptions=()) for t in vocab.tags), vocab.templates)
+    companion = descriptions_file(path)
+    return with_descriptions(vocab, companion) if companion.is_file() else vocab
+
+
+def with_descriptions(vocab: Vocabulary, companion: Path) -> Vocabulary:
+    """Each tag's inline descriptions followed by the companion file's (tag name -> list)."""
+    doc = yaml.safe_load(companion.read_text("utf-8")) or {}
+    if not isinstance(doc, dict) or not all(
+        isinstance(v, list) and all(isinstance(d, str) and d.strip() for d in v) for v in doc.values()
+    ):
+        raise VocabularyError(f"{companion}: expected a mapping of tag name -> list of descriptions")
+    unknown = sorted(set(doc) - set(vocab.names))
+    if unknown:
+        raise VocabularyError(f"{companion}: descriptions of tags the vocabulary does not have: {unknown[:5]}")
+    tags = tuple(
+        replace(
+            t, descriptions=tuple(dict.fromkeys([*t.descriptions, *(" ".join(d.split()) for d in doc.get(t.name, []))]))
+        )
+        for t in vocab.tags
+    )
+    return Vocabulary(tags, vocab.templates)

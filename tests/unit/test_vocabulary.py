@@ -59,3 +59,41 @@ def test_bad_files_give_clear_errors_with_lines(text, message):
         parse_vocabulary(text, source="mine.yaml")
     assert message in str(err.value)
     assert "mine.yaml" in str(err.value)
+
+
+def test_every_default_tag_has_two_to_four_visual_descriptions():
+    from model_export.vocabulary_file import DEFAULT_VOCABULARY, load_vocabulary
+
+    vocab = load_vocabulary(DEFAULT_VOCABULARY)
+    few = [t.name for t in vocab.tags if not 2 <= len(t.descriptions) <= 5]  # inline ones may add one
+    assert len(vocab.tags) == 1620 and few == []
+    assert all(d.strip() == d and d for t in vocab.tags for d in t.descriptions)
+    bare = load_vocabulary(DEFAULT_VOCABULARY, descriptions=False)  # the ablation
+    assert all(t.descriptions == () for t in bare.tags) and bare.version != vocab.version
+
+
+def test_descriptions_of_unknown_tags_are_refused(tmp_path):
+    from model_export.vocabulary_file import VocabularyError, load_vocabulary
+
+    (tmp_path / "mine.yaml").write_text("tags:\n  animal: [dog]\n", "utf-8")
+    (tmp_path / "mine.descriptions.yaml").write_text('dgo: ["a four-legged pet"]\n', "utf-8")
+    with pytest.raises(VocabularyError, match="dgo"):
+        load_vocabulary(tmp_path / "mine.yaml")
+
+
+def test_the_export_embeds_the_descriptions(model_dir):
+    """A described tag's embedding is not its name-only one: the descriptions enter the average."""
+    from cliptag.bundle import ModelBundle
+    from cliptag.vocabulary import TagSpec, Vocabulary
+
+    from model_export.tag_embeddings import embed_vocabulary
+    from model_export.text_encoder import TextEncoder
+
+    bundle = ModelBundle.open(model_dir)
+    manifest = bundle.manifest
+    text = TextEncoder(model_dir / manifest["text_encoder"]["file"], model_dir / manifest["tokenizer"]["file"])
+    described = TagSpec("dog", descriptions=("a four-legged furry pet with a wagging tail",))
+    rows = embed_vocabulary(text, Vocabulary((TagSpec("dog"), described)), progress=False)
+    assert float(rows[0] @ rows[1]) < 0.9999
+    shipped = {t.name: t for t in bundle.vocabulary.tags}
+    assert len(shipped["dog"].descriptions) >= 2, "the exported vocabulary carries the descriptions"

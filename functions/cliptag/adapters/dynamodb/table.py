@@ -132,7 +132,9 @@ class Table:
         return [plain(raw) for raw in resp.get("Items", [])]
 
     def batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Consistent reads of ``keys``, one BatchGetItem per 100."""
+        """Consistent reads of ``keys``, one BatchGetItem per 100 (a key asked twice is read once:
+        DynamoDB refuses a request that names one twice)."""
+        keys = list({tuple(sorted(k.items())): k for k in keys}.values())
         found: list[dict[str, Any]] = []
         for start in range(0, len(keys), BATCH_GET_MAX):
             request = {
