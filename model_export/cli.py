@@ -64,6 +64,7 @@ def vocabulary_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", type=Path, required=True, help="a directory written by `python -m model_export`")
     p.add_argument("--vocabulary", type=Path, required=True, help="the new tag vocabulary YAML")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-descriptions", action="store_true", help="leave the tags' visual descriptions out")
     return p
 
 
@@ -74,7 +75,9 @@ def vocabulary_main(argv: list[str]) -> int:
     from model_export.revocabulary import revocabulary
 
     try:
-        manifest = revocabulary(args.model_dir, args.vocabulary, progress=not args.no_progress)
+        manifest = revocabulary(
+            args.model_dir, args.vocabulary, progress=not args.no_progress, descriptions=not args.no_descriptions
+        )
     except (VocabularyError, ModelBundleError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -26,8 +26,8 @@ from model_export.text_encoder import TextEncoder
 from model_export.vocabulary_file import load_vocabulary
 
 
-def revocabulary(model_dir: Path, vocabulary: Path, progress: bool = True) -> dict[str, Any]:
-    vocab = load_vocabulary(vocabulary)
+def revocabulary(model_dir: Path, vocabulary: Path, progress: bool = True, descriptions: bool = True) -> dict[str, Any]:
+    vocab = load_vocabulary(vocabulary, descriptions=descriptions)
     bundle = ModelBundle.open(model_dir)
     manifest: dict[str, Any] = bundle.manifest
     text = TextEncoder(
