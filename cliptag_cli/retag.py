@@ -52,7 +52,6 @@ class Counts:
     write_units: int = 0  # exact with a local re-scoring, else 0
     tags_changed: int = 0
     unchanged_objects: int = 0
-    pages: list[int] = field(default_factory=list)
 
     def estimated_cost(self, top_k: int) -> dict[str, float]:
         low, high = self.due * WRU_META, self.due * (WRU_META + 2 * top_k * WRU_PER_TAG_CHANGE)

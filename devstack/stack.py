@@ -1,4 +1,6 @@
-"""LocalStack-style wiring of moto, the tagger poller and the API server (all on 127.0.0.1)."""
+"""LocalStack-style wiring of moto, the tagger's event source mapping and the API server (all on
+127.0.0.1): resources from template.yaml, functions configured as the template configures them.
+How Lambda's side is played (invocations, SQS polling, API Gateway) is in ``lambda_emulation``."""
 
 from __future__ import annotations
 
@@ -13,18 +15,18 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import boto3
 
 from devstack import moto_patches
 from devstack.intrinsics import Resolver
+from devstack.lambda_emulation import REGION, EventSourceMapping, FakeContext, api_gateway_handler
 from devstack.template_local import load_template, local_template
 
-REGION = "us-east-1"
+__all__ = ["FakeContext", "LocalStack", "StackInfo", "free_port"]
 STACK_NAME = "cliptag-local"
 DEFAULT_STATE_FILE = Path("build/local-stack.json")
 # Short visibility locally so transient failures are retried within seconds, not minutes.
@@ -63,23 +65,6 @@ class StackInfo:
     started_at: float = field(default_factory=time.time)
 
 
-class FakeContext:
-    """The parts of a Lambda context the handlers and Powertools read."""
-
-    def __init__(self, name: str, timeout_s: int = 120, memory_mb: int = 2048) -> None:
-        self.function_name = name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = memory_mb
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
 class LocalStack:
     def __init__(
         self,
@@ -105,7 +90,6 @@ class LocalStack:
         self.endpoint = aws_endpoint or f"http://127.0.0.1:{self.moto_port}"
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.invocations = 0
         self.info: StackInfo | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -130,10 +114,16 @@ class LocalStack:
         info = self._create_resources()
         self._configure_functions(info)
         self.info = info
-        self._api = ThreadingHTTPServer(("127.0.0.1", self.api_port), _api_handler_class())
+        self._api = ThreadingHTTPServer(("127.0.0.1", self.api_port), api_gateway_handler())
         self._threads = [threading.Thread(target=self._api.serve_forever, name="api", daemon=True)]
         if self.poll:
-            self._threads.append(threading.Thread(target=self._poll, name="sqs-poller", daemon=True))
+            mapping = EventSourceMapping(
+                self.client("sqs"), info.queue_url, self.queue_arn, self.batch_size, self._window()
+            )
+            self._mapping = mapping
+            self._threads.append(
+                threading.Thread(target=mapping.run, args=(self._stop,), name="sqs-poller", daemon=True)
+            )
         for t in self._threads:
             t.start()
         return info
@@ -150,6 +140,14 @@ class LocalStack:
         if hasattr(self, "_moto_proc"):
             self._moto_proc.terminate()
             self._moto_proc.wait(timeout=10)
+
+    @property
+    def invocations(self) -> int:
+        """Tagger invocations by the event source mapping so far."""
+        return self._mapping.invocations if hasattr(self, "_mapping") else 0
+
+    def _window(self) -> float:
+        return float(self.parameters.get("BatchWindowSeconds", "1"))
 
     def redeploy(self, model_dir: Path | None = None, **environment: str) -> None:
         """What a `sam deploy` of another model directory or other settings does to the functions:
@@ -274,126 +272,3 @@ class LocalStack:
         wiring.reset()
         info.model = wiring.bundle().model_key
         wiring.pipeline()  # cold start now, not on the first upload
-
-    # -- the SQS event source mapping --------------------------------------------------------
-    def _poll(self) -> None:
-        from handlers import tagger
-
-        assert self.info is not None
-        sqs = self.client("sqs")
-        window = float(self.parameters.get("BatchWindowSeconds", "1"))
-        while not self._stop.is_set():
-            messages: list[dict[str, Any]] = []
-            deadline = time.monotonic() + window
-            while len(messages) < self.batch_size and not self._stop.is_set():
-                resp = sqs.receive_message(
-                    QueueUrl=self.info.queue_url,
-                    MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
-                    WaitTimeSeconds=1,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                )
-                messages += resp.get("Messages", [])
-                if not messages or time.monotonic() >= deadline:
-                    break
-            if not messages:
-                continue
-            event = {"Records": [self._sqs_record(m) for m in messages]}
-            try:
-                result = tagger.handler(event, FakeContext("cliptag-tagger"))
-                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-            except Exception:  # a crashed invocation: SQS redelivers the whole batch, as in AWS
-                failed = {m["MessageId"] for m in messages}
-            self.invocations += 1
-            # Powertools keeps unflushed metrics when they are disabled and prints them at 100.
-            tagger.metrics.clear_metrics()
-            done = [m for m in messages if m["MessageId"] not in failed]
-            for start in range(0, len(done), 10):
-                sqs.delete_message_batch(
-                    QueueUrl=self.info.queue_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                        for i, m in enumerate(done[start : start + 10])
-                    ],
-                )
-
-    def _sqs_record(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": message.get("Attributes", {}),
-            "messageAttributes": message.get("MessageAttributes", {}),
-            "md5OfBody": message.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self.queue_arn,
-            "awsRegion": REGION,
-        }
-
-
-def api_gateway_event(method: str, raw_path: str, headers: dict[str, str], body: str | None) -> dict[str, Any]:
-    """An API Gateway REST proxy event, as `sam local start-api` would build it."""
-    parts = urlsplit(raw_path)
-    query = parse_qs(parts.query, keep_blank_values=True)
-    return {
-        "resource": parts.path,
-        "path": parts.path,
-        "httpMethod": method,
-        "headers": headers,
-        "multiValueHeaders": {k: [v] for k, v in headers.items()},
-        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
-        "multiValueQueryStringParameters": query or None,
-        "pathParameters": None,
-        "stageVariables": None,
-        "requestContext": {
-            "requestId": str(uuid.uuid4()),
-            "stage": "v1",
-            "httpMethod": method,
-            "path": f"/v1{parts.path}",
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
-def _api_handler_class() -> type[BaseHTTPRequestHandler]:
-    class ApiGateway(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _dispatch(self) -> None:
-            from handlers import api
-
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode("utf-8", "replace") if length else None
-            event = api_gateway_event(self.command, self.path, dict(self.headers.items()), body)
-            try:
-                result = api.handler(event, FakeContext("cliptag-api", timeout_s=10, memory_mb=512))
-            except Exception:  # what API Gateway answers when the function crashes
-                result = {"statusCode": 502, "body": '{"message": "Internal server error"}'}
-            payload = (result.get("body") or "").encode("utf-8")
-            headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
-            headers.setdefault("content-type", "application/json")
-            self.send_response(int(result.get("statusCode", 200)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            for name, values in (result.get("multiValueHeaders") or {}).items():
-                if name.lower() not in headers:
-                    for value in values:
-                        self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
-
-        def __getattr__(self, name: str) -> Any:
-            # http.server looks up do_<METHOD>: like API Gateway's proxy integration, every
-            # method reaches the function (which answers 404/405 JSON for what it lacks).
-            if name.startswith("do_"):
-                return self._dispatch
-            raise AttributeError(name)
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet: handlers log as JSON
-            pass
-
-    return ApiGateway

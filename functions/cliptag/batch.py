@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from cliptag.records import ContentRecord, ObjectEvent, ObjectRecord, TagScore
+from cliptag.records import ContentRecord, ObjectEvent, TagScore
 
 
 @dataclass
@@ -29,7 +29,6 @@ class Item:
     content_id: str = ""
     size: int = 0
     etag: str = ""
-    stored: ObjectRecord | None = None  # the record a re-tag starts from
     cached: ContentRecord | None = None  # known before this batch
     result: ContentRecord | None = None  # embedding or failure, after plan()
     data: bytes = b""  # held only between read and decode

@@ -30,7 +30,7 @@ from cliptag.imaging import Limits, Preprocessing
 from cliptag.ports import ContentCache, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, StaleEvent
 from cliptag.scoring import TagScorer
-from cliptag.steps import decode, object_record, read, resolve_retags
+from cliptag.steps import decode, object_record, read, resolve_retags, score
 
 
 @dataclass
@@ -75,7 +75,7 @@ class TaggingPipeline:
         for group in todo.values():
             for other in group[1:]:
                 other.result, other.outcome = group[0].result, "reused"
-        self._score(items + [item for item in retags if item.event.kind == "retag" and item.result])
+        score(self.scorer, items + [item for item in retags if item.event.kind == "retag" and item.result])
         return plans, stats
 
     def commit_all(self, plans: Sequence[MessagePlan]) -> dict[str, TransientError | None]:
@@ -168,14 +168,6 @@ class TaggingPipeline:
             )
             item.pixels = None  # free the tensor before commit
         return stats
-
-    def _score(self, items: list[Item]) -> None:
-        """Tags for every embedded item of the batch, new or cached: one matrix product."""
-        embedded = [(i, i.result.embedding) for i in items if i.result and i.result.embedding is not None]
-        if embedded:
-            scored = self.scorer.tags(np.stack([vector for _, vector in embedded]))
-            for (item, _), tags in zip(embedded, scored, strict=True):
-                item.tags = tuple(tags)
 
     def _commit_item(self, item: Item) -> None:
         event = item.event

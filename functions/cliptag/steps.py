@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from cliptag.batch import Item
 from cliptag.content import content_id
 from cliptag.errors import ObjectGone, PermanentError, TransientError
 from cliptag.imaging import Limits, Preprocessing, load_pixels
 from cliptag.ports import ContentCache, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, ObjectRecord
+from cliptag.scoring import TagScorer
 
 
 def resolve_retags(objects: ObjectStore, contents: ContentCache, items: list[Item]) -> None:
@@ -20,8 +23,7 @@ def resolve_retags(objects: ObjectStore, contents: ContentCache, items: list[Ite
         return
     try:
         records = objects.get_many([item.event.ref for item in items])
-        stored = [(item, records[item.event.ref]) for item in items if item.event.ref in records]
-        cached = contents.get_many([record.content_id for _, record in stored if record.status == "tagged"])
+        cached = contents.get_many([r.content_id for r in records.values() if r.status == "tagged"])
     except TransientError as exc:
         for item in items:
             item.retry(str(exc))
@@ -31,7 +33,7 @@ def resolve_retags(objects: ObjectStore, contents: ContentCache, items: list[Ite
         if record is None or record.status != "tagged":
             item.skip()
             continue
-        item.stored, item.content_id, item.size, item.etag = record, record.content_id, record.size, record.etag
+        item.content_id, item.size, item.etag = record.content_id, record.size, record.etag
         content = cached.get(record.content_id)
         if content is not None and content.embedding is not None:
             item.cached = item.result = content
@@ -64,6 +66,15 @@ def decode(preprocessing: Preprocessing, limits: Limits, fast: bool, item: Item)
         return
     item.pixels = pixels
     item.result = ContentRecord(status="pending", width=decoded.width, height=decoded.height, format=decoded.format)
+
+
+def score(scorer: TagScorer, items: list[Item]) -> None:
+    """Tags for every embedded item of the batch, new, cached or re-tagged: one matrix product."""
+    embedded = [(i, i.result.embedding) for i in items if i.result and i.result.embedding is not None]
+    if embedded:
+        scored = scorer.tags(np.stack([vector for _, vector in embedded]))
+        for (item, _), tags in zip(embedded, scored, strict=True):
+            item.tags = tuple(tags)
 
 
 def object_record(item: Item, model_key: str, vocabulary_version: str, scoring: str) -> ObjectRecord:
