@@ -64,7 +64,7 @@ def backfill(args: argparse.Namespace) -> int:
 
 
 def retag(args: argparse.Namespace) -> int:
-    from cliptag_cli.retag import Preview, Retag
+    from cliptag_cli.retag import JOB, Preview, Retag
 
     target = Target.from_args(args)
     table = Table(target.table, target.dynamodb)
@@ -86,7 +86,7 @@ def retag(args: argparse.Namespace) -> int:
         deployment = Deployment(deployment.model, "", preview.scoring, deployment.top_k, deployment.min_score)
     checkpoints = DynamoCheckpoints(table)
     if args.restart:
-        checkpoints.clear("retag")
+        checkpoints.clear(JOB)
     feeder = None if args.dry_run else QueueFeeder(target.client("sqs"), target.queue_url, args.max_backlog)
     run = Retag(table, checkpoints, feeder, deployment, preview, page_size=args.page_size)
     started = time.monotonic()

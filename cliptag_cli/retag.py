@@ -23,13 +23,14 @@ import numpy as np
 from cliptag import keys
 from cliptag.adapters.dynamodb import DynamoCheckpoints, Table
 from cliptag.adapters.dynamodb.items import content_key
-from cliptag.adapters.dynamodb.table import plain
+from cliptag.adapters.dynamodb.table import plain, typed
 from cliptag.adapters.notifications import RETAG_MAX_OBJECTS, retag_body
 from cliptag.records import Deployment
 
 from cliptag_cli import prices
 from cliptag_cli.feed import QueueFeeder
 
+JOB = "retag"  # one re-tag at a time per table: its checkpoint's name
 # Per object: its META (1 WRU); per TAG item put or deleted, the item and its index entry (2 WRU).
 WRU_META, WRU_PER_TAG_CHANGE = 1, 2
 
@@ -44,8 +45,7 @@ class Due:
 
 @dataclass
 class Counts:
-    scanned: int = 0  # items the Scan read (every kind: records, tag items, embeddings)
-    scanned_bytes: int = 0
+    scanned_bytes: int = 0  # of items the Scan read (every kind: records, tag items, embeddings)
     due: int = 0
     sent: int = 0
     messages: int = 0
@@ -81,12 +81,9 @@ def due_pages(
         "FilterExpression": "#sk = :meta AND #status = :tagged AND model = :model AND scoring <> :scoring",
         "ProjectionExpression": "#b, #k, content_id, tags",
         "ExpressionAttributeNames": {"#sk": keys.SK, "#status": "status", "#b": "bucket", "#k": "key"},
-        "ExpressionAttributeValues": {
-            ":meta": {"S": keys.META},
-            ":tagged": {"S": "tagged"},
-            ":model": {"S": deployment.model},
-            ":scoring": {"S": deployment.scoring},
-        },
+        "ExpressionAttributeValues": typed(
+            {":meta": keys.META, ":tagged": "tagged", ":model": deployment.model, ":scoring": deployment.scoring}
+        ),
     }
     if resume:
         params["ExclusiveStartKey"] = resume
@@ -107,7 +104,7 @@ class Retag:
     feeder: QueueFeeder | None  # None: a dry run
     deployment: Deployment
     preview: Any = None  # a Preview: exact changes for a dry run
-    job: str = "retag"
+    job: str = JOB
     page_size: int | None = None
     counts: Counts = field(default_factory=Counts)
 
@@ -115,7 +112,6 @@ class Retag:
         resume = self.checkpoints.load(self.job) if self.feeder is not None else None
         for due, scanned, position in due_pages(self.table, self.deployment, resume, self.page_size):
             self.counts.due += len(due)
-            self.counts.scanned += scanned
             self.counts.scanned_bytes += scanned * ITEM_BYTES
             if self.preview is not None and due:
                 self.preview.measure(due, self.counts)
@@ -155,8 +151,7 @@ class Preview:
         self.scoring = scoring_version(vocab.version, top_k, threshold)
 
     def measure(self, due: list[Due], counts: Counts) -> None:
-        contents = sorted({d.content_id for d in due})  # keys sharing bytes share one embedding
-        found = self.table.batch_get([content_key(c, self.model_key) for c in contents])
+        found = self.table.batch_get([content_key(d.content_id, self.model_key) for d in due])
         codes = {  # the stored int8 codes, as the bulk scorer takes them
             keys.content_id_from_pk(item[keys.PK]): np.frombuffer(
                 bytes(getattr(item["embedding"], "value", item["embedding"])), np.int8

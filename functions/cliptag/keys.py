@@ -109,10 +109,15 @@ def score_from_index_sk(sk: str) -> float:
     return decode_score(sk.split("#", 1)[0])
 
 
-def is_index_sk(text: str) -> bool:
-    """Whether ``text`` has the shape of an index sort key (a pagination position)."""
+def _is_sort_key(text: str, width: int) -> bool:
+    """``<width digits>#<bucket>/<key>``: the shape of both indexes' sort keys."""
     head, sep, ref = text.partition("#")
-    return len(head) == SCORE_WIDTH and head.isdigit() and bool(sep) and "/" in ref
+    return len(head) == width and head.isdigit() and bool(sep) and "/" in ref
+
+
+def is_index_sk(text: str) -> bool:
+    """Whether ``text`` has the shape of a tag index sort key (a pagination position)."""
+    return _is_sort_key(text, SCORE_WIDTH)
 
 
 def failure_index_pk(bucket: str) -> str:
@@ -124,8 +129,7 @@ def failure_index_sk(updated_at: int, ref: str) -> str:
 
 
 def is_failure_index_sk(text: str) -> bool:
-    head, sep, ref = text.partition("#")
-    return len(head) == TIME_WIDTH and head.isdigit() and bool(sep) and "/" in ref
+    return _is_sort_key(text, TIME_WIDTH)
 
 
 def job_key(job: str) -> dict[str, str]:

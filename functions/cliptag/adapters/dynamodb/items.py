@@ -74,6 +74,7 @@ def tombstone(bucket: str, key: str) -> dict[str, Any]:
         "bucket": bucket,
         "key": key,
         "status": "deleted",
+        "updated_at": now,
         "expires_at": now + TOMBSTONE_TTL_SECONDS,
     }
 

@@ -30,7 +30,7 @@ class DynamoObjectStore:
 
     def get_many(self, refs: list[str]) -> dict[str, ObjectRecord]:
         """Records of these objects (ref -> record; absent and deleted ones left out)."""
-        found = self.table.batch_get([items.object_key(ref) for ref in sorted(set(refs))])
+        found = self.table.batch_get([items.object_key(ref) for ref in refs])
         records = (items.record_from_meta(item) for item in found)
         return {record.ref: record for record in records if record is not None}
 
