@@ -14,6 +14,8 @@
   each message it considers: quadratic in the queue's depth. Here the retention check reads
   the one attribute it needs. SendMessage does the same to read one flag (content-based
   deduplication); here the message counts are not computed for it.
+- moto's S3 Vectors has no QueryVectors and drops an index's metadataConfiguration; devstack/s3vectors.py
+  adds the query (with AWS's metadata filters and limits) and the PutVectors/ListVectors checks AWS makes.
 
 ``python -m devstack.moto_patches -H 127.0.0.1 -p PORT`` runs moto's server with the patch.
 """
@@ -24,6 +26,8 @@ import sys
 import threading
 import time
 from typing import Any
+
+from devstack import s3vectors
 
 _lock = threading.Lock()
 _last = 0
@@ -107,6 +111,7 @@ def _install_linear_send(backend: Any) -> None:
 
 
 def install() -> None:
+    s3vectors.install()
     _install_partition_query()
     _install_linear_receive()
     from moto.s3 import notifications
