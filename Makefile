@@ -123,8 +123,11 @@ layer-check: venv model-tiny
 size: venv
 	$(PY) -m model_export.layer_size .aws-sam/build
 
+# The search index's dimension comes from the model being deployed (it cannot change later).
+EMBED_DIM = $(shell $(PYTHON) -c 'import json,sys; print(json.load(open(sys.argv[1]))["model"]["embed_dim"])' $(MODEL_DIR)/manifest.json 2>/dev/null)
+
 deploy: build
-	$(SAM_VENV)/bin/sam deploy --guided --parameter-overrides Architecture=$(ARCH)
+	$(SAM_VENV)/bin/sam deploy --guided --parameter-overrides Architecture=$(ARCH) EmbeddingDimension=$(EMBED_DIM)
 
 soak: venv model-tiny
 	$(PY) -m devstack.soak --model-dir $(TEST_MODEL_DIR)

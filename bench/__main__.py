@@ -10,7 +10,22 @@ import sys
 from pathlib import Path
 
 import bench
-from bench import backfill, cold, cost, decode, e2e, inprocess, memory, ort, rescore, retag, stages, writes
+from bench import (
+    backfill,
+    cold,
+    cost,
+    decode,
+    e2e,
+    inprocess,
+    memory,
+    ort,
+    rescore,
+    retag,
+    search,
+    stages,
+    text,
+    writes,
+)
 from bench.common import ROOT
 from bench.context import FULL, QUICK, Bench, Measure
 from model_export.photos import coco_photos, skimage_photos
@@ -18,7 +33,8 @@ from model_export.photos import coco_photos, skimage_photos
 # In the order they run: each after the measures it needs, the stack's two set-ups apart. The re-tag
 # goes before e2e: it re-tags every object of its model in the table, so it wants none but its own.
 MEASURES: list[Measure] = [
-    m.MEASURE for m in (stages, backfill, inprocess, writes, ort, decode, retag, e2e, cold, memory, rescore, cost)
+    m.MEASURE
+    for m in (stages, backfill, inprocess, writes, ort, decode, retag, e2e, search, cold, memory, rescore, text, cost)
 ]
 BY_NAME = {m.name: m for m in MEASURES}
 

@@ -79,11 +79,13 @@ def retag(args: argparse.Namespace) -> int:
         if not args.dry_run:
             print("error: --model-dir previews a vocabulary: use it with --dry-run, then deploy that model directory")
             return 1
-        preview = Preview(table, args.model_dir, deployment.top_k, deployment.min_score)
+        preview = Preview(table, args.model_dir, deployment.top_k, deployment.min_score, deployment.vector_index)
         if preview.model_key != deployment.model:
             print(f"error: {args.model_dir} holds another image encoder than the deployed one ({deployment.model})")
             return 1
-        deployment = Deployment(deployment.model, "", preview.scoring, deployment.top_k, deployment.min_score)
+        deployment = Deployment(
+            deployment.model, "", preview.scoring, deployment.top_k, deployment.min_score, deployment.vector_index
+        )
     checkpoints = DynamoCheckpoints(table)
     if args.restart:
         checkpoints.clear(JOB)

@@ -1,12 +1,13 @@
 """``cliptag retag``: re-tag objects after a vocabulary, threshold or TopK change, without the model.
 
-Objects whose record names another scoring (vocabulary version, TopK, minimum score) than the
-deployed tagger's, under the same model, are found by a Scan of the table (its META items, read
-page by page; the position is saved after each page, so an interrupted run continues where it
-stopped) and sent to the tagging queue as re-tag requests: the tagger re-scores each stored
+Objects whose record names another scoring (vocabulary version, TopK, minimum score, search
+index) than the deployed tagger's, under the same model, are found by a Scan of the table (its
+META items, read page by page; the position is saved after each page, so an interrupted run
+continues where it stopped) and sent to the tagging queue as re-tag requests: the tagger re-scores each stored
 content embedding and converges the object's items, so unchanged tags write nothing. No S3 read,
-no inference. Objects embedded by another model are the backfill's: their content must be read
-and embedded again.
+no inference; the tagger also puts each object's vector into the deployed search index (which
+fills a new index). Objects embedded by another model are the backfill's: their content must be
+read and embedded again.
 
 ``--dry-run --model-dir D`` previews a vocabulary before it is deployed: every due object is
 re-scored locally from its stored embedding (the bulk scorer: thousands of rows per matrix
@@ -136,7 +137,9 @@ class Retag:
 class Preview:
     """Re-scores due objects locally with a model directory's vocabulary: what a re-tag would change."""
 
-    def __init__(self, table: Table, model_dir: str, top_k: int, min_score: float | None) -> None:
+    def __init__(
+        self, table: Table, model_dir: str, top_k: int, min_score: float | None, vector_index: str = ""
+    ) -> None:
         from cliptag.bundle import ModelBundle
         from cliptag.scoring import TagScorer, scoring_version
 
@@ -148,7 +151,7 @@ class Preview:
         per_tag = [t.threshold for t in vocab.tags]
         self.scorer = BulkScorer(TagScorer.build(vocab.names, bundle.tag_embeddings, per_tag, threshold, top_k))
         self.table, self.model_key = table, bundle.model_key
-        self.scoring = scoring_version(vocab.version, top_k, threshold)
+        self.scoring = scoring_version(vocab.version, top_k, threshold, vector_index)
 
     def measure(self, due: list[Due], counts: Counts) -> None:
         found = self.table.batch_get([content_key(d.content_id, self.model_key) for d in due])

@@ -59,6 +59,7 @@ def up(args: argparse.Namespace) -> int:
     print(f"\nlocal stack up (state in {state}); Ctrl-C to stop")
     print(f"  upload : aws --endpoint-url {info.aws_endpoint_url} s3 cp photo.jpg s3://{info.bucket}/")
     print(f"  query  : curl {info.api_url}/tags/dog/images")
+    print(f"  search : curl '{info.api_url}/search?q=a+dog+on+the+beach'")
     stopped = threading.Event()
     # Explicit handlers: a job started in the background inherits SIGINT as ignored.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -116,8 +117,25 @@ def demo(args: argparse.Namespace) -> int:
             print(f"\nGET {url} -> {status}")
             for img in body.get("images", []):
                 print(f"  {img['score']:.3f}  s3://{img['bucket']}/{img['key']}")
+        _search_demo(info.api_url, keys[0], meaningless=bool(random_note))
         Path(args.state).unlink(missing_ok=True)
         return 0 if len(results) == len(keys) else 1
+
+
+def _search_demo(api_url: str, key: str, meaningless: bool) -> None:
+    """One free-text search and one similar-images query through the HTTP API."""
+    if meaningless:
+        print("\nsearch by meaning (random weights: the rankings below are meaningless, the path is real)")
+    queries = [
+        f"/search?q={urllib.parse.quote('a cat sleeping on a sofa')}&limit=3",
+        f"/images/{urllib.parse.quote(key, safe='')}/similar?limit=3",
+    ]
+    for path in queries:
+        status, body = _get(api_url + path)
+        print(f"\nGET {api_url}{path} -> {status}")
+        for img in body.get("images", []):
+            tags = ", ".join(t["tag"] for t in img["tags"][:3])
+            print(f"  {img['score']:.3f}  s3://{img['bucket']}/{img['key']}  ({tags})")
 
 
 def redrive_command(args: argparse.Namespace) -> int:

@@ -1,7 +1,9 @@
-"""Just enough of CloudFormation's intrinsic functions to apply the bucket notification locally."""
+"""Just enough of CloudFormation's intrinsic functions to apply, locally, what moto's
+CloudFormation does not: the bucket notification and the S3 Vectors index."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _NO_VALUE = object()
@@ -42,4 +44,13 @@ class Resolver:
                 return all(self.resolve(a) for a in arg)
             if fn in ("Fn::Condition", "Condition"):
                 return self.condition(arg)
+            if fn == "Fn::Sub" and isinstance(arg, str):
+                return re.sub(r"\$\{([^}]+)\}", lambda m: self._named(m.group(1)), arg)
         return {k: r for k, v in value.items() if (r := self.resolve(v)) is not _NO_VALUE}
+
+    def _named(self, name: str) -> str:
+        """``${Param}`` or ``${Resource.Attribute}`` inside a Fn::Sub string."""
+        if "." in name:
+            resource, attribute = name.split(".", 1)
+            return self.attributes[(resource, attribute)]
+        return self.parameters[name]

@@ -62,6 +62,8 @@ class StackInfo:
     dead_letter_queue_url: str
     model_dir: str
     model: str = ""
+    vector_bucket: str = ""
+    vector_index: str = ""
     started_at: float = field(default_factory=time.time)
 
 
@@ -80,7 +82,9 @@ class LocalStack:
         self.model_dir = Path(model_dir).resolve()
         self.api_port = api_port or free_port()
         self.moto_port = moto_port or free_port()
-        self.parameters = {**LOCAL_PARAMETERS, **(parameters or {})}
+        # The search index takes the model's dimension, as `make deploy` passes it.
+        dimension = str(json.loads((self.model_dir / "manifest.json").read_text("utf-8"))["model"]["embed_dim"])
+        self.parameters = {**LOCAL_PARAMETERS, "EmbeddingDimension": dimension, **(parameters or {})}
         self.batch_size = batch_size
         # A separate moto process keeps the emulator off this process's GIL (benchmarks).
         self.moto_process = moto_process
@@ -216,6 +220,7 @@ class LocalStack:
             "Attributes"
         ]["QueueArn"]
         self.queue_arn = queue_arn
+        self.vectors = self._create_vector_index(template)
         if existing:
             return self._info(existing, resources)
         resolver = Resolver(template, self.parameters, {("TaggingQueue", "Arn"): queue_arn})
@@ -238,6 +243,27 @@ class LocalStack:
         )
         return self._info(bucket, resources)
 
+    def _create_vector_index(self, template: dict[str, Any]) -> tuple[str, str]:
+        """The template's S3 Vectors bucket and index (moto's CloudFormation has neither type),
+        created with the properties the template gives them; (bucket name, index name)."""
+        s3vectors = self.client("s3vectors")
+        bucket = f"{STACK_NAME}-vectors-{uuid.uuid4().hex[:8]}"  # CloudFormation names it in AWS
+        s3vectors.create_vector_bucket(vectorBucketName=bucket)
+        arn = s3vectors.get_vector_bucket(vectorBucketName=bucket)["vectorBucket"]["vectorBucketArn"]
+        resolver = Resolver(template, self.parameters, {("VectorBucket", "VectorBucketArn"): arn})
+        props = resolver.resolve(template["Resources"]["ImageVectors"]["Properties"])
+        s3vectors.create_index(
+            vectorBucketName=bucket,
+            indexName=props["IndexName"],
+            dataType=props["DataType"],
+            dimension=int(props["Dimension"]),
+            distanceMetric=props["DistanceMetric"],
+            metadataConfiguration={
+                "nonFilterableMetadataKeys": props["MetadataConfiguration"]["NonFilterableMetadataKeys"]
+            },
+        )
+        return bucket, props["IndexName"]
+
     def _info(self, bucket: str, resources: dict[str, str]) -> StackInfo:
         return StackInfo(
             aws_endpoint_url=self.endpoint,
@@ -248,6 +274,8 @@ class LocalStack:
             queue_url=resources["TaggingQueue"],
             dead_letter_queue_url=resources["TaggingDeadLetterQueue"],
             model_dir=str(self.model_dir),
+            vector_bucket=self.vectors[0],
+            vector_index=self.vectors[1],
         )
 
     def _configure_functions(self, info: StackInfo) -> None:
@@ -262,6 +290,10 @@ class LocalStack:
                 "IMAGES_BUCKET": info.bucket,
                 "MODEL_DIR": str(self.model_dir),
                 "MODEL_S3_URI": "",
+                "VECTOR_BUCKET": info.vector_bucket,
+                "VECTOR_INDEX": info.vector_index,
+                "NEAR_DUPLICATES": self.parameters.get("NearDuplicates", "Off"),
+                "NEAR_DUPLICATE_THRESHOLD": self.parameters.get("NearDuplicateThreshold", ""),
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "cliptag",
             }

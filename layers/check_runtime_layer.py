@@ -3,7 +3,8 @@
 Builds the layer with the same Makefile for this machine's Python (Lambda's own Python cannot
 run here), then, in an isolated interpreter whose only paths are the layer, the function code
 and what the Lambda runtime itself provides (boto3 and its dependencies), imports both handlers,
-loads a model directory, decodes HEIC/AVIF/JPEG and runs the encoder.
+loads a model directory, decodes HEIC/AVIF/JPEG and runs the image encoder, and embeds a search
+query with the text encoder (tokenizers without huggingface_hub).
 
 Usage: python layers/check_runtime_layer.py MODEL_DIR
 """
@@ -25,12 +26,15 @@ PROBE = textwrap.dedent(
     from cliptag.bundle import ModelBundle
     from cliptag.encoder import ImageEncoder
     from cliptag.imaging import Limits, load_pixels
+    from cliptag.text import TextEncoder
     bundle = ModelBundle.open(sys.argv[1])
     encoder = ImageEncoder(bundle.image_encoder_path())
     pixels = [load_pixels(Path(p).read_bytes(), bundle.preprocessing, Limits())[1] for p in sys.argv[2:]]
     emb = encoder.embed(np.stack(pixels))
-    assert "tokenizers" not in sys.modules, "the functions must not need tokenizers"
-    print(json.dumps({"images": len(pixels), "dim": int(emb.shape[1]), "model": bundle.model_key}))
+    query = TextEncoder(bundle.text_encoder_path(), bundle.tokenizer_path()).embed(["a dog on the beach"])
+    assert "huggingface_hub" not in sys.modules, "tokenizers must not need huggingface_hub at run time"
+    print(json.dumps({"images": len(pixels), "dim": int(emb.shape[1]), "query_dim": int(query.shape[1]),
+                      "model": bundle.model_key}))
     """
 )
 

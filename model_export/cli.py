@@ -15,7 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m model_export",
         description="Export a CLIP model to ONNX with parity checks, quantization and tag embeddings. "
-        "`python -m model_export vocabulary --help`: a new vocabulary for an exported directory, without PyTorch.",
+        "`python -m model_export vocabulary --help`: a new vocabulary for an exported directory, without PyTorch; "
+        "`python -m model_export evaluate --help`: its tagging accuracy on labelled photos, calibrated thresholds; "
+        "`python -m model_export near-duplicates --help`: its near-duplicate threshold and figures.",
     )
     p.add_argument(
         "--model",
@@ -86,10 +88,80 @@ def vocabulary_main(argv: list[str]) -> int:
     return 0
 
 
+def evaluate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m model_export evaluate",
+        description="Tagging accuracy of an exported model directory on labelled photos (mAP, precision, recall, "
+        "F1 at its thresholds; tag-embedding ablations; image encoder variants vs fp32), and with --calibrate "
+        "per-tag thresholds written into its vocabulary. See docs/accuracy.md.",
+    )
+    p.add_argument("--model-dir", type=Path, required=True, help="a directory written by `python -m model_export`")
+    p.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="a CSV (header path,tags; tags separated by ';'; paths relative to the CSV) or a folder with one "
+        "sub-folder per tag (default: COCO val2017 panoptic from ../shared/data beside the repository)",
+    )
+    p.add_argument("--limit", type=int, default=None, help="only the first N photos")
+    p.add_argument(
+        "--min-score", type=float, default=None, help="default threshold (default: MIN_SCORE, else the manifest's)"
+    )
+    p.add_argument("--top-k", type=int, default=None, help="tags kept per photo (default: TOP_K, else 10; 0: no limit)")
+    p.add_argument("--calibrate", action="store_true", help="write per-tag thresholds into the model directory")
+    p.add_argument("--target-precision", type=float, default=0.9, help="precision each calibrated tag must reach")
+    p.add_argument("--min-positives", type=int, default=5, help="positives a tag needs to be calibrated")
+    p.add_argument("--json", type=Path, default=None, help="write the full report (per tag too) to this file")
+    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (default: one per CPU)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def evaluate_main(argv: list[str]) -> int:
+    args = evaluate_parser().parse_args(argv)
+    if not 0.0 < args.target_precision <= 1.0:
+        print("error: --target-precision must be in (0, 1]", file=sys.stderr)
+        return 2
+    from cliptag.errors import ModelBundleError, PermanentError
+
+    from model_export.evaluation.labels import LabelsError
+    from model_export.evaluation.report import format_report, write_json
+    from model_export.evaluation.run import EvaluateOptions, evaluate
+
+    options = EvaluateOptions(
+        model_dir=args.model_dir,
+        labels=args.labels,
+        limit=args.limit,
+        min_score=args.min_score,
+        top_k=args.top_k,
+        calibrate=args.calibrate,
+        target_precision=args.target_precision,
+        min_positives=args.min_positives,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
+    try:
+        report = evaluate(options)
+    except (LabelsError, ModelBundleError, PermanentError, VocabularyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(format_report(report))
+    if args.json:
+        write_json(report, args.json)
+        print(f"full report: {args.json}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["vocabulary"]:
         return vocabulary_main(argv[1:])
+    if argv[:1] == ["evaluate"]:
+        return evaluate_main(argv[1:])
+    if argv[:1] == ["near-duplicates"]:
+        from model_export.near_duplicates import main as near_duplicates_main
+
+        return near_duplicates_main(argv[1:])
     args = build_parser().parse_args(argv)
     from model_export.export import ExportOptions, ParityError, run_export
 

@@ -17,19 +17,27 @@ from typing import Any
 import numpy as np
 from cliptag.bundle import FORMAT_VERSION, MANIFEST, ModelBundle, file_sha256
 from cliptag.encoder import ImageEncoder
+from cliptag.imaging import Preprocessing
 from cliptag.scoring import l2_normalise
+from cliptag.text import CONTEXT_LENGTH, TextEncoder
 from cliptag.vocabulary import Vocabulary
+from numpy.typing import NDArray
 
-from model_export import parity
+from model_export import near_duplicates, parity
 from model_export.checkpoint import Checkpoint, load_checkpoint
 from model_export.onnx_export import export_encoders, torch_image_embeds, torch_text_embeds
-from model_export.photos import parity_photos
-from model_export.quantize import VARIANTS
+from model_export.photos import coco_photos, parity_photos
+from model_export.quantize import TEXT_VARIANTS, VARIANTS
+from model_export.queries import default_queries
 from model_export.tag_embeddings import all_prompts, embed_vocabulary
-from model_export.text_encoder import TextEncoder
 from model_export.vocabulary_file import load_vocabulary
 
 QUANTIZED_MIN_COSINE = 0.99
+# A quantized text encoder embeds search queries only where it finds what fp32 finds: cosine to
+# fp32 over the tag prompts and the free-text queries, and the top-10 photos of each query.
+TEXT_MIN_COSINE = 0.99
+TEXT_MEAN_COSINE = 0.995
+TEXT_MIN_TOP10_OVERLAP = 0.9
 # Cosine above which a tag is kept, for real CLIP weights with prompt ensembling; random
 # weights have no meaningful scale, so their bundles keep the top-k only.
 REAL_MODEL_THRESHOLD = 0.24
@@ -91,8 +99,8 @@ def run_export(opts: ExportOptions) -> dict[str, Any]:
         _log(f"model {ckpt.model_id} ({ckpt.source}, revision {ckpt.revision})")
         with _staging(opts.out_dir) as out:
             manifest, report = _export_into(out, ckpt, vocab, opts)
-    chosen = manifest["image_encoder"]["file"]
-    _log(f"done in {time.perf_counter() - started:.1f} s -> {opts.out_dir} (image encoder: {chosen})")
+    chosen = f"image encoder: {manifest['image_encoder']['file']}, text encoder: {manifest['text_encoder']['file']}"
+    _log(f"done in {time.perf_counter() - started:.1f} s -> {opts.out_dir} ({chosen})")
     print(format_report(report), flush=True)
     return manifest
 
@@ -106,18 +114,27 @@ def _export_into(
     _log(f"ONNX written: {sizes}")
     report, pixels, reference = _check_parity(ckpt, out, vocab, opts.photos)
 
-    text_encoder = TextEncoder(text_fp32, out / "tokenizer.json")
+    text_encoder = _RecordingTextEncoder(text_fp32, out / "tokenizer.json")
     tag_matrix = embed_vocabulary(text_encoder, vocab, progress=opts.progress)
     np.save(out / "tag_embeddings.npy", tag_matrix)
     (out / "vocabulary.json").write_text(json.dumps(vocab.to_json(), ensure_ascii=False, indent=1), "utf-8")
 
     chosen, variants = _quantize(out, image_fp32, opts, tag_matrix, pixels, reference)
     report["variants"] = variants
+    image_encoder = out / chosen["file"]
+    text_chosen, report["text_variants"] = _quantize_text(
+        text_encoder, all_prompts(vocab), image_encoder, ckpt.preprocessing, opts
+    )
     (out / "parity.json").write_text(json.dumps(report, indent=2), "utf-8")
 
-    manifest = _manifest(ckpt, out, vocab, tag_matrix.shape, chosen, variants)
+    manifest = _manifest(ckpt, out, vocab, tag_matrix.shape, (chosen, variants), (text_chosen, report["text_variants"]))
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
     ModelBundle.open(out).tag_embeddings  # noqa: B018 - load it back exactly as the Lambda will
+    photos = near_duplicates.default_photos()
+    if len(photos) >= 2:  # this model's own near-duplicate threshold, through the shipped encoder
+        manifest["near_duplicates"] = near_duplicates.measure(out, photos)
+        near_duplicates.write(out, manifest["near_duplicates"])
+        _log(near_duplicates.summary(manifest["near_duplicates"]))
     return manifest, report
 
 
@@ -246,14 +263,116 @@ def _quantize(
     return chosen, variants
 
 
+class _RecordingTextEncoder(TextEncoder):
+    """The fp32 text encoder, keeping what it embeds: the tag embeddings embed every vocabulary
+    prompt (13,317 for the default one) in order, and the quantized variants are compared with
+    those vectors instead of embedding every prompt with fp32 a second time."""
+
+    def __init__(self, model_path: Path, tokenizer_path: Path) -> None:
+        super().__init__(model_path, tokenizer_path)
+        self.model_path, self.tokenizer_path = model_path, tokenizer_path
+        self.embedded: list[NDArray[np.float32]] = []
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> NDArray[np.float32]:
+        vectors = super().embed(texts, batch_size)
+        self.embedded.append(vectors)
+        return vectors
+
+
+def _quantize_text(
+    fp32: _RecordingTextEncoder, prompts: list[str], image_encoder: Path, prep: Preprocessing, opts: ExportOptions
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The text encoder's variants with their figures against fp32, and the one search queries use.
+
+    The figures: cosine over the vocabulary's prompts (already embedded by fp32 for the tag
+    embeddings) and the free-text queries, and the top-10 overlap of searching the COCO photos,
+    embedded once with the image encoder that ships.
+    """
+    started = time.perf_counter()
+    reference_prompts = np.concatenate(fp32.embedded)
+    if len(reference_prompts) != len(prompts):  # the tag embeddings embed each prompt exactly once, in order
+        raise ParityError(f"{len(reference_prompts)} fp32 prompt embeddings recorded for {len(prompts)} prompts")
+    queries = list(default_queries())
+    reference = (reference_prompts, parity.query_embeddings(fp32, queries))
+    photos = coco_photos()
+    images = parity.photo_embeddings(image_encoder, photos, prep) if photos else None
+    variants = [_text_variant("fp32", fp32.model_path, parity.text_variant_figures(reference, reference, images))]
+    for name, quantize in ({} if opts.quantize == "none" else TEXT_VARIANTS).items():
+        path = quantize(fp32.model_path, fp32.model_path.with_name(f"text_encoder.{name}.onnx"))
+        encoder = TextEncoder(path, fp32.tokenizer_path)
+        candidate = (encoder.embed(prompts), parity.query_embeddings(encoder, queries))
+        variants.append(_text_variant(name, path, parity.text_variant_figures(reference, candidate, images)))
+    chosen = choose_text_encoder(variants)
+    _log(f"text encoder variants compared in {time.perf_counter() - started:.1f} s: {chosen['file']} for queries")
+    return chosen, variants
+
+
+def _text_variant(name: str, path: Path, figures: dict[str, Any]) -> dict[str, Any]:
+    return {"quantization": name, "file": path.name, "bytes": path.stat().st_size, **figures}
+
+
+def text_variant_holds(variant: dict[str, Any]) -> bool:
+    """fp32 always holds; a quantized variant where its cosine and top-10 overlap meet the limits
+    (no overlap figure: no photos to search, cosine alone decides)."""
+    overlap = variant["top10_overlap"]
+    return variant["quantization"] == "fp32" or (
+        variant["min_cosine"] >= TEXT_MIN_COSINE
+        and variant["mean_cosine"] >= TEXT_MEAN_COSINE
+        and (overlap is None or overlap >= TEXT_MIN_TOP10_OVERLAP)
+    )
+
+
+def choose_text_encoder(variants: list[dict[str, Any]]) -> dict[str, Any]:
+    """The smallest variant that holds, with the reason: its figures, or why the others did not."""
+    chosen = dict(min((v for v in variants if text_variant_holds(v)), key=lambda v: v["bytes"]))
+    quantized = [v for v in variants if v["quantization"] != "fp32"]
+    if not quantized:
+        chosen["reason"] = "no quantized variant tried (--quantize none)"
+        return chosen
+    judged = ", ".join(f"{v['quantization']}: {_text_checks(v)}" for v in quantized)
+    verdict = (
+        "smallest variant whose parity with fp32 holds"
+        if chosen["quantization"] != "fp32"
+        else "no quantized variant holds parity with fp32"
+    )
+    photos = (
+        f"top-10 overlap of searching {quantized[0]['photos']} COCO photos"
+        if quantized[0]["top10_overlap"] is not None
+        else "no COCO photos to search: decided on cosine alone"
+    )
+    counts = f"{quantized[0]['prompts']['n']:,} prompts and {quantized[0]['queries']['n']:,} queries"
+    chosen["reason"] = f"{verdict} (cosine over {counts}; {photos}): {judged}"
+    return chosen
+
+
+def _text_checks(variant: dict[str, Any]) -> str:
+    def check(what: str, value: float, limit: float, fmt: str, limit_fmt: str) -> str:
+        return f"{what} {value:{fmt}} {'>=' if value >= limit else '<'} {limit:{limit_fmt}}"
+
+    checks = [
+        check("min cosine", variant["min_cosine"], TEXT_MIN_COSINE, ".5f", "g"),
+        check("mean cosine", variant["mean_cosine"], TEXT_MEAN_COSINE, ".5f", "g"),
+    ]
+    if variant["top10_overlap"] is not None:
+        checks.append(check("top-10 overlap", variant["top10_overlap"], TEXT_MIN_TOP10_OVERLAP, ".1%", ".0%"))
+    return ", ".join(checks)
+
+
+def fp32_text_encoder_file(manifest: dict[str, Any]) -> str:
+    """The exact (fp32) text encoder, for tag embeddings; directories exported before the text
+    variants name only that one, as ``text_encoder``."""
+    return str(manifest.get("text_encoder_fp32", manifest["text_encoder"])["file"])
+
+
 def _manifest(
     ckpt: Checkpoint,
     out: Path,
     vocab: Vocabulary,
     shape: tuple[int, ...],
-    chosen: dict[str, Any],
-    variants: list[dict[str, Any]],
+    image: tuple[dict[str, Any], list[dict[str, Any]]],
+    text: tuple[dict[str, Any], list[dict[str, Any]]],
 ) -> dict[str, Any]:
+    (chosen, variants), (text_chosen, text_variants) = image, text
     prep = ckpt.preprocessing
     files = {p.name: file_sha256(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != MANIFEST}
     return {
@@ -280,7 +399,16 @@ def _manifest(
             "output": "image_embeds float32 [N,D]",
         },
         "image_encoder_variants": variants,
-        "text_encoder": {"file": "text_encoder.onnx", "inputs": ["input_ids"], "context_length": 77},
+        # The variant the API embeds search queries with; tag embeddings use the exact fp32 one.
+        "text_encoder": {
+            "file": text_chosen["file"],
+            "quantization": text_chosen["quantization"],
+            "reason": text_chosen["reason"],
+            "inputs": ["input_ids"],
+            "context_length": CONTEXT_LENGTH,
+        },
+        "text_encoder_fp32": {"file": text_variants[0]["file"], "quantization": "fp32"},
+        "text_encoder_variants": text_variants,
         "tokenizer": {"file": "tokenizer.json"},
         "vocabulary": {
             "file": "vocabulary.json",
@@ -318,5 +446,12 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(
             f"    {v['quantization']:<5} {v['bytes'] / 1e6:8.1f} MB  min cos {v['min_cosine']:.5f}"
             f"  mean cos {v['mean_cosine']:.5f}  top-5 same {v['top5_agreement'] * 100:.0f}%"
+        )
+    lines.append("  text encoder variants (prompts and queries; top-10 search overlap):")
+    for v in report.get("text_variants", []):
+        overlap = "n/a" if v["top10_overlap"] is None else f"{v['top10_overlap'] * 100:.1f}%"
+        lines.append(
+            f"    {v['quantization']:<5} {v['bytes'] / 1e6:8.1f} MB  min cos {v['min_cosine']:.5f}"
+            f"  mean cos {v['mean_cosine']:.5f}  top-10 overlap {overlap}"
         )
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Unzipped size of function + runtime layer + model layer against Lambda's 250 MB limit.
+"""Unzipped size of each function with its layers against Lambda's 250 MB limit.
 
 Usage: ``python -m model_export.layer_size [.aws-sam/build]`` after ``sam build``.
 """
@@ -9,7 +9,11 @@ import sys
 from pathlib import Path
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
-PARTS = {"function (tagger)": "TaggerFunction", "runtime layer": "RuntimeLayer", "model layer": "ModelLayer"}
+# Each function: its code, then its layers (the template's Layers).
+FUNCTIONS = {
+    "tagger": {"function": "TaggerFunction", "runtime layer": "RuntimeLayer", "model layer": "ModelLayer"},
+    "api": {"function": "ApiFunction", "runtime layer": "RuntimeLayer", "model layer": "ApiModelLayer"},
+}
 
 
 def tree_bytes(path: Path) -> int:
@@ -17,20 +21,24 @@ def tree_bytes(path: Path) -> int:
 
 
 def report(build_dir: Path) -> tuple[str, bool]:
-    rows, total = [], 0
-    for label, name in PARTS.items():
-        part = build_dir / name
-        if not part.is_dir():
-            return f"{part} not found: run `make build` first", False
-        size = tree_bytes(part)
-        total += size
-        rows.append(f"  {label:<20} {size / 2**20:8.1f} MiB")
-    fits = total <= LAMBDA_UNZIPPED_LIMIT
-    verdict = "fits" if fits else "DOES NOT FIT"
-    rows.append(f"  {'total':<20} {total / 2**20:8.1f} MiB of {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MiB: {verdict}")
-    if not fits:
+    rows, all_fit = [], True
+    for function, parts in FUNCTIONS.items():
+        total = 0
+        rows.append(f"  {function}")
+        for label, name in parts.items():
+            part = build_dir / name
+            if not part.is_dir():
+                return f"{part} not found: run `make build` first", False
+            size = tree_bytes(part)
+            total += size
+            rows.append(f"    {label:<18} {size / 2**20:8.1f} MiB")
+        fits = total <= LAMBDA_UNZIPPED_LIMIT
+        all_fit &= fits
+        verdict = "fits" if fits else "DOES NOT FIT"
+        rows.append(f"    {'total':<18} {total / 2**20:8.1f} MiB of {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MiB: {verdict}")
+    if not all_fit:
         rows.append("  -> deploy with ModelS3Uri=s3://bucket/prefix (model loaded into /tmp at cold start), see README")
-    return "unzipped deployment size\n" + "\n".join(rows), fits
+    return "unzipped deployment size per function\n" + "\n".join(rows), all_fit
 
 
 def main(argv: list[str] | None = None) -> int:

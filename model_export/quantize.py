@@ -1,15 +1,28 @@
-"""Smaller image encoders: dynamic int8 and fp16, both produced from the fp32 export."""
+"""Smaller encoders: dynamic int8 and fp16, both produced from the fp32 export."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 
-def quantize_int8(src: Path, dst: Path) -> Path:
-    """Dynamic int8 on the matrix multiplications (where ViT spends its time); weights QInt8."""
+def quantize_int8(src: Path, dst: Path, embeddings: bool = False) -> Path:
+    """Dynamic int8 on the matrix multiplications (where ViT spends its time); weights QInt8.
+
+    ``embeddings`` also quantizes the embedding tables (the Gathers whose data is a weight: token
+    and position embeddings; ORT leaves the Gathers on shapes alone). For the text encoder: its
+    token embedding (49,408 x 512) is 40% of the ViT-B/32 text encoder. Measured on the full-size
+    geometry (random weights, 1,903 prompts + 1,000 queries, one thread): MatMuls only 139.8 MB,
+    min cosine 0.99881, mean 0.99933, p50 8.8 ms; with the embeddings 63.8 MB, min 0.99898, mean
+    0.99931, p50 8.6 ms (fp32: 253.6 MB, 18.8 ms). ORT gathers int8 rows and dequantizes only
+    those, so the halved file costs nothing. Per-channel weights were worse (min 0.99826).
+    The image encoder keeps MatMuls only: its output (and so the cached embeddings' model key)
+    stays what it was.
+    """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+    ops = ["MatMul", "Gemm", *(["Gather"] if embeddings else [])]
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=ops)
     return dst
 
 
@@ -24,3 +37,4 @@ def convert_fp16(src: Path, dst: Path) -> Path:
 
 
 VARIANTS = {"int8": quantize_int8, "fp16": convert_fp16}
+TEXT_VARIANTS = {"int8": partial(quantize_int8, embeddings=True)}

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 from cliptag.bundle import MANIFEST, ModelBundle, file_sha256
+from cliptag.text import TextEncoder
 from cliptag.vocabulary import TagSpec, Vocabulary
 from numpy.typing import NDArray
 
+from model_export.export import fp32_text_encoder_file
 from model_export.tag_embeddings import embed_vocabulary
-from model_export.text_encoder import TextEncoder
 from model_export.vocabulary_file import load_vocabulary
 
 
@@ -30,8 +31,9 @@ def revocabulary(model_dir: Path, vocabulary: Path, progress: bool = True, descr
     vocab = load_vocabulary(vocabulary, descriptions=descriptions)
     bundle = ModelBundle.open(model_dir)
     manifest: dict[str, Any] = bundle.manifest
+    # The exact fp32 encoder, as the export's tag embeddings use: the shipped one may be int8.
     text = TextEncoder(
-        bundle.verified_path(manifest["text_encoder"]["file"]), bundle.verified_path(manifest["tokenizer"]["file"])
+        bundle.verified_path(fp32_text_encoder_file(manifest)), bundle.verified_path(manifest["tokenizer"]["file"])
     )
     matrix = _tag_matrix(bundle, vocab, text, progress)
     files = {manifest["vocabulary"]["file"]: None, manifest["tag_embeddings"]["file"]: None}

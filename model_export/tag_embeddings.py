@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 from cliptag.scoring import l2_normalise
+from cliptag.text import TextEncoder
 from cliptag.vocabulary import TagSpec, Vocabulary
 from numpy.typing import NDArray
-
-from model_export.text_encoder import TextEncoder
 
 
 def prompts_for(tag: TagSpec, templates: tuple[str, ...]) -> list[str]:

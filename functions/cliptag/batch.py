@@ -37,6 +37,7 @@ class Item:
     transient: str = ""  # set: this message must be retried
     gone: bool = False  # nothing to write: deleted before we read it, or nothing to re-tag
     outcome: str = ""  # tagged | reused | retagged | failed | deleted | skipped | stale
+    near_duplicates: int = 0  # found for this upload (when the check is on)
 
     def retry(self, reason: str) -> None:
         self.transient, self.data = reason, b""

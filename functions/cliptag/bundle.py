@@ -23,6 +23,7 @@ from cliptag.imaging import Preprocessing
 from cliptag.vocabulary import Vocabulary
 
 MANIFEST = "manifest.json"
+DEFAULT_NEAR_DUPLICATE = 0.95
 FORMAT_VERSION = 1
 
 
@@ -134,3 +135,16 @@ class ModelBundle:
 
     def image_encoder_path(self) -> Path:
         return self.verified_path(self.image_encoder_file)
+
+    def text_encoder_path(self) -> Path:
+        """The text encoder the export chose for search queries (int8 where parity holds)."""
+        return self.verified_path(str(self.manifest["text_encoder"]["file"]))
+
+    def tokenizer_path(self) -> Path:
+        return self.verified_path(str(self.manifest.get("tokenizer", {}).get("file", "tokenizer.json")))
+
+    @property
+    def near_duplicate_threshold(self) -> float:
+        """The cosine the export chose to call two contents near-duplicates (its own figure for
+        this model's weights, see docs/search.md); 0.95 for a directory without one."""
+        return float(self.manifest.get("near_duplicates", {}).get("threshold", DEFAULT_NEAR_DUPLICATE))

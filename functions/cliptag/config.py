@@ -36,6 +36,13 @@ class Settings:
     inference_threads: int = field(default_factory=lambda: _env_int("INFERENCE_THREADS", 0))
     # Secrets Manager secret whose value signs pagination tokens (the API function only).
     token_secret_arn: str = field(default_factory=lambda: os.environ.get("TOKEN_SECRET_ARN", ""))
+    # The search index (S3 Vectors): vector bucket and index names; empty: search not deployed.
+    vector_bucket: str = field(default_factory=lambda: os.environ.get("VECTOR_BUCKET", ""))
+    vector_index: str = field(default_factory=lambda: os.environ.get("VECTOR_INDEX", ""))
+    # Near-duplicates of each upload (NEAR_DUPLICATES=On; Off by default, see docs/search.md):
+    # neighbours at or above the cosine threshold; empty threshold: the model directory's own.
+    near_duplicates: bool = field(default_factory=lambda: os.environ.get("NEAR_DUPLICATES", "Off").lower() == "on")
+    near_duplicate_threshold: float | None = field(default_factory=lambda: _env_float("NEAR_DUPLICATE_THRESHOLD", None))
     # Browser origin allowed to call the API (CORS); empty: CORS off.
     cors_allow_origin: str = field(default_factory=lambda: os.environ.get("CORS_ALLOW_ORIGIN", "").strip())
 

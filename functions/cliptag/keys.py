@@ -4,12 +4,16 @@
 |------------------------|--------------------|-----------------|-----------------|------------------------|
 | object's tags          | OBJ#<bucket>/<key> | META            |                 |                        |
 | object has tag T       | OBJ#<bucket>/<key> | TAG#<T>         | TAG#<T>[#shard] | <score 7 digits>#<ref> |
+| near-duplicate of R    | OBJ#<bucket>/<key> | DUP#<R>         |                 |                        |
 | embedding of content   | IMG#<sha256>       | MODEL#<model>   |                 |                        |
 | what the tagger runs   | DEPLOYMENT         | TAGGER          |                 |                        |
 | a job's checkpoint     | JOB#<job>          | CHECKPOINT      |                 |                        |
 
 Failed objects' META items also carry GSI2PK = FAILED#<bucket> and GSI2SK = <time>#<ref>: a
 sparse index holding only failures, newest first.
+
+A category has no items of its own: its images are its tags' index partitions read together,
+in one order (every partition's sort keys compare alike), at read time (docs/search.md).
 
 Scores (cosine, -1..1, kept to 6 decimals) are stored in the index as fixed-width integers, so
 string order is score order and decoding gives back exactly the score stored in META; the index
@@ -18,6 +22,7 @@ is read highest first with ScanIndexForward=False.
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 
 PK, SK = "PK", "SK"
@@ -29,6 +34,8 @@ META = "META"
 DEPLOYMENT = {PK: "DEPLOYMENT", SK: "TAGGER"}
 
 _OBJECT, _TAG, _CONTENT, _MODEL, _FAILED, _JOB = "OBJ#", "TAG#", "IMG#", "MODEL#", "FAILED#", "JOB#"
+_DUPLICATE = "DUP#"
+VECTOR_KEY_MAX = 1024  # S3 Vectors' limit on a vector key (characters)
 TIME_WIDTH = 10  # unix seconds, zero-padded: string order is time order until 2286
 SCORE_DECIMALS = 6
 SCORE_SCALE = 1_000_000  # 10**SCORE_DECIMALS; (score + 1) * SCALE: 0..2,000,000, one step per 6th decimal
@@ -61,6 +68,25 @@ def tag_sk(tag: str) -> str:
 def tag_from_sk(sk: str) -> str | None:
     """The tag of an object's TAG item, or None for any other sort key."""
     return sk.removeprefix(_TAG) if sk.startswith(_TAG) else None
+
+
+def duplicate_sk(ref: str) -> str:
+    return f"{_DUPLICATE}{ref}"
+
+
+DUPLICATE_PREFIX = _DUPLICATE
+
+
+def ref_from_duplicate_sk(sk: str) -> str:
+    return sk.removeprefix(_DUPLICATE)
+
+
+def vector_key(ref: str) -> str:
+    """An object's key in the vector index: its ref, or a digest of a ref longer than the index
+    allows (bucket name + a key near S3's 1,024 bytes); the ref itself travels in the metadata."""
+    if len(ref) <= VECTOR_KEY_MAX:
+        return ref
+    return "sha256:" + hashlib.sha256(ref.encode("utf-8")).hexdigest()
 
 
 def content_pk(content_id: str) -> str:

@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 from cliptag.bundle import ModelBundle
 from cliptag.config import Settings
 from cliptag.encoder import ImageEncoder
+from cliptag.text import TextEncoder
 
 # Lambda's writable disk, for MODEL_S3_URI: each function fetches only the files it opens
 # (CLIPTAG_TMP_MODEL_DIR moves it, for tests).
@@ -74,6 +75,12 @@ def image_encoder() -> ImageEncoder:
     return ImageEncoder(bundle().image_encoder_path(), threads=settings().inference_threads)
 
 
+@single_flight
+def text_encoder() -> TextEncoder:
+    b = bundle()
+    return TextEncoder(b.text_encoder_path(), b.tokenizer_path(), threads=settings().inference_threads)
+
+
 def start() -> threading.Thread | None:
     """Load the image encoder on a thread, inside Lambda only (AWS_LAMBDA_FUNCTION_NAME is set).
 
@@ -97,5 +104,5 @@ def start() -> threading.Thread | None:
 
 def reset() -> None:
     """Forget everything built (tests and the local stack, after changing the environment)."""
-    for fn in (image_encoder, bundle, settings):
+    for fn in (text_encoder, image_encoder, bundle, settings):
         fn.cache_clear()

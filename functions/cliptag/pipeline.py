@@ -14,7 +14,7 @@ instead of ten.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -31,6 +31,7 @@ from cliptag.ports import ContentCache, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, StaleEvent
 from cliptag.scoring import TagScorer
 from cliptag.steps import decode, object_record, read, resolve_retags, score
+from cliptag.vectors import VectorSync
 
 
 @dataclass
@@ -44,6 +45,8 @@ class TaggingPipeline:
     reader: ObjectReader
     contents: ContentCache
     objects: ObjectStore
+    categories: Mapping[str, str] = field(default_factory=dict)  # tag -> its vocabulary category
+    vectors: VectorSync | None = None  # the search index and near-duplicates; None: not deployed
     limits: Limits = field(default_factory=Limits)
     fast_decode: bool = True
     io_workers: int = 10
@@ -79,7 +82,8 @@ class TaggingPipeline:
         return plans, stats
 
     def commit_all(self, plans: Sequence[MessagePlan]) -> dict[str, TransientError | None]:
-        """Cache new contents (one batched write), then commit every message concurrently.
+        """Cache new contents (one batched write), commit every message concurrently, then update
+        the search index.
 
         Returns message id -> its transient error, if any.
         """
@@ -107,7 +111,10 @@ class TaggingPipeline:
                 return TransientError(f"unexpected {type(exc).__name__}: {exc}")
             return None
 
-        return dict(zip((p.message_id for p in plans), self._io.map(attempt, plans), strict=True))
+        errors = dict(zip((p.message_id for p in plans), self._io.map(attempt, plans), strict=True))
+        if self.vectors is not None:  # after the records: a vector never points at a missing record
+            errors.update(self.vectors.sync([p for p in plans if errors[p.message_id] is None], self._io))
+        return errors
 
     def commit(self, plan: MessagePlan) -> list[Item]:
         """Write one message's results; raise TransientError to have SQS redeliver it."""
@@ -175,10 +182,10 @@ class TaggingPipeline:
             self.objects.delete(event.bucket, event.key, event.sequencer)
             item.outcome = "deleted"
         elif event.kind == "retag" and not item.gone:
-            record = object_record(item, self.model_key, self.vocabulary_version, self.scoring)
+            record = object_record(item, self.model_key, self.vocabulary_version, self.scoring, self.categories)
             self.objects.put(record, None, expect_content=item.content_id)  # unless re-uploaded since
             item.outcome = "retagged"
         elif not item.gone:
-            record = object_record(item, self.model_key, self.vocabulary_version, self.scoring)
+            record = object_record(item, self.model_key, self.vocabulary_version, self.scoring, self.categories)
             self.objects.put(record, event.sequencer)
             item.outcome = "failed" if record.status == "failed" else item.outcome or "tagged"

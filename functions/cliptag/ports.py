@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from cliptag.records import ContentRecord, Deployment, ObjectRecord
+import numpy as np
+from numpy.typing import NDArray
+
+from cliptag.records import (
+    ContentRecord,
+    Deployment,
+    DuplicatePair,
+    Neighbour,
+    ObjectRecord,
+    VectorEntry,
+    VectorFilter,
+)
 
 
 class ObjectReader(Protocol):
@@ -56,3 +67,25 @@ class TagIndex(Protocol):
     def page(
         self, tag: str, min_score: float, limit: int, positions: list[str | None]
     ) -> tuple[list[tuple[str, float]], list[str | None] | None]: ...
+
+    def merged(
+        self, tags: list[str], min_score: float, limit: int, after: str | None
+    ) -> tuple[list[tuple[str, str, float]], bool]: ...
+
+
+class VectorIndex(Protocol):
+    """One vector per object (S3 Vectors): nearest neighbours by cosine, filtered by metadata."""
+
+    def put_many(self, entries: list[VectorEntry]) -> None: ...
+    def delete_many(self, refs: list[str]) -> None: ...
+    def get(self, ref: str) -> NDArray[np.float32] | None: ...
+    def nearest(
+        self, vector: NDArray[np.float32], limit: int, where: VectorFilter | None = None
+    ) -> list[Neighbour]: ...
+
+
+class DuplicateStore(Protocol):
+    """Near-duplicate pairs, listed under both objects."""
+
+    def record(self, pairs: list[DuplicatePair]) -> None: ...
+    def of(self, ref: str) -> list[DuplicatePair]: ...

@@ -22,16 +22,17 @@ class TaggedImage:
     bucket: str
     key: str
     score: float
-    """the tag's score on this image, as in its record"""
+    """the tag's score on this image (a category's: its best tag's), as in its record"""
 
 
 @dataclass(frozen=True)
 class TagPage:
-    """Objects carrying a tag, highest score first."""
+    """Objects carrying a tag (or a tag of a category), highest score first."""
 
     __pydantic_config__ = DOCUMENTED
 
     tag: str
+    """the tag (or category) as the vocabulary names it"""
     images: tuple[TaggedImage, ...]
     next_token: str | None = None
     """pass back as next_token for the next page; absent on the last page"""
@@ -66,6 +67,37 @@ class TagQueries:
         rows, following = self.index.page(tag, min_score, limit, positions)
         images = tuple(TaggedImage(*keys.split_ref(ref), score) for ref, score in rows)
         return TagPage(tag, images, self.tokens.encode(following, query) if following else None)
+
+    def images_in_category(
+        self, category: str, tags: list[str], min_score: float, limit: int, next_token: str | None
+    ) -> TagPage:
+        """One page of the objects with any of ``tags`` (the category's), each once, by its best
+        tag in the category: read from the tags' index partitions together, at read time.
+
+        An object carrying several of the tags is met once per tag; it is listed where its best
+        one is met (its record says which), so it never appears twice, across pages too.
+        """
+        query = f"category:{category}\n{min_score!r}"
+        (cursor,) = self.tokens.decode(next_token, query, 1)
+        listed: list[TaggedImage] = []
+        more = True
+        while len(listed) < limit and more:
+            rows, more = self.index.merged(tags, min_score, limit, cursor)
+            if not rows:
+                break
+            records = self.objects.get_many(list(dict.fromkeys(ref for _, ref, _ in rows)))
+            wanted = set(tags)
+            for sk, ref, score in rows:
+                cursor = sk
+                record = records.get(ref)
+                best = max((t.score for t in record.tags if t.tag in wanted), default=None) if record else None
+                if best == score:  # else: listed at its best tag, or the entry is stale
+                    listed.append(TaggedImage(*keys.split_ref(ref), score))
+                    if len(listed) == limit:
+                        more = more or sk != rows[-1][0]
+                        break
+        token = self.tokens.encode([cursor], query) if more and cursor else None
+        return TagPage(category, tuple(listed), token)
 
     def failed_images(self, limit: int, next_token: str | None) -> FailurePage:
         """One page of the bucket's failed objects, newest failure first."""

@@ -31,6 +31,16 @@ class TagScore:
 
 
 @dataclass(frozen=True)
+class CategoryScore:
+    __pydantic_config__ = DOCUMENTED
+
+    category: str
+    """a category of the vocabulary"""
+    score: float
+    """the best score among the object's tags in this category"""
+
+
+@dataclass(frozen=True)
 class ObjectRecord:
     """What is stored for one S3 object: its tags, or why it could not be tagged."""
 
@@ -45,12 +55,14 @@ class ObjectRecord:
     """SHA-256 of the object's bytes"""
     tags: tuple[TagScore, ...] = ()
     """best first"""
+    categories: tuple[CategoryScore, ...] = ()
+    """the categories its tags fall in, best first"""
     model: str = ""
     """the image encoder that embedded it"""
     vocabulary_version: str = ""
     """the vocabulary its tags were scored against"""
     scoring: str = ""
-    """the vocabulary version, TopK and minimum score its tags were chosen with"""
+    """the vocabulary version, TopK, minimum score and vector index its tags and vector were written with"""
     width: int = 0
     height: int = 0
     format: str = ""
@@ -73,9 +85,10 @@ class Deployment:
 
     model: str
     vocabulary_version: str
-    scoring: str  # cliptag.scoring.scoring_version of the three below
+    scoring: str  # cliptag.scoring.scoring_version of the rest below
     top_k: int
     min_score: float
+    vector_index: str = ""  # where objects' vectors go ("" when search is not deployed)
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,47 @@ class ObjectEvent:
     @property
     def ref(self) -> str:
         return keys.object_ref(self.bucket, self.key)
+
+
+@dataclass(frozen=True)
+class VectorEntry:
+    """One object's vector in the search index, with what queries filter on."""
+
+    ref: str
+    content_id: str
+    embedding: NDArray[np.float32]
+    tags: tuple[str, ...]  # best first
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VectorFilter:
+    """What a vector query keeps: objects with this tag, in this category, under this folder."""
+
+    tag: str | None = None
+    category: str | None = None
+    folder: str | None = None  # a key prefix ending in "/"
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """An object the vector index found near a query vector."""
+
+    ref: str
+    content_id: str
+    similarity: float  # cosine, 1 - the index's cosine distance
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    """Two objects whose contents embed nearly alike (a near-duplicate, not the same bytes)."""
+
+    ref: str
+    content_id: str
+    other_ref: str
+    other_content_id: str
+    similarity: float
 
 
 class StaleEvent(Exception):

@@ -5,13 +5,14 @@ One matrix product scores a whole batch (or every stored embedding when re-taggi
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from cliptag.keys import round_score
-from cliptag.records import TagScore
+from cliptag.records import CategoryScore, TagScore
 
 
 def l2_normalise(x: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -69,7 +70,19 @@ class TagScorer:
         ]
 
 
-def scoring_version(vocabulary_version: str, top_k: int, min_score: float) -> str:
-    """Names everything that decides an object's tags given its embedding: a record that carries
-    another one is due a re-tag."""
-    return f"{vocabulary_version}/k{top_k}/t{min_score:g}"
+def scoring_version(vocabulary_version: str, top_k: int, min_score: float, vector_index: str = "") -> str:
+    """Names everything that decides an object's tags given its embedding, and the search index
+    its vector goes to: a record that carries another one is due a re-tag (which also fills a new
+    index, e.g. after search is first deployed or the model changes)."""
+    version = f"{vocabulary_version}/k{top_k}/t{min_score:g}"
+    return f"{version}/v:{vector_index}" if vector_index else version
+
+
+def categorise(tags: Sequence[TagScore], categories: Mapping[str, str]) -> tuple[CategoryScore, ...]:
+    """The categories ``tags`` fall in, each scored by its best tag, best first."""
+    best: dict[str, float] = {}
+    for t in tags:
+        category = categories.get(t.tag, "")
+        if category and t.score > best.get(category, -2.0):
+            best[category] = t.score
+    return tuple(CategoryScore(c, s) for c, s in sorted(best.items(), key=lambda cs: (-cs[1], cs[0])))

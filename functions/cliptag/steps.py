@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +13,7 @@ from cliptag.errors import ObjectGone, PermanentError, TransientError
 from cliptag.imaging import Limits, Preprocessing, load_pixels
 from cliptag.ports import ContentCache, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, ObjectRecord
-from cliptag.scoring import TagScorer
+from cliptag.scoring import TagScorer, categorise
 
 
 def resolve_retags(objects: ObjectStore, contents: ContentCache, items: list[Item]) -> None:
@@ -77,8 +78,10 @@ def score(scorer: TagScorer, items: list[Item]) -> None:
             item.tags = tuple(tags)
 
 
-def object_record(item: Item, model_key: str, vocabulary_version: str, scoring: str) -> ObjectRecord:
-    """What the object's record says after this event: its tags, or why it failed."""
+def object_record(
+    item: Item, model_key: str, vocabulary_version: str, scoring: str, categories: Mapping[str, str]
+) -> ObjectRecord:
+    """What the object's record says after this event: its tags and their categories, or why it failed."""
     result = item.result
     if result is None:  # defensive: plan() always sets a result for readable objects
         raise TransientError(f"{item.event.ref}: no result computed")
@@ -89,6 +92,7 @@ def object_record(item: Item, model_key: str, vocabulary_version: str, scoring: 
         status="tagged" if embedded else "failed",
         content_id=item.content_id,
         tags=item.tags if embedded else (),
+        categories=categorise(item.tags, categories) if embedded else (),
         model=model_key,
         vocabulary_version=vocabulary_version,
         scoring=scoring,

@@ -1,8 +1,7 @@
-"""The ONNX text encoder and CLIP's tokenizer settings: texts -> tag embeddings at export time.
+"""The ONNX text encoder and CLIP's tokenizer settings: texts -> L2-normalised embeddings.
 
-Only the export runs it (tag embeddings by prompt ensembling, parity checks), so it lives here
-and not in ``functions/``: the Lambda functions score images against precomputed tag
-embeddings and never tokenize text. Free-text search would bring it back into the runtime.
+The API function embeds free-text search queries with it; the export embeds the vocabulary's
+prompts into tag embeddings with the same code, so a query and a tag live in one space.
 """
 
 from __future__ import annotations
@@ -11,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from numpy.typing import NDArray
+
 from cliptag.encoder import session_options
 from cliptag.scoring import l2_normalise
-from numpy.typing import NDArray
 
 CONTEXT_LENGTH = 77
 

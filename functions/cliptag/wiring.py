@@ -15,10 +15,11 @@ from functools import cache
 from botocore.exceptions import ClientError
 
 from cliptag import loading
-from cliptag.adapters import s3
+from cliptag.adapters import s3, s3vectors
 from cliptag.adapters.dynamodb import (
     DynamoContentCache,
     DynamoDeployments,
+    DynamoDuplicates,
     DynamoFailureIndex,
     DynamoObjectStore,
     DynamoTagIndex,
@@ -26,14 +27,29 @@ from cliptag.adapters.dynamodb import (
 )
 from cliptag.errors import TransientError
 from cliptag.imaging import Limits
-from cliptag.loading import bundle, image_encoder, settings
+from cliptag.lexicon import Lexicon
+from cliptag.loading import bundle, image_encoder, settings, text_encoder
 from cliptag.pipeline import TaggingPipeline
 from cliptag.queries import TagQueries
 from cliptag.records import Deployment
 from cliptag.scoring import TagScorer, scoring_version
+from cliptag.search import Search
 from cliptag.tokens import PageTokens
+from cliptag.vectors import VectorSync
 
-__all__ = ["bundle", "image_encoder", "pipeline", "queries", "renew_clients", "reset", "settings", "table"]
+__all__ = [
+    "bundle",
+    "image_encoder",
+    "lexicon",
+    "pipeline",
+    "queries",
+    "renew_clients",
+    "reset",
+    "search",
+    "settings",
+    "table",
+    "text_encoder",
+]
 
 
 @cache
@@ -65,9 +81,41 @@ def scorer() -> TagScorer:
 
 @cache
 def deployment() -> Deployment:
-    b, top_k, threshold = bundle(), settings().top_k, min_score()
-    scored_by = scoring_version(b.vocabulary.version, top_k, threshold)
-    return Deployment(b.model_key, b.vocabulary.version, scored_by, top_k, threshold)
+    b, top_k, threshold, index = bundle(), settings().top_k, min_score(), settings().vector_index
+    scored_by = scoring_version(b.vocabulary.version, top_k, threshold, index)
+    return Deployment(b.model_key, b.vocabulary.version, scored_by, top_k, threshold, index)
+
+
+@cache
+def lexicon() -> Lexicon:
+    return Lexicon(bundle().vocabulary)
+
+
+@cache
+def vector_index() -> s3vectors.S3VectorIndex | None:
+    s = settings()
+    return s3vectors.S3VectorIndex(s.vector_bucket, s.vector_index) if s.vector_bucket and s.vector_index else None
+
+
+@cache
+def duplicates() -> DynamoDuplicates | None:
+    return DynamoDuplicates(table()) if settings().near_duplicates else None
+
+
+def near_duplicate_threshold() -> float:
+    """The NearDuplicateThreshold parameter, else the figure the export chose for this model."""
+    s = settings()
+    return s.near_duplicate_threshold if s.near_duplicate_threshold is not None else bundle().near_duplicate_threshold
+
+
+@cache
+def vector_sync() -> VectorSync | None:
+    index = vector_index()
+    if index is None:
+        return None
+    found = duplicates()
+    threshold = near_duplicate_threshold() if found is not None else 1.0
+    return VectorSync(index, lexicon().category_of, found, threshold)
 
 
 @cache
@@ -90,6 +138,8 @@ def pipeline() -> TaggingPipeline:
         reader=source,
         contents=DynamoContentCache(table(), b.model_key),
         objects=store,
+        categories=lexicon().category_of,
+        vectors=vector_sync(),
         limits=Limits(max_bytes=s.max_object_bytes, max_pixels=s.max_pixels),
     )
 
@@ -113,6 +163,15 @@ def queries() -> TagQueries:
     return TagQueries(s.images_bucket, objects(), index, DynamoFailureIndex(table()), page_tokens())
 
 
+@cache
+def search() -> Search | None:
+    """Search by meaning, when the stack has a vector index (None otherwise)."""
+    index = vector_index()
+    if index is None:
+        return None
+    return Search(settings().images_bucket, index, objects(), text_encoder().embed, duplicates())
+
+
 def renew_clients() -> None:
     """New boto3 clients in the adapters already built (after a SnapStart restore: the snapshot's
     clients hold its credentials and pooled connections, neither valid in the restored copy)."""
@@ -120,9 +179,25 @@ def renew_clients() -> None:
         table().client = Table(table().name).client
     if reader.cache_info().currsize:
         reader().client = s3.client()
+    if vector_index.cache_info().currsize and (index := vector_index()) is not None:
+        index.client = s3vectors.client()
 
 
 def reset() -> None:
     loading.reset()
-    for fn in (table, reader, objects, scorer, deployment, pipeline, page_tokens, queries):
+    for fn in (
+        table,
+        reader,
+        objects,
+        scorer,
+        deployment,
+        lexicon,
+        vector_index,
+        duplicates,
+        vector_sync,
+        pipeline,
+        page_tokens,
+        queries,
+        search,
+    ):
         fn.cache_clear()

@@ -1,9 +1,15 @@
-"""API Lambda: tag queries over DynamoDB, behind API Gateway (IAM auth by default).
+"""API Lambda: tag queries over DynamoDB and search over S3 Vectors, behind API Gateway (IAM auth).
 
 GET /images/{key}/tags            one object's tags (key URL-encoded; raw slashes work too)
+GET /images/{key}/similar         images like this one, from its stored vector
+GET /images/{key}/duplicates      its near-duplicates
 GET /images?status=failed         objects that could not be tagged, with the reasons, newest first
-GET /tags/{tag}/images            objects with a tag, best first, paginated by opaque token
+GET /tags/{tag}/images            objects with a tag (any case, or a synonym), best first, paginated
+GET /categories/{name}/images     objects with any tag of a category, best first, paginated
+GET /search?q=                    images by meaning: free text embedded by the text encoder
 GET /tags                         the vocabulary
+
+An unknown tag or category answers 404 with up to five close matches in "suggestions".
 
 Built on Powertools' event handler with validation: the limits below are declared on the
 parameters, so ``openapi()`` describes exactly what is enforced. (No ``from __future__ import
@@ -22,7 +28,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cliptag import wiring
 from cliptag.queries import FailurePage, TagPage
-from cliptag.records import ObjectRecord
+from cliptag.records import ObjectRecord, VectorFilter
+from cliptag.search import Duplicates, SearchResults
 from cliptag.tokens import BadToken
 from pydantic import BaseModel
 
@@ -46,7 +53,21 @@ MAX_KEY_BYTES = 1024  # S3's own limit, on the decoded key
 MAX_TAG_LENGTH = 100
 TAG_PATTERN = r"^\w[\w '&.,()!+\-]*$"  # also what the router can match in a path segment
 # What a failed constraint means, in words, for the parameters whose rule is a pattern.
-HINTS = {"tag": f"tag must be 1..{MAX_TAG_LENGTH} letters, digits, spaces or simple punctuation"}
+HINTS = {
+    "tag": f"tag must be 1..{MAX_TAG_LENGTH} letters, digits, spaces or simple punctuation",
+    "name": f"name must be 1..{MAX_TAG_LENGTH} letters, digits, spaces or simple punctuation",
+}
+MAX_QUERY_LENGTH = 300  # characters; CLIP reads at most 77 tokens of it anyway
+KEY_DESCRIPTION = f"the object key, URL-encoded; at most {MAX_KEY_BYTES} bytes decoded"
+IMAGE_ROUTES = ("tags", "similar", "duplicates")  # /images/{key}/<route>
+
+
+class UnknownName(Exception):
+    """A tag or category the vocabulary does not have; ``suggestions`` are its closest names."""
+
+    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
+        super().__init__(f"unknown {kind} {name!r}")
+        self.suggestions = suggestions
 
 
 class VocabularyTag(BaseModel):
@@ -85,51 +106,182 @@ def _bad_parameter(exc: BadRequestError) -> Response[Any]:
     return _error(400, str(exc.msg))
 
 
+@app.exception_handler(UnknownName)
+def _unknown_name(exc: UnknownName) -> Response[Any]:
+    body = {"error": str(exc), "suggestions": exc.suggestions}
+    return Response(status_code=404, content_type=content_types.APPLICATION_JSON, body=body)
+
+
 @app.exception_handler(BadToken)
 def _bad_token(exc: BadToken) -> Response[Any]:
     return _error(400, f"next_token: {exc}")
 
 
-@app.get("/images/<key>/tags", summary="Tags of one object", responses={404: {"description": "unknown key"}})
-@tracer.capture_method
-def image_tags(
-    key: Annotated[
-        str,
-        Path(
-            min_length=1,
-            max_length=3 * MAX_KEY_BYTES,  # percent-encoded: up to 3 characters per byte
-            description=f"the object key, URL-encoded; at most {MAX_KEY_BYTES} bytes decoded",
-        ),
-    ],
-) -> ObjectRecord:
+ImageKey = Annotated[
+    str, Path(min_length=1, max_length=3 * MAX_KEY_BYTES, description=KEY_DESCRIPTION)  # 3 characters per byte
+]
+Limit = Annotated[int, Query(ge=1, le=100, description="how many images at most")]
+NextToken = Annotated[str | None, Query(max_length=4096, description="from the previous page")]
+MinScore = Annotated[float, Query(ge=-1.0, le=1.0, description="lowest score returned")]
+NamePattern = Path(min_length=1, max_length=MAX_TAG_LENGTH, pattern=TAG_PATTERN)
+
+
+def _object_key(key: str) -> str:
     object_key = unquote(key)
     if len(object_key.encode("utf-8")) > MAX_KEY_BYTES:  # the byte limit has no OpenAPI form
         raise BadRequestError(f"key must be 1..{MAX_KEY_BYTES} bytes")
+    return object_key
+
+
+def _tag(name: str) -> str:
+    lexicon = wiring.lexicon()
+    tag = lexicon.tag(name)
+    if tag is None:
+        raise UnknownName("tag", name.strip(), lexicon.suggest_tags(name))
+    return tag
+
+
+def _category(name: str) -> str:
+    lexicon = wiring.lexicon()
+    category = lexicon.category(name)
+    if category is None:
+        raise UnknownName("category", name.strip(), lexicon.suggest_categories(name))
+    return category
+
+
+def _search() -> Any:
+    search = wiring.search()
+    if search is None:
+        raise NotFoundError("search is not deployed in this stack (no vector index)")
+    return search
+
+
+def _filter(tag: str | None, category: str | None, prefix: str | None) -> VectorFilter | None:
+    if not (tag or category or prefix):
+        return None
+    if prefix and not prefix.endswith("/"):
+        raise BadRequestError("prefix must be a folder: a key prefix ending in '/'")
+    return VectorFilter(_tag(tag) if tag else None, _category(category) if category else None, prefix or None)
+
+
+@app.get("/images/<key>/tags", summary="Tags of one object", responses={404: {"description": "unknown key"}})
+@tracer.capture_method
+def image_tags(key: ImageKey) -> ObjectRecord:
+    object_key = _object_key(key)
     record = wiring.queries().image(object_key)
     if record is None:
         raise NotFoundError(f"no tags for key {object_key!r}")
     return record
 
 
+@app.get(
+    "/images/<key>/similar",
+    summary="Images like this one, most similar first",
+    responses={404: {"description": "unknown key, or not in the search index"}},
+)
+@tracer.capture_method
+def similar_images(
+    key: ImageKey,
+    limit: Limit = 20,
+    tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH, description="only images with this tag")] = None,
+    category: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH, description="only images in it")] = None,
+    prefix: Annotated[str | None, Query(max_length=MAX_KEY_BYTES, description="only keys under this folder")] = None,
+) -> SearchResults:
+    object_key = _object_key(key)
+    found = _search().similar(object_key, limit, _filter(tag, category, prefix))
+    if found is None:
+        raise NotFoundError(f"{object_key!r} is not in the search index (unknown, failed, or not indexed yet)")
+    result: SearchResults = found
+    return result
+
+
+@app.get(
+    "/images/<key>/duplicates",
+    summary="Near-duplicates of one image (resized, recompressed, cropped copies)",
+    responses={404: {"description": "unknown key"}},
+)
+@tracer.capture_method
+def image_duplicates(key: ImageKey) -> Duplicates:
+    object_key = _object_key(key)
+    found = _search().duplicates(object_key)
+    if found is None:
+        raise NotFoundError(f"no record for key {object_key!r}")
+    result: Duplicates = found
+    return result
+
+
+@app.get("/search", summary="Images by meaning: free-text search, most similar first")
+@tracer.capture_method
+def search_images(
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_LENGTH, description="what to look for, in words")],
+    limit: Limit = 20,
+    tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH, description="only images with this tag")] = None,
+    category: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH, description="only images in it")] = None,
+    prefix: Annotated[str | None, Query(max_length=MAX_KEY_BYTES, description="only keys under this folder")] = None,
+    min_score: MinScore = -1.0,
+) -> SearchResults:
+    if not q.strip():
+        raise BadRequestError("q must not be blank")
+    result: SearchResults = _search().text(q.strip(), limit, _filter(tag, category, prefix), min_score)
+    return result
+
+
 @app.get("/images", summary="Objects that could not be tagged, most recent first")
 @tracer.capture_method
 def failed_images(
     status: Annotated[Literal["failed"], Query(description="which objects: failed (the only listing)")],
-    limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
-    next_token: Annotated[str | None, Query(max_length=4096, description="from the previous page")] = None,
+    limit: Limit = 20,
+    next_token: NextToken = None,
 ) -> FailurePage:
     return wiring.queries().failed_images(limit, next_token)
 
 
-@app.get("/tags/<tag>/images", summary="Objects carrying a tag, highest score first")
+@app.get(
+    "/tags/<tag>/images",
+    summary="Objects carrying a tag, highest score first",
+    responses={404: {"description": "unknown tag, with suggestions"}},
+)
 @tracer.capture_method
 def tag_images(
-    tag: Annotated[str, Path(min_length=1, max_length=MAX_TAG_LENGTH, pattern=TAG_PATTERN, description="a tag name")],
-    min_score: Annotated[float, Query(ge=-1.0, le=1.0, description="lowest score returned")] = -1.0,
-    limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
-    next_token: Annotated[str | None, Query(max_length=4096, description="from the previous page")] = None,
+    tag: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=MAX_TAG_LENGTH,
+            pattern=TAG_PATTERN,
+            description="a tag name or one of its synonyms, in any case",
+        ),
+    ],
+    min_score: MinScore = -1.0,
+    limit: Limit = 20,
+    next_token: NextToken = None,
 ) -> TagPage:
-    return wiring.queries().images_with_tag(tag.strip(), min_score, limit, next_token)
+    return wiring.queries().images_with_tag(_tag(tag), min_score, limit, next_token)
+
+
+@app.get(
+    "/categories/<name>/images",
+    summary="Objects with any tag of a category, best first (by their best tag in it)",
+    responses={404: {"description": "unknown category, with suggestions"}},
+)
+@tracer.capture_method
+def category_images(
+    name: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=MAX_TAG_LENGTH,
+            pattern=TAG_PATTERN,
+            description="a vocabulary category, in any case",
+        ),
+    ],
+    min_score: MinScore = -1.0,
+    limit: Limit = 20,
+    next_token: NextToken = None,
+) -> TagPage:
+    category = _category(name)
+    tags = wiring.lexicon().tags_in(category)
+    return wiring.queries().images_in_category(category, tags, min_score, limit, next_token)
 
 
 @app.get("/tags", summary="The tag vocabulary")
@@ -148,13 +300,18 @@ def vocabulary() -> VocabularyListing:
 def normalise_path(event: dict[str, Any]) -> dict[str, Any]:
     """One form of the path whichever way it arrived (API Gateway decodes it; a local server
     may not): an image key re-encoded whole, so its slashes stay inside one path segment (the
-    greedy ``{key+}`` route); a tag decoded, so its limits apply to the name itself."""
+    greedy ``{key+}`` route); a tag or category decoded, so its limits apply to the name itself."""
     path = event.get("path") or ""
     parts = path.split("/")
-    if len(parts) >= 4 and parts[1] == "images" and parts[-1] == "tags":
-        path = f"/images/{quote(unquote('/'.join(parts[2:-1])), safe='')}/tags"
-    elif len(parts) == 4 and parts[1] == "tags" and parts[3] == "images" and re.match(TAG_PATTERN, unquote(parts[2])):
-        path = f"/tags/{unquote(parts[2])}/images"  # otherwise left as it is, for the pattern to refuse
+    if len(parts) >= 4 and parts[1] == "images" and parts[-1] in IMAGE_ROUTES:
+        path = f"/images/{quote(unquote('/'.join(parts[2:-1])), safe='')}/{parts[-1]}"
+    elif (
+        len(parts) == 4
+        and parts[1] in ("tags", "categories")
+        and parts[3] == "images"
+        and re.match(TAG_PATTERN, unquote(parts[2]))
+    ):
+        path = f"/{parts[1]}/{unquote(parts[2])}/images"  # otherwise left as it is, for the pattern to refuse
     return {**event, "path": path}
 
 

@@ -121,7 +121,13 @@ def test_sample_api_events_are_answered(stack, tagged_folder):
     from devstack.stack import FakeContext
 
     events = Path(__file__).resolve().parents[2] / "events"
-    expected = {"api-tags.json": 200, "api-tag-images.json": 200, "api-image-tags.json": 404}
+    expected = {
+        "api-tags.json": 200,
+        "api-tag-images.json": 200,
+        "api-image-tags.json": 404,
+        "api-search.json": 200,
+        "api-category-images.json": 200,
+    }
     for name, status in expected.items():
         result = api_handler.handler(json.loads((events / name).read_text()), FakeContext("api"))
         assert result["statusCode"] == status, (name, result)

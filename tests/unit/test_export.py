@@ -16,9 +16,10 @@ def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
     require(TOKENIZER_DIR)
     from cliptag.bundle import ModelBundle
     from cliptag.encoder import ImageEncoder
+    from cliptag.text import TextEncoder
 
     from model_export.cli import main
-    from model_export.text_encoder import TextEncoder
+    from model_export.export import fp32_text_encoder_file
 
     vocab = tmp_path / "mine.yaml"
     vocab.write_text(
@@ -56,6 +57,7 @@ def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
     assert set(manifest["files"]) >= {
         "image_encoder.onnx",
         "text_encoder.onnx",
+        "text_encoder.int8.onnx",
         "tokenizer.json",
         "vocabulary.json",
         "tag_embeddings.npy",
@@ -65,10 +67,10 @@ def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
     bundle = ModelBundle.open(out)
     assert bundle.vocabulary.names == ["dog", "cat", "beach", "forest", "city"]
     assert bundle.vocabulary.tags[0].threshold == 0.3
-    # Tag embeddings are the renormalised mean of the ONNX text embeddings of every prompt.
+    # Tag embeddings are the renormalised mean of the fp32 ONNX text embeddings of every prompt.
     manifest = bundle.manifest
     text = TextEncoder(
-        bundle.verified_path(manifest["text_encoder"]["file"]), bundle.verified_path(manifest["tokenizer"]["file"])
+        bundle.verified_path(fp32_text_encoder_file(manifest)), bundle.verified_path(manifest["tokenizer"]["file"])
     )
     dog = text.embed(
         ["a photo of a dog.", "a photo of a puppy.", "a picture of the dog.", "a picture of the puppy."]

@@ -63,13 +63,21 @@ def test_each_model_directory_is_exported_once_with_its_own_arguments(args: list
     assert "warning" not in result.stderr.lower(), result.stderr
 
 
-def test_model_layer_packs_only_what_the_functions_load(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("layer", "expected"),
+    [
+        ("build-ModelLayer", ["image_encoder.int8.onnx", "manifest.json", "tag_embeddings.npy", "vocabulary.json"]),
+        ("build-ApiModelLayer", ["manifest.json", "text_encoder.int8.onnx", "tokenizer.json", "vocabulary.json"]),
+    ],
+)
+def test_each_model_layer_packs_only_what_its_function_loads(tmp_path: Path, layer: str, expected: list[str]):
     model = tmp_path / "model"
     model.mkdir()
     names = {
         "image_encoder.int8.onnx": "chosen",
         "image_encoder.onnx": "fp32, not chosen",
-        "text_encoder.onnx": "text",
+        "text_encoder.onnx": "text fp32, not chosen",
+        "text_encoder.int8.onnx": "text, chosen",
         "tokenizer.json": "{}",
         "vocabulary.json": "{}",
         "tag_embeddings.npy": "x",
@@ -81,7 +89,7 @@ def test_model_layer_packs_only_what_the_functions_load(tmp_path: Path):
         json.dumps(
             {
                 "image_encoder": {"file": "image_encoder.int8.onnx"},
-                "text_encoder": {"file": "text_encoder.onnx"},
+                "text_encoder": {"file": "text_encoder.int8.onnx"},
                 "tokenizer": {"file": "tokenizer.json"},
                 "vocabulary": {"file": "vocabulary.json"},
                 "tag_embeddings": {"file": "tag_embeddings.npy"},
@@ -91,15 +99,10 @@ def test_model_layer_packs_only_what_the_functions_load(tmp_path: Path):
     artifacts = tmp_path / "artifacts"
     result = make(
         "-s",
-        "build-ModelLayer",
+        layer,
         f"CLIPTAG_MODEL_DIR={model}",
         f"ARTIFACTS_DIR={artifacts}",
         cwd=ROOT / "layers" / "model",
     )
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (artifacts / "model").iterdir()) == [
-        "image_encoder.int8.onnx",
-        "manifest.json",
-        "tag_embeddings.npy",
-        "vocabulary.json",
-    ]
+    assert sorted(p.name for p in (artifacts / "model").iterdir()) == expected

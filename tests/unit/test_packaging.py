@@ -44,7 +44,7 @@ def test_the_wheel_ships_the_default_vocabulary_and_its_folder(wheel_files: set[
 
 
 def test_offline_tools_live_in_model_export_not_in_the_functions(wheel_files: set[str]):
-    assert {"model_export/rescoring.py", "model_export/text_encoder.py"} <= wheel_files
+    assert {"model_export/rescoring.py", "cliptag/text.py"} <= wheel_files
     assert "cliptag/rescoring.py" not in wheel_files
 
 

@@ -32,9 +32,8 @@ def test_tokenizer_ids_match_clip_tokenizer():
 
 def test_long_text_is_cut_to_77_tokens_with_end_marker():
     require(TOKENIZER_DIR / "tokenizer.json")
+    from cliptag.text import configure_clip_tokenizer
     from tokenizers import Tokenizer
-
-    from model_export.text_encoder import configure_clip_tokenizer
 
     tok = Tokenizer.from_file(str(TOKENIZER_DIR / "tokenizer.json"))
     configure_clip_tokenizer(tok)

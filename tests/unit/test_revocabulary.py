@@ -25,12 +25,12 @@ def test_revocabulary_matches_the_pytorch_tag_embeddings(model_dir: Path, tmp_pa
     require(TOKENIZER_DIR)
     from cliptag.bundle import ModelBundle
     from cliptag.scoring import l2_normalise
+    from cliptag.text import TextEncoder
 
     from model_export.checkpoint import load_checkpoint
     from model_export.cli import main
     from model_export.onnx_export import torch_text_embeds
     from model_export.tag_embeddings import prompts_for
-    from model_export.text_encoder import TextEncoder
 
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)

@@ -86,10 +86,21 @@ def test_iam_grants_each_function_only_the_calls_it_makes():
         "dynamodb:BatchWriteItem",
         "dynamodb:PutItem",
         "dynamodb:Query",
+        "s3vectors:PutVectors",
+        "s3vectors:DeleteVectors",
+        "s3vectors:QueryVectors",  # the near-duplicate check
+        "s3vectors:GetVectors",  # a query returning metadata needs it
     }
     assert _actions("TaggerFunction") == _actions("TaggerFunction", model_bucket=True) == tagger
-    assert _actions("ApiFunction") == {"dynamodb:GetItem", "dynamodb:Query"}
-    assert _actions("ApiFunction", model_bucket=True) == {"dynamodb:GetItem", "dynamodb:Query", "s3:GetObject"}
+    api = {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "s3vectors:QueryVectors",
+        "s3vectors:GetVectors",
+    }
+    assert _actions("ApiFunction") == api
+    assert _actions("ApiFunction", model_bucket=True) == api | {"s3:GetObject"}
     for name in FUNCTIONS:
         text = json.dumps(RESOURCES[name]["Properties"]["Policies"])
         assert '"*"' not in text and ":*" not in text and "Crud" not in text and "Scan" not in text
@@ -241,6 +252,42 @@ def test_dashboard_is_valid_json_and_shows_every_powertools_metric():
     }
     expected |= {("AWS/ApiGateway", m, api) for m in ("Count", "Latency", "4XXError", "5XXError")}
     assert expected <= shown
+
+
+def test_vector_actions_reach_only_the_stacks_index():
+    """The tagger may write and the API may read vectors in the one index, nothing else."""
+    for name, actions in (
+        ("TaggerFunction", {"PutVectors", "DeleteVectors", "QueryVectors", "GetVectors"}),
+        ("ApiFunction", {"QueryVectors", "GetVectors"}),
+    ):
+        vectors = [s for s in _statements(name) if any(a.startswith("s3vectors:") for a in _list(s["Action"]))]
+        assert [{a.split(":")[1] for a in _list(s["Action"])} for s in vectors] == [actions]
+        assert vectors[0]["Resource"] == {"Fn::GetAtt": ["ImageVectors", "IndexArn"]}
+        assert "s3vectors:PutVectors" not in _actions("ApiFunction")
+
+
+def test_the_search_index_has_the_models_dimension_and_cosine_distance():
+    index = RESOURCES["ImageVectors"]["Properties"]
+    assert RESOURCES["ImageVectors"]["Type"] == "AWS::S3Vectors::Index"
+    assert RESOURCES["VectorBucket"]["Type"] == "AWS::S3Vectors::VectorBucket"
+    assert index["VectorBucketArn"] == {"Fn::GetAtt": ["VectorBucket", "VectorBucketArn"]}
+    assert (
+        index["Dimension"] == {"Ref": "EmbeddingDimension"}
+        and TEMPLATE["Parameters"]["EmbeddingDimension"]["Default"] == 512
+    )
+    assert (index["DataType"], index["DistanceMetric"]) == ("float32", "cosine")
+    # The dimension is in the name: a model of another dimension gets a new index, not an error.
+    assert "${EmbeddingDimension}" in index["IndexName"]["Fn::Sub"]
+    from cliptag.adapters.s3vectors import NON_FILTERABLE
+
+    assert index["MetadataConfiguration"]["NonFilterableMetadataKeys"] == list(NON_FILTERABLE)
+    assert TEMPLATE["Parameters"]["NearDuplicates"]["Default"] == "Off"
+
+
+def test_each_function_gets_only_its_own_model_layer():
+    assert "Layers" not in TEMPLATE["Globals"]["Function"]
+    assert RESOURCES["TaggerFunction"]["Properties"]["Layers"] == [{"Ref": "RuntimeLayer"}, {"Ref": "ModelLayer"}]
+    assert RESOURCES["ApiFunction"]["Properties"]["Layers"] == [{"Ref": "RuntimeLayer"}, {"Ref": "ApiModelLayer"}]
 
 
 def test_local_stack_template_keeps_only_storage_and_resolvable_conditions():

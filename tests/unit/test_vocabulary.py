@@ -84,10 +84,10 @@ def test_descriptions_of_unknown_tags_are_refused(tmp_path):
 def test_the_export_embeds_the_descriptions(model_dir):
     """A described tag's embedding is not its name-only one: the descriptions enter the average."""
     from cliptag.bundle import ModelBundle
+    from cliptag.text import TextEncoder
     from cliptag.vocabulary import TagSpec, Vocabulary
 
     from model_export.tag_embeddings import embed_vocabulary
-    from model_export.text_encoder import TextEncoder
 
     bundle = ModelBundle.open(model_dir)
     manifest = bundle.manifest

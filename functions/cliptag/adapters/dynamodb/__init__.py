@@ -8,11 +8,13 @@
 | `objects`    | converging writes of each object's items (ObjectStore port)       |
 | `tag_index`  | the sharded "objects with tag T, best first" query (TagIndex port) |
 | `failures`   | failed objects, newest first, from the sparse failure index       |
+| `duplicates` | near-duplicate pairs under both objects (DuplicateStore port)     |
 | `control`    | what the deployed tagger runs; checkpoints of resumable jobs      |
 """
 
 from cliptag.adapters.dynamodb.contents import DynamoContentCache
 from cliptag.adapters.dynamodb.control import DynamoCheckpoints, DynamoDeployments
+from cliptag.adapters.dynamodb.duplicates import DynamoDuplicates
 from cliptag.adapters.dynamodb.failures import DynamoFailureIndex
 from cliptag.adapters.dynamodb.objects import DynamoObjectStore
 from cliptag.adapters.dynamodb.table import Table
@@ -22,6 +24,7 @@ __all__ = [
     "DynamoCheckpoints",
     "DynamoContentCache",
     "DynamoDeployments",
+    "DynamoDuplicates",
     "DynamoFailureIndex",
     "DynamoObjectStore",
     "DynamoTagIndex",

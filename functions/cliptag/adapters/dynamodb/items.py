@@ -1,9 +1,11 @@
 """Records <-> table items, field by field from the records' own definitions (``cliptag.records``).
 
 The META item holds every field of ObjectRecord under its own name (tags as a list of
-``{tag, score}``), plus the write bookkeeping (revision, sequencer, updated_at); each tag is
-also one TAG item carrying its index keys. A content's item holds its int8 embedding (one write
-unit), its image facts, or a claim while it is being embedded.
+``{tag, score}``, categories as ``{category, score}``), plus the write bookkeeping (revision,
+sequencer, updated_at); each tag is also one TAG item carrying its index keys. A near-duplicate
+pair is one DUP item under each of the two objects.
+A content's item holds its int8 embedding (one write unit), its image facts, or a claim while
+it is being embedded.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from boto3.dynamodb.types import Binary
 
 from cliptag import codec, keys
-from cliptag.records import ContentRecord, Deployment, ObjectRecord, TagScore
+from cliptag.records import CategoryScore, ContentRecord, Deployment, DuplicatePair, ObjectRecord, TagScore
 
 TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600
 RECORD_FIELDS = tuple(f.name for f in fields(ObjectRecord))
@@ -35,6 +37,7 @@ def object_key(ref: str, sk: str = keys.META) -> dict[str, str]:
 def meta_item(record: ObjectRecord) -> dict[str, Any]:
     values: dict[str, Any] = {name: getattr(record, name) for name in RECORD_FIELDS}
     values["tags"] = [{"tag": t.tag, "score": _decimal(t.score)} for t in record.tags]
+    values["categories"] = [{"category": c.category, "score": _decimal(c.score)} for c in record.categories] or None
     now = int(time.time())
     item = {**object_key(record.ref), **{k: (v if v != "" else None) for k, v in values.items()}, "updated_at": now}
     if record.status == "failed":  # listed in the sparse failure index until tagged again
@@ -49,6 +52,7 @@ def record_from_meta(item: dict[str, Any]) -> ObjectRecord | None:
         return None
     values = {name: item[name] for name in RECORD_FIELDS if item.get(name) is not None}
     values["tags"] = tuple(TagScore(t["tag"], float(t["score"])) for t in item.get("tags", []))
+    values["categories"] = tuple(CategoryScore(c["category"], float(c["score"])) for c in item.get("categories") or [])
     return ObjectRecord(**values)
 
 
@@ -82,11 +86,42 @@ def tombstone(bucket: str, key: str) -> dict[str, Any]:
 def same_meta(current: dict[str, Any], new: dict[str, Any]) -> bool:
     """True when writing ``new`` would change nothing a reader sees."""
 
+    def scored(meta: dict[str, Any], name: str, label: str) -> list[tuple[str, float]]:
+        return [(t[label], keys.round_score(float(t["score"]))) for t in meta.get(name) or []]
+
     def seen(meta: dict[str, Any]) -> tuple[Any, ...]:
-        tags = [(t["tag"], keys.round_score(float(t["score"]))) for t in meta.get("tags") or []]
-        return tuple(tags if name == "tags" else meta.get(name) or None for name in RECORD_FIELDS)
+        lists = {"tags": scored(meta, "tags", "tag"), "categories": scored(meta, "categories", "category")}
+        return tuple(lists[name] if name in lists else meta.get(name) or None for name in RECORD_FIELDS)
 
     return seen(current) == seen(new)
+
+
+def duplicate_items(pair: DuplicatePair) -> list[dict[str, Any]]:
+    """The pair under both objects: each lists the other, with both contents as they were seen."""
+
+    def one(ref: str, content: str, other: str, other_content: str) -> dict[str, Any]:
+        return {
+            **object_key(ref, keys.duplicate_sk(other)),
+            "content_id": content,
+            "other_content_id": other_content,
+            "similarity": _decimal(pair.similarity),
+        }
+
+    return [
+        one(pair.ref, pair.content_id, pair.other_ref, pair.other_content_id),
+        one(pair.other_ref, pair.other_content_id, pair.ref, pair.content_id),
+    ]
+
+
+def duplicate_from_item(item: dict[str, Any]) -> DuplicatePair:
+    ref = keys.ref_from_object_pk(item[keys.PK]) or ""
+    return DuplicatePair(
+        ref=ref,
+        content_id=item.get("content_id", ""),
+        other_ref=keys.ref_from_duplicate_sk(item[keys.SK]),
+        other_content_id=item.get("other_content_id", ""),
+        similarity=float(item["similarity"]),
+    )
 
 
 # -- contents ---------------------------------------------------------------------------------
@@ -145,4 +180,5 @@ def deployment_from_item(item: dict[str, Any]) -> Deployment:
         scoring=item["scoring"],
         top_k=int(item["top_k"]),
         min_score=float(item["min_score"]),
+        vector_index=item.get("vector_index") or "",
     )

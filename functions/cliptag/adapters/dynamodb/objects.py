@@ -93,7 +93,8 @@ class DynamoObjectStore:
         raise TransientError(f"{ref}: too many concurrent writers")
 
     def _state(self, ref: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
-        """(META or None, {TAG sort key: its index sort key}) as stored right now."""
+        """(META or None, {TAG sort key: its index sort key}) as stored right now (near-duplicate
+        items share the partition and are left alone: they are checked when read)."""
         meta: dict[str, Any] | None = None
         tags: dict[str, str] = {}
         partition = self.table.query(f"{keys.PK} = :pk", {":pk": keys.object_pk(ref)}, ConsistentRead=True)
@@ -106,5 +107,5 @@ class DynamoObjectStore:
 
     def _drop_unlisted(self, ref: str, written: set[str], current: dict[str, Any]) -> None:
         """After losing to a newer event, remove TAG items we wrote that the winner does not list."""
-        listed = {keys.tag_sk(t["tag"]) for t in current.get("tags", [])}
+        listed = {keys.tag_sk(t["tag"]) for t in current.get("tags") or []}
         self.table.batch_write([], [items.object_key(ref, sk) for sk in written - listed])

@@ -1,4 +1,5 @@
-"""Objects by tag, best first, from the tag index (the TagIndex port).
+"""Objects by tag, best first, from the tag index (the TagIndex port); and several tags' objects
+read together in one order (a category's).
 
 A tag's entries live in one index partition, or in ``shards`` of them for very popular tags;
 each page reads every unfinished shard in order and merges them. A position per shard says where
@@ -8,17 +9,21 @@ between pages inside signed tokens.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cliptag import keys
 from cliptag.adapters.dynamodb import items
 from cliptag.adapters.dynamodb.table import Table
 
+PARALLEL_QUERIES = 16  # a category's partitions are read concurrently (one Query each)
+
 
 class DynamoTagIndex:
     def __init__(self, table: Table, shards: int = 1) -> None:
         self.table = table
         self.shards = max(1, shards)
+        self._pool: ThreadPoolExecutor | None = None
 
     def page(
         self, tag: str, min_score: float, limit: int, positions: list[str | None]
@@ -60,3 +65,38 @@ class DynamoTagIndex:
             Limit=limit + 1,
         )
         return [item[keys.TAG_INDEX_SK] for item in found]
+
+    def merged(
+        self, tags: list[str], min_score: float, limit: int, after: str | None
+    ) -> tuple[list[tuple[str, str, float]], bool]:
+        """Entries of any of ``tags`` after the index sort key ``after``, best first, as
+        (index sort key, ref, score); and whether more may follow.
+
+        Every partition's sort keys are ``<score>#<ref>``, so one key orders them all and one
+        cursor continues them all. Each partition gives up to ``limit`` entries; those below the
+        last entry of a partition that had more cannot be placed yet, so they wait for the next
+        call (which starts after the last key returned).
+        """
+        partitions = [keys.tag_index_pk(tag, shard, self.shards) for tag in tags for shard in range(self.shards)]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(PARALLEL_QUERIES, thread_name_prefix="index")
+        heads = list(self._pool.map(lambda p: self._partition_head(p, min_score, limit, after), partitions))
+        truncated = [rows[-1][keys.TAG_INDEX_SK] for rows in heads if len(rows) == limit]
+        boundary = max(truncated, default="")
+        ordered = sorted((item[keys.TAG_INDEX_SK] for rows in heads for item in rows), reverse=True)
+        placed = [(sk, keys.ref_from_index_sk(sk), keys.score_from_index_sk(sk)) for sk in ordered if sk >= boundary]
+        return placed, bool(truncated)
+
+    def _partition_head(self, partition: str, min_score: float, limit: int, after: str | None) -> list[dict[str, Any]]:
+        condition = f"{keys.TAG_INDEX_PK} = :pk AND {keys.TAG_INDEX_SK} BETWEEN :floor AND :below"
+        # BETWEEN is inclusive: "<score>#" sorts below every key of that score, the cursor excluded
+        # below by dropping it from the answer.
+        below = after or "9" * (keys.SCORE_WIDTH + 1)
+        found = self.table.query_page(
+            condition,
+            {":pk": partition, ":floor": keys.encode_score(min_score), ":below": below},
+            IndexName=keys.TAG_INDEX,
+            ScanIndexForward=False,
+            Limit=limit + (1 if after else 0),
+        )
+        return [item for item in found if item[keys.TAG_INDEX_SK] != after][:limit]

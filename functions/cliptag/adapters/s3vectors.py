@@ -1,0 +1,140 @@
+"""The search index: one vector per object in an Amazon S3 Vectors index (the VectorIndex port).
+
+A vector's key is the object's ref (``cliptag.keys.vector_key``); its filterable metadata is
+what queries narrow by (the object's tags, its categories, its folders: every key prefix ending
+in "/", so "under this folder" is an equality filter), its non-filterable metadata what a
+result needs back (the ref and the content id). The vector itself is the stored content
+embedding (int8, decoded): putting it costs no inference. Writes are strongly consistent: a
+vector put is found by the next query, which the near-duplicate check relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import numpy as np
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from numpy.typing import NDArray
+
+from cliptag import keys
+from cliptag.errors import TransientError
+from cliptag.records import Neighbour, VectorEntry, VectorFilter
+
+PUT_MAX, DELETE_MAX, GET_MAX = 500, 500, 100  # vectors per call (S3 Vectors' limits)
+TOP_K_MAX = 100
+# Filterable metadata is limited to 2 KB per vector: the folders of a very deep key stop here.
+MAX_FOLDERS = 8
+NON_FILTERABLE = ("ref", "content_id")  # the template's MetadataConfiguration lists the same keys
+TRANSIENT_CODES = {
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "ServiceUnavailableException",
+    "InternalServerException",
+    "RequestTimeoutException",
+}
+
+
+def folders(key: str) -> list[str]:
+    """Every prefix of ``key`` that ends in "/": "a/b/c.jpg" -> ["a/", "a/b/"]."""
+    parts = key.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) + "/" for i in range(min(len(parts), MAX_FOLDERS))]
+
+
+def metadata_filter(where: VectorFilter | None) -> dict[str, Any] | None:
+    """S3 Vectors' filter language: ``$eq`` on a list matches when the list holds the value."""
+    if where is None:
+        return None
+    clauses = [
+        {name: {"$eq": value}}
+        for name, value in (("tags", where.tag), ("categories", where.category), ("folders", where.folder))
+        if value
+    ]
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+@contextmanager
+def _errors_mapped() -> Iterator[None]:
+    try:
+        yield
+    except BotoCoreError as exc:
+        raise TransientError(f"S3 Vectors {type(exc).__name__}: {exc}") from exc
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code in TRANSIENT_CODES or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+            raise TransientError(f"S3 Vectors {code}") from exc
+        raise
+
+
+def client() -> Any:
+    return boto3.client(
+        "s3vectors", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
+    )
+
+
+class S3VectorIndex:
+    def __init__(self, bucket: str, index: str, s3vectors: Any = None) -> None:
+        self.bucket, self.index = bucket, index
+        self.client = s3vectors or client()
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        with _errors_mapped():
+            return getattr(self.client, operation)(vectorBucketName=self.bucket, indexName=self.index, **kwargs)
+
+    def put_many(self, entries: list[VectorEntry]) -> None:
+        """Insert or replace each object's vector (a put on an existing key overwrites it)."""
+        vectors = [
+            {
+                "key": keys.vector_key(e.ref),
+                "data": {"float32": np.asarray(e.embedding, dtype=np.float32).tolist()},
+                "metadata": {
+                    "tags": list(e.tags),
+                    "categories": list(e.categories),
+                    "folders": folders(keys.split_ref(e.ref)[1]),
+                    "ref": e.ref,
+                    "content_id": e.content_id,
+                },
+            }
+            for e in entries
+        ]
+        for start in range(0, len(vectors), PUT_MAX):
+            self._call("put_vectors", vectors=vectors[start : start + PUT_MAX])
+
+    def delete_many(self, refs: list[str]) -> None:
+        """Remove these objects' vectors (absent ones are not an error)."""
+        vector_keys = sorted({keys.vector_key(ref) for ref in refs})
+        for start in range(0, len(vector_keys), DELETE_MAX):
+            self._call("delete_vectors", keys=vector_keys[start : start + DELETE_MAX])
+
+    def get(self, ref: str) -> NDArray[np.float32] | None:
+        found = self._call("get_vectors", keys=[keys.vector_key(ref)], returnData=True, returnMetadata=False)
+        vectors = found.get("vectors", [])
+        return np.asarray(vectors[0]["data"]["float32"], dtype=np.float32) if vectors else None
+
+    def nearest(self, vector: NDArray[np.float32], limit: int, where: VectorFilter | None = None) -> list[Neighbour]:
+        """Up to ``limit`` objects nearest ``vector``, nearest first (cosine similarity)."""
+        query: dict[str, Any] = {
+            "topK": max(1, min(limit, TOP_K_MAX)),
+            "queryVector": {"float32": np.asarray(vector, dtype=np.float32).tolist()},
+            "returnMetadata": True,
+            "returnDistance": True,
+        }
+        condition = metadata_filter(where)
+        if condition is not None:
+            query["filter"] = condition
+        found = self._call("query_vectors", **query)
+        return [
+            Neighbour(
+                ref=v["metadata"].get("ref", v["key"]),
+                content_id=v["metadata"].get("content_id", ""),
+                # Cosine distance is 1 - cosine similarity.
+                similarity=keys.round_score(1.0 - float(v["distance"])),
+                tags=tuple(v["metadata"].get("tags") or ()),
+            )
+            for v in found.get("vectors", [])
+        ]

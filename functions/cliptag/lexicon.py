@@ -1,0 +1,62 @@
+"""Names as people type them -> the vocabulary's tags and categories.
+
+Case and spacing do not matter ("Meeting Room", "meeting  room"), a synonym is its tag ("human"
+-> "person"), a category may be written with spaces for its underscores ("art and design"). An
+unknown name gets up to five close matches to suggest instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from cliptag.vocabulary import Vocabulary
+
+SUGGESTIONS = 5
+
+
+def fold(name: str) -> str:
+    """The form names are compared in: case-folded, "_" as a space, runs of spaces as one."""
+    return re.sub(r"\s+", " ", name.replace("_", " ")).strip().casefold()
+
+
+class Lexicon:
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self._tags: dict[str, str] = {}
+        for spec in vocabulary.tags:
+            for name in (spec.name, *spec.synonyms):
+                self._tags.setdefault(fold(name), spec.name)
+        self._categories = {fold(t.category): t.category for t in vocabulary.tags if t.category}
+        self.category_of = {t.name: t.category for t in vocabulary.tags}
+
+    def tag(self, name: str) -> str | None:
+        """The vocabulary's tag for ``name`` (its own name or a synonym), or None."""
+        return self._tags.get(fold(name))
+
+    def category(self, name: str) -> str | None:
+        return self._categories.get(fold(name))
+
+    def tags_in(self, category: str) -> list[str]:
+        return [tag for tag, of in self.category_of.items() if of == category]
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted(set(self._categories.values()))
+
+    def suggest_tags(self, name: str) -> list[str]:
+        """Up to five tags whose name or synonym is closest to ``name``, best first."""
+        return _close(fold(name), self._tags)
+
+    def suggest_categories(self, name: str) -> list[str]:
+        return _close(fold(name), self._categories)
+
+
+def _close(folded: str, names: dict[str, str]) -> list[str]:
+    matches = difflib.get_close_matches(folded, list(names), n=SUGGESTIONS * 3, cutoff=0.6)
+    # Words of the query that start a name ("room" -> "meeting room") are matches too.
+    matches += [n for n in names if folded and (n.startswith(folded) or f" {folded}" in n)]
+    suggestions: list[str] = []
+    for match in matches:
+        if names[match] not in suggestions:
+            suggestions.append(names[match])
+    return suggestions[:SUGGESTIONS]

@@ -1,0 +1,122 @@
+"""Search by meaning: free text, images like one image, and an image's near-duplicates.
+
+Free text is embedded by the text encoder into the space the image embeddings live in, then the
+vector index answers nearest first. Every hit is checked against the object's record (one
+BatchGetItem): a hit whose object was deleted or overwritten since its vector was written is
+dropped, and the record gives each hit its top tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cliptag import keys
+from cliptag.ports import DuplicateStore, ObjectStore, VectorIndex
+from cliptag.records import DOCUMENTED, Neighbour, TagScore, VectorFilter
+
+TOP_TAGS = 5
+SPARE = 5  # asked for beyond the limit, so hits dropped as stale rarely shorten a page
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    __pydantic_config__ = DOCUMENTED
+
+    bucket: str
+    key: str
+    score: float
+    """cosine similarity of the query and the image, -1..1"""
+    tags: tuple[TagScore, ...] = ()
+    """the image's best tags"""
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """Images nearest the query, most similar first."""
+
+    __pydantic_config__ = DOCUMENTED
+
+    query: str
+    """the text searched for, or the key of the image whose look-alikes these are"""
+    images: tuple[SearchHit, ...]
+
+
+@dataclass(frozen=True)
+class NearDuplicate:
+    __pydantic_config__ = DOCUMENTED
+
+    bucket: str
+    key: str
+    similarity: float
+    """cosine similarity of the two images' embeddings"""
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    """Other images whose content is almost the same (resized, recompressed, cropped, ...)."""
+
+    __pydantic_config__ = DOCUMENTED
+
+    key: str
+    checked: bool
+    """whether this deployment looks for near-duplicates (the NearDuplicates parameter)"""
+    images: tuple[NearDuplicate, ...] = ()
+    """most similar first; the same bytes under another key are not listed (exact duplicates
+    share one embedding and one set of tags)"""
+
+
+class Search:
+    def __init__(
+        self,
+        bucket: str,
+        index: VectorIndex,
+        objects: ObjectStore,
+        embed_text: Callable[[list[str]], NDArray[np.float32]],
+        duplicates: DuplicateStore | None = None,
+    ) -> None:
+        self.bucket, self.index, self.objects = bucket, index, objects
+        self.embed_text, self.duplicates_store = embed_text, duplicates
+
+    def text(self, query: str, limit: int, where: VectorFilter | None = None, min_score: float = -1.0) -> SearchResults:
+        (vector,) = self.embed_text([query])
+        found = self.index.nearest(vector, limit + SPARE, where)
+        return SearchResults(query, self._hits(found, limit, min_score))
+
+    def similar(self, key: str, limit: int, where: VectorFilter | None = None) -> SearchResults | None:
+        """Images like this one, from its stored vector; None when it has none (unknown, failed,
+        or not indexed yet)."""
+        ref = keys.object_ref(self.bucket, key)
+        vector = self.index.get(ref)
+        if vector is None:
+            return None
+        found = [n for n in self.index.nearest(vector, limit + SPARE + 1, where) if n.ref != ref]
+        return SearchResults(key, self._hits(found, limit, -1.0))
+
+    def duplicates(self, key: str) -> Duplicates | None:
+        """The image's near-duplicates that still hold the content they were found with."""
+        record = self.objects.get(self.bucket, key)
+        if record is None:
+            return None
+        if self.duplicates_store is None:
+            return Duplicates(key, checked=False)
+        pairs = [p for p in self.duplicates_store.of(record.ref) if p.content_id == record.content_id]
+        others = self.objects.get_many([p.other_ref for p in pairs])
+        current = [p for p in pairs if p.other_ref in others and others[p.other_ref].content_id == p.other_content_id]
+        current.sort(key=lambda p: (-p.similarity, p.other_ref))
+        images = tuple(NearDuplicate(*keys.split_ref(p.other_ref), p.similarity) for p in current)
+        return Duplicates(key, checked=True, images=images)
+
+    def _hits(self, found: list[Neighbour], limit: int, min_score: float) -> tuple[SearchHit, ...]:
+        found = [n for n in found if n.similarity >= min_score]
+        records = self.objects.get_many([n.ref for n in found]) if found else {}
+        hits = []
+        for n in found:
+            record = records.get(n.ref)
+            if record is None or record.status != "tagged" or record.content_id != n.content_id:
+                continue  # deleted, failed or overwritten since its vector was written
+            hits.append(SearchHit(record.bucket, record.key, n.similarity, record.tags[:TOP_TAGS]))
+        return tuple(hits[:limit])

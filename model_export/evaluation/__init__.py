@@ -1,0 +1,1 @@
+"""The accuracy harness: ``python -m model_export evaluate`` (see docs/accuracy.md)."""
