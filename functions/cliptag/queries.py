@@ -80,6 +80,7 @@ class TagQueries:
         query = f"category:{category}\n{min_score!r}"
         (cursor,) = self.tokens.decode(next_token, query, 1)
         listed: list[TaggedImage] = []
+        seen: set[str] = set()
         more = True
         while len(listed) < limit and more:
             rows, more = self.index.merged(tags, min_score, limit, cursor)
@@ -91,7 +92,10 @@ class TagQueries:
                 cursor = sk
                 record = records.get(ref)
                 best = max((t.score for t in record.tags if t.tag in wanted), default=None) if record else None
-                if best == score:  # else: listed at its best tag, or the entry is stale
+                # Else: listed at its best tag, or the entry is stale. Two of its tags tied at its
+                # best score share one sort key: the first is listed.
+                if best == score and ref not in seen:
+                    seen.add(ref)
                     listed.append(TaggedImage(*keys.split_ref(ref), score))
                     if len(listed) == limit:
                         more = more or sk != rows[-1][0]
