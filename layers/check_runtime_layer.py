@@ -1,10 +1,11 @@
-"""Prove the runtime layer holds everything the functions import, nothing more needed.
+"""Prove the layers hold everything the functions import, nothing more needed.
 
-Builds the layer with the same Makefile for this machine's Python (Lambda's own Python cannot
-run here), then, in an isolated interpreter whose only paths are the layer, the function code
-and what the Lambda runtime itself provides (boto3 and its dependencies), imports both handlers,
-loads a model directory, decodes HEIC/AVIF/JPEG and runs the image encoder, and embeds a search
-query with the text encoder (tokenizers without huggingface_hub).
+Builds the runtime layer and the API's text layer with their own Makefiles for this machine's
+Python (Lambda's own Python cannot run here), then runs each function's probe in an isolated
+interpreter whose only paths are that function's layers, the function code and what the Lambda
+runtime itself provides (boto3 and its dependencies). The tagger's: without the text layer, its
+handler imports, a model directory loads, HEIC/AVIF/JPEG decode and the image encoder runs. The
+API's: its handler imports and a search query is embedded (tokenizers without huggingface_hub).
 
 Usage: python layers/check_runtime_layer.py MODEL_DIR
 """
@@ -18,25 +19,52 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROBE = textwrap.dedent(
+TAGGER_PROBE = textwrap.dedent(
     """
     import sys, json, numpy as np
     from pathlib import Path
-    import handlers.tagger, handlers.api  # every import of both functions resolves
+    import handlers.tagger  # every import of the tagger resolves without the text layer
     from cliptag.bundle import ModelBundle
     from cliptag.encoder import ImageEncoder
     from cliptag.imaging import Limits, load_pixels
-    from cliptag.text import TextEncoder
     bundle = ModelBundle.open(sys.argv[1])
     encoder = ImageEncoder(bundle.image_encoder_path())
     pixels = [load_pixels(Path(p).read_bytes(), bundle.preprocessing, Limits())[1] for p in sys.argv[2:]]
     emb = encoder.embed(np.stack(pixels))
-    query = TextEncoder(bundle.text_encoder_path(), bundle.tokenizer_path()).embed(["a dog on the beach"])
-    assert "huggingface_hub" not in sys.modules, "tokenizers must not need huggingface_hub at run time"
-    print(json.dumps({"images": len(pixels), "dim": int(emb.shape[1]), "query_dim": int(query.shape[1]),
-                      "model": bundle.model_key}))
+    assert "tokenizers" not in sys.modules, "the tagger must not need tokenizers"
+    print(json.dumps({"tagger": {"images": len(pixels), "dim": int(emb.shape[1]), "model": bundle.model_key}}))
     """
 )
+API_PROBE = textwrap.dedent(
+    """
+    import sys, json
+    import handlers.api  # every import of the API resolves
+    from cliptag.bundle import ModelBundle
+    from cliptag.text import TextEncoder
+    bundle = ModelBundle.open(sys.argv[1])
+    query = TextEncoder(bundle.text_encoder_path(), bundle.tokenizer_path()).embed(["a dog on the beach"])
+    assert "huggingface_hub" not in sys.modules, "tokenizers must not need huggingface_hub at run time"
+    print(json.dumps({"api": {"query_dim": int(query.shape[1]), "text_encoder": bundle.text_encoder_path().name}}))
+    """
+)
+
+
+def build(layer: str, target: Path, version: str) -> float:
+    """Build ``layers/<layer>`` into ``target`` for this Python; its size in MiB."""
+    name = {"runtime": "RuntimeLayer", "text": "TextLayer"}[layer]
+    settings = [f"ARTIFACTS_DIR={target}", f"LAMBDA_PYTHON={version}", f"PIP={sys.executable} -m pip"]
+    subprocess.run(["make", "-s", "-C", str(ROOT / "layers" / layer), f"build-{name}", *settings], check=True)
+    return sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) / 2**20
+
+
+def probe(code: str, paths: list[Path], args: list[str]) -> subprocess.CompletedProcess[str]:
+    prelude = f"import sys; sys.path[:0] = {[str(p) for p in paths]!r}\n"
+    return subprocess.run(
+        [sys.executable, "-I", "-c", prelude + code, *args],
+        capture_output=True,
+        text=True,
+        env={"POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"},
+    )
 
 
 def main() -> int:
@@ -52,39 +80,22 @@ def main() -> int:
         if p.is_file()
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        layer, provided = Path(tmp) / "layer", Path(tmp) / "lambda-runtime"
-        pip = f"{sys.executable} -m pip"
-        subprocess.run(
-            [
-                "make",
-                "-s",
-                "-C",
-                str(ROOT / "layers/runtime"),
-                "build-RuntimeLayer",
-                f"ARTIFACTS_DIR={layer}",
-                f"LAMBDA_PYTHON={version}",
-                f"PIP={pip}",
-            ],
-            check=True,
-        )
+        runtime, text, provided = Path(tmp) / "runtime", Path(tmp) / "text", Path(tmp) / "lambda-runtime"
+        sizes = {"runtime": build("runtime", runtime, version), "text": build("text", text, version)}
         # What the Lambda Python runtime ships besides the standard library.
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(provided), "boto3"],
             check=True,
         )
-        size = sum(f.stat().st_size for f in layer.rglob("*") if f.is_file()) / 2**20
-        code = (
-            f"import sys; sys.path[:0] = {[str(layer / 'python'), str(ROOT / 'functions'), str(provided)]!r}\n" + PROBE
-        )
-        result = subprocess.run(
-            [sys.executable, "-I", "-c", code, str(model_dir), *map(str, samples)],
-            capture_output=True,
-            text=True,
-            env={"POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"},
-        )
-        print(f"runtime layer for Python {version}: {size:.1f} MiB")
-        print(result.stdout.strip() or result.stderr[-3000:])
-        return result.returncode
+        functions = ROOT / "functions"
+        results = [
+            probe(TAGGER_PROBE, [runtime / "python", functions, provided], [str(model_dir), *map(str, samples)]),
+            probe(API_PROBE, [runtime / "python", text / "python", functions, provided], [str(model_dir)]),
+        ]
+        print(", ".join(f"{name} layer for Python {version}: {mib:.1f} MiB" for name, mib in sizes.items()))
+        for result in results:
+            print(result.stdout.strip() or result.stderr[-3000:])
+        return max(result.returncode for result in results)
 
 
 if __name__ == "__main__":

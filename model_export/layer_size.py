@@ -12,7 +12,12 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 # Each function: its code, then its layers (the template's Layers).
 FUNCTIONS = {
     "tagger": {"function": "TaggerFunction", "runtime layer": "RuntimeLayer", "model layer": "ModelLayer"},
-    "api": {"function": "ApiFunction", "runtime layer": "RuntimeLayer", "model layer": "ApiModelLayer"},
+    "api": {
+        "function": "ApiFunction",
+        "runtime layer": "RuntimeLayer",
+        "text layer": "TextLayer",
+        "model layer": "ApiModelLayer",
+    },
 }
 
 

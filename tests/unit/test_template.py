@@ -287,7 +287,8 @@ def test_the_search_index_has_the_models_dimension_and_cosine_distance():
 def test_each_function_gets_only_its_own_model_layer():
     assert "Layers" not in TEMPLATE["Globals"]["Function"]
     assert RESOURCES["TaggerFunction"]["Properties"]["Layers"] == [{"Ref": "RuntimeLayer"}, {"Ref": "ModelLayer"}]
-    assert RESOURCES["ApiFunction"]["Properties"]["Layers"] == [{"Ref": "RuntimeLayer"}, {"Ref": "ApiModelLayer"}]
+    api_layers = [{"Ref": "RuntimeLayer"}, {"Ref": "TextLayer"}, {"Ref": "ApiModelLayer"}]
+    assert RESOURCES["ApiFunction"]["Properties"]["Layers"] == api_layers  # tokenizers: the API's only
 
 
 def test_local_stack_template_keeps_only_storage_and_resolvable_conditions():
