@@ -57,24 +57,27 @@ def test_api_requires_iam_by_default_and_visibility_outlasts_the_function():
     assert params["QueueVisibilityTimeout"]["MinValue"] > 0
 
 
-def _statements(function: str, *, model_bucket: bool = False) -> list[dict]:
-    """The function's own statements. The one under `Fn::If [UsesModelBucket, ...]` is granted only
-    when ModelS3Uri is set: it counts when ``model_bucket`` is true."""
+def _statements(function: str, *, model_bucket: bool = False, near_duplicates: bool = False) -> list[dict]:
+    """The function's own statements. One under `Fn::If [UsesModelBucket, ...]` is granted only when
+    ModelS3Uri is set, one under `Fn::If [NearDuplicatesOn, ...]` only with NearDuplicates=On: each
+    counts when its flag is true."""
+    granted = {"UsesModelBucket": model_bucket, "NearDuplicatesOn": near_duplicates}
     statements = []
     for policy in RESOURCES[function]["Properties"]["Policies"]:
         for statement in policy.get("Statement", []):
             if "Fn::If" in statement:
                 condition, then, otherwise = statement["Fn::If"]
-                assert (condition, otherwise) == ("UsesModelBucket", NO_VALUE)
-                if model_bucket:
+                assert condition in granted and otherwise == NO_VALUE
+                if granted[condition]:
                     statements.append(then)
             else:
                 statements.append(statement)
     return statements
 
 
-def _actions(function: str, *, model_bucket: bool = False) -> set[str]:
-    return {a for s in _statements(function, model_bucket=model_bucket) for a in _list(s["Action"])}
+def _actions(function: str, *, model_bucket: bool = False, near_duplicates: bool = False) -> set[str]:
+    found = _statements(function, model_bucket=model_bucket, near_duplicates=near_duplicates)
+    return {a for s in found for a in _list(s["Action"])}
 
 
 def test_iam_grants_each_function_only_the_calls_it_makes():
@@ -88,10 +91,11 @@ def test_iam_grants_each_function_only_the_calls_it_makes():
         "dynamodb:Query",
         "s3vectors:PutVectors",
         "s3vectors:DeleteVectors",
-        "s3vectors:QueryVectors",  # the near-duplicate check
-        "s3vectors:GetVectors",  # a query returning metadata needs it
     }
     assert _actions("TaggerFunction") == _actions("TaggerFunction", model_bucket=True) == tagger
+    # The near-duplicate check queries (a query returning metadata also needs GetVectors).
+    near = {"s3vectors:QueryVectors", "s3vectors:GetVectors"}
+    assert _actions("TaggerFunction", near_duplicates=True) == tagger | near
     api = {
         "dynamodb:GetItem",
         "dynamodb:BatchGetItem",
@@ -105,7 +109,7 @@ def test_iam_grants_each_function_only_the_calls_it_makes():
         text = json.dumps(RESOURCES[name]["Properties"]["Policies"])
         assert '"*"' not in text and ":*" not in text and "Crud" not in text and "Scan" not in text
         assert "S3ReadPolicy" not in text  # it granted the whole model bucket
-        for statement in _statements(name, model_bucket=True):
+        for statement in _statements(name, model_bucket=True, near_duplicates=True):
             assert statement["Resource"] != "*"
 
 
@@ -257,13 +261,14 @@ def test_dashboard_is_valid_json_and_shows_every_powertools_metric():
 def test_vector_actions_reach_only_the_stacks_index():
     """The tagger may write and the API may read vectors in the one index, nothing else."""
     for name, actions in (
-        ("TaggerFunction", {"PutVectors", "DeleteVectors", "QueryVectors", "GetVectors"}),
-        ("ApiFunction", {"QueryVectors", "GetVectors"}),
+        ("TaggerFunction", [{"PutVectors", "DeleteVectors"}, {"QueryVectors", "GetVectors"}]),
+        ("ApiFunction", [{"QueryVectors", "GetVectors"}]),
     ):
-        vectors = [s for s in _statements(name) if any(a.startswith("s3vectors:") for a in _list(s["Action"]))]
-        assert [{a.split(":")[1] for a in _list(s["Action"])} for s in vectors] == [actions]
-        assert vectors[0]["Resource"] == {"Fn::GetAtt": ["ImageVectors", "IndexArn"]}
-        assert "s3vectors:PutVectors" not in _actions("ApiFunction")
+        found = _statements(name, model_bucket=True, near_duplicates=True)
+        vectors = [s for s in found if any(a.startswith("s3vectors:") for a in _list(s["Action"]))]
+        assert [{a.split(":")[1] for a in _list(s["Action"])} for s in vectors] == actions
+        assert all(s["Resource"] == {"Fn::GetAtt": ["ImageVectors", "IndexArn"]} for s in vectors)
+    assert "s3vectors:PutVectors" not in _actions("ApiFunction", near_duplicates=True)
 
 
 def test_the_search_index_has_the_models_dimension_and_cosine_distance():
