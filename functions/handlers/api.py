@@ -123,7 +123,17 @@ ImageKey = Annotated[
 Limit = Annotated[int, Query(ge=1, le=100, description="how many images at most")]
 NextToken = Annotated[str | None, Query(max_length=4096, description="from the previous page")]
 MinScore = Annotated[float, Query(ge=-1.0, le=1.0, description="lowest score returned")]
-NamePattern = Path(min_length=1, max_length=MAX_TAG_LENGTH, pattern=TAG_PATTERN)
+TagName = Annotated[
+    str,
+    Path(min_length=1, max_length=MAX_TAG_LENGTH, pattern=TAG_PATTERN, description="a tag or a synonym, any case"),
+]
+CategoryName = Annotated[
+    str, Path(min_length=1, max_length=MAX_TAG_LENGTH, pattern=TAG_PATTERN, description="a category, any case")
+]
+# Search filters (tag and category names resolve like the paths above).
+TagFilter = Annotated[str | None, Query(max_length=MAX_TAG_LENGTH, description="only images with this tag")]
+CategoryFilter = Annotated[str | None, Query(max_length=MAX_TAG_LENGTH, description="only images in it")]
+FolderFilter = Annotated[str | None, Query(max_length=MAX_KEY_BYTES, description="only keys under this folder")]
 
 
 def _object_key(key: str) -> str:
@@ -183,9 +193,9 @@ def image_tags(key: ImageKey) -> ObjectRecord:
 def similar_images(
     key: ImageKey,
     limit: Limit = 20,
-    tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH, description="only images with this tag")] = None,
-    category: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH, description="only images in it")] = None,
-    prefix: Annotated[str | None, Query(max_length=MAX_KEY_BYTES, description="only keys under this folder")] = None,
+    tag: TagFilter = None,
+    category: CategoryFilter = None,
+    prefix: FolderFilter = None,
 ) -> SearchResults:
     object_key = _object_key(key)
     found = _search().similar(object_key, limit, _filter(tag, category, prefix))
@@ -215,9 +225,9 @@ def image_duplicates(key: ImageKey) -> Duplicates:
 def search_images(
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_LENGTH, description="what to look for, in words")],
     limit: Limit = 20,
-    tag: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH, description="only images with this tag")] = None,
-    category: Annotated[str | None, Query(max_length=MAX_TAG_LENGTH, description="only images in it")] = None,
-    prefix: Annotated[str | None, Query(max_length=MAX_KEY_BYTES, description="only keys under this folder")] = None,
+    tag: TagFilter = None,
+    category: CategoryFilter = None,
+    prefix: FolderFilter = None,
     min_score: MinScore = -1.0,
 ) -> SearchResults:
     if not q.strip():
@@ -243,15 +253,7 @@ def failed_images(
 )
 @tracer.capture_method
 def tag_images(
-    tag: Annotated[
-        str,
-        Path(
-            min_length=1,
-            max_length=MAX_TAG_LENGTH,
-            pattern=TAG_PATTERN,
-            description="a tag name or one of its synonyms, in any case",
-        ),
-    ],
+    tag: TagName,
     min_score: MinScore = -1.0,
     limit: Limit = 20,
     next_token: NextToken = None,
@@ -266,15 +268,7 @@ def tag_images(
 )
 @tracer.capture_method
 def category_images(
-    name: Annotated[
-        str,
-        Path(
-            min_length=1,
-            max_length=MAX_TAG_LENGTH,
-            pattern=TAG_PATTERN,
-            description="a vocabulary category, in any case",
-        ),
-    ],
+    name: CategoryName,
     min_score: MinScore = -1.0,
     limit: Limit = 20,
     next_token: NextToken = None,
