@@ -16,7 +16,8 @@ ARCH ?= x86_64
 export SAM_CLI_TELEMETRY = 0
 
 .PHONY: help venv model model-tiny model-bench demo local test test-unit lint typecheck \
-        openapi build validate layer-check size deploy bench soak redrive backfill retag failures clean
+        openapi build validate layer-check size deploy bench soak redrive backfill retag failures gallery \
+        screenshots clean
 
 help:
 	@echo "make demo [MODEL=tiny]   run the whole pipeline locally on sample photos and print the tags"
@@ -26,6 +27,8 @@ help:
 	@echo "make backfill [STACK=name] [ARGS=...]  tag what was in the bucket before the stack (cliptag backfill)"
 	@echo "make retag [STACK=name] [ARGS=...]     re-tag after a vocabulary/TopK/MinScore change (cliptag retag)"
 	@echo "make failures [STACK=name]             list the objects that could not be tagged (cliptag failures)"
+	@echo "make gallery [STACK=name] [ARGS=...]   browse tags, search and images on http://127.0.0.1:8080/ (cliptag gallery)"
+	@echo "make screenshots         regenerate docs/screenshots/ from the browser tests (headless Chromium)"
 	@echo "make model [MODEL=...]   export a model directory (default: the real ViT-B/32)"
 	@echo "make build [ARCH=arm64]  sam build (layers without Docker); make deploy = sam deploy --guided"
 	@echo "make layer-check         build the runtime layer and run the functions from it in isolation"
@@ -90,6 +93,13 @@ retag: venv
 
 failures: venv
 	$(CLIPTAG) failures $(STACK_ARGS) $(ARGS)
+
+gallery: venv
+	$(CLIPTAG) gallery $(STACK_ARGS) $(ARGS)
+
+# The browser tests save a PNG of each page where CLIPTAG_SCREENSHOTS points.
+screenshots: venv model-tiny
+	CLIPTAG_TEST_MODEL_DIR=$(TEST_MODEL_DIR) CLIPTAG_SCREENSHOTS=docs/screenshots $(PY) -m pytest -q tests/browser
 
 test: venv model-tiny
 	CLIPTAG_TEST_MODEL_DIR=$(TEST_MODEL_DIR) $(PY) -m pytest -q

@@ -12,6 +12,7 @@ from cliptag.adapters.notifications import PING_BODY
 from cliptag.records import Deployment
 
 from cliptag_cli.feed import DEFAULT_MAX_BACKLOG, QueueFeeder
+from cliptag_cli.gallery.command import add_gallery_parser
 from cliptag_cli.target import Target, add_target_arguments
 
 
@@ -240,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--local", action="store_true", help="the bucket is in the local stack")
     p.add_argument("--local-state", default="build/local-stack.json", help="the local stack's endpoints")
     p.set_defaults(fn=enable_eventbridge_command)
+
+    add_gallery_parser(sub)
     return parser
 
 

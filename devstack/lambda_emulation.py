@@ -119,6 +119,10 @@ def api_gateway_event(method: str, raw_path: str, headers: dict[str, str], body:
 
 
 def api_gateway_handler() -> type[BaseHTTPRequestHandler]:
+    # One container: Lambda gives it one request at a time (Powertools' resolver keeps the
+    # current request on the app, so two threads in the handler at once would mix them up).
+    container = threading.Lock()
+
     class ApiGateway(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -129,7 +133,8 @@ def api_gateway_handler() -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length).decode("utf-8", "replace") if length else None
             event = api_gateway_event(self.command, self.path, dict(self.headers.items()), body)
             try:
-                result = api.handler(event, FakeContext("cliptag-api", timeout_s=10, memory_mb=512))
+                with container:
+                    result = api.handler(event, FakeContext("cliptag-api", timeout_s=10, memory_mb=1769))
             except Exception:  # what API Gateway answers when the function crashes
                 result = {"statusCode": 502, "body": '{"message": "Internal server error"}'}
             payload = (result.get("body") or "").encode("utf-8")

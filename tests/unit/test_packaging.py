@@ -50,3 +50,9 @@ def test_offline_tools_live_in_model_export_not_in_the_functions(wheel_files: se
 
 def test_the_cliptag_command_and_the_adapters_are_in_the_wheel(wheel_files: set[str]):
     assert {"cliptag_cli/main.py", "cliptag/adapters/dynamodb/objects.py", "cliptag/adapters/s3.py"} <= wheel_files
+
+
+def test_the_gallery_ships_its_pages(wheel_files: set[str]):
+    static = ROOT / "cliptag_cli" / "gallery" / "static"
+    shipped = {p.relative_to(ROOT).as_posix() for p in static.iterdir() if p.is_file()}
+    assert {"cliptag_cli/gallery/static/index.html", "cliptag_cli/gallery/static/app.js"} <= shipped <= wheel_files
