@@ -50,3 +50,18 @@ def test_hooks_are_registered_with_the_runtime_module(monkeypatch):
     hooks["before"]()
     hooks["after"]()
     assert calls == ["build", "renew"]
+
+
+def test_the_api_snapshot_holds_the_text_encoder_and_a_restored_copy_still_searches(stack, api):
+    from handlers import api as api_handler
+
+    wiring.reset()
+    api_handler._build_for_snapshot()
+    encoder, index = wiring.text_encoder(), wiring.vector_index()  # built before the snapshot: reused
+    assert index is not None
+    before = index.client
+    snapstart.after_restore(wiring.renew_clients)
+    assert index.client is not before and wiring.text_encoder() is encoder
+    assert wiring.search().index.client is index.client  # type: ignore[union-attr]
+    status, body = api.get("/search?q=a%20dog&limit=3")
+    assert status == 200 and "images" in body
