@@ -35,7 +35,7 @@ def revocabulary(model_dir: Path, vocabulary: Path, progress: bool = True, descr
     text = TextEncoder(
         bundle.verified_path(fp32_text_encoder_file(manifest)), bundle.verified_path(manifest["tokenizer"]["file"])
     )
-    matrix = _tag_matrix(bundle, vocab, text, progress)
+    matrix = tag_matrix(bundle, vocab, text, progress)
     files = {manifest["vocabulary"]["file"]: None, manifest["tag_embeddings"]["file"]: None}
     staged = {name: model_dir / f".{name}.new" for name in files}
     vocab_name, tags_name = list(files)
@@ -61,7 +61,9 @@ def _prompt_key(tag: TagSpec) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     return tag.name, tag.synonyms, tag.descriptions
 
 
-def _tag_matrix(bundle: ModelBundle, vocab: Vocabulary, text: TextEncoder, progress: bool) -> NDArray[np.float32]:
+def tag_matrix(bundle: ModelBundle, vocab: Vocabulary, text: TextEncoder, progress: bool) -> NDArray[np.float32]:
+    """``vocab``'s tag embeddings: the bundle's own rows for tags whose prompts did not change,
+    the others embedded by ``text`` (also what the accuracy harness's ablations use)."""
     old = bundle.vocabulary
     rows: dict[tuple[str, tuple[str, ...], tuple[str, ...]], NDArray[np.float32]] = {}
     if old.templates == vocab.templates:

@@ -33,7 +33,7 @@ from model_export.evaluation.calibrate import calibrate, write_thresholds
 from model_export.evaluation.labels import load_labels
 from model_export.evaluation.metrics import mean_ap, per_tag_ap, precision_recall_f1
 from model_export.parity import top5_agreement
-from model_export.revocabulary import _tag_matrix
+from model_export.revocabulary import tag_matrix
 
 SINGLE_TEMPLATE = ("a photo of a {}.",)
 
@@ -223,7 +223,7 @@ def _ablations(
     for templates in (vocab.templates, SINGLE_TEMPLATE):
         for descriptions in (True, False):
             kept = tags if descriptions else tuple(replace(t, descriptions=()) for t in tags)
-            matrix = _tag_matrix(bundle, Vocabulary(kept, templates), text, progress=False)
+            matrix = tag_matrix(bundle, Vocabulary(kept, templates), text, progress=False)
             name = f"{len(templates)} template{'s' * (len(templates) > 1)}"
             name += " + descriptions" if descriptions else ", no descriptions"
             rows.append(
