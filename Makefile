@@ -31,7 +31,7 @@ help:
 	@echo "make screenshots         regenerate docs/screenshots/ from the browser tests (headless Chromium)"
 	@echo "make model [MODEL=...]   export a model directory (default: the real ViT-B/32)"
 	@echo "make build [ARCH=arm64]  sam build (layers without Docker); make deploy = sam deploy --guided"
-	@echo "make layer-check         build the runtime layer and run the functions from it in isolation"
+	@echo "make layer-check         build the runtime and text layers and run each function from its own layers"
 	@echo "make openapi             write openapi.json"
 	@echo "make soak                1,000 uploads with 10% injected faults through the local stack, then an audit"
 	@echo "make bench [BENCH_ARGS=] the performance table (full-size ViT-B/32 geometry, random weights);"
