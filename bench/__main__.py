@@ -24,6 +24,7 @@ from bench import (
     search,
     stages,
     text,
+    transformers,
     writes,
 )
 from bench.common import ROOT
@@ -34,7 +35,23 @@ from model_export.photos import coco_photos, skimage_photos
 # goes before e2e: it re-tags every object of its model in the table, so it wants none but its own.
 MEASURES: list[Measure] = [
     m.MEASURE
-    for m in (stages, backfill, inprocess, writes, ort, decode, retag, e2e, search, cold, memory, rescore, text, cost)
+    for m in (
+        stages,
+        backfill,
+        inprocess,
+        writes,
+        ort,
+        decode,
+        retag,
+        e2e,
+        search,
+        cold,
+        memory,
+        rescore,
+        text,
+        transformers,
+        cost,
+    )
 ]
 BY_NAME = {m.name: m for m in MEASURES}
 

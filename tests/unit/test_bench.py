@@ -43,6 +43,10 @@ NO_STACK = {
         ["bulk: 4,096 int8 embeddings", "live fp32 scorer", "rows whose tags differ"],
         ["rescore_per_s", "rescore_fp32_per_s", "rescore_differing"],
     ),
+    "transformers": (
+        ["cliptag: total", "transformers: total", "transformers / cliptag", "embeddings, cliptag vs transformers"],
+        ["cliptag_ms_per_image", "transformers_ms_per_image", "transformers_over_cliptag", "transformers_min_cosine"],
+    ),
 }
 
 
