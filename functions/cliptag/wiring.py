@@ -147,13 +147,19 @@ def pipeline() -> TaggingPipeline:
 @cache
 def page_tokens() -> PageTokens:
     """Signs pagination tokens with the stack's secret, fetched once per container."""
-    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
     arn = settings().token_secret_arn
     if not arn:
         raise RuntimeError("TOKEN_SECRET_ARN is not set: the API cannot sign pagination tokens")
-    secret = parameters.get_secret(arn, max_age=3600)
-    return PageTokens(secret.encode("utf-8") if isinstance(secret, str) else bytes(secret))
+    # A provider of our own, not Powertools' module-wide default: its client belongs to this
+    # build, so reset() (a redeployed container, another local stack) starts a new one.
+    secret = SecretsProvider().get(arn, max_age=3600)
+    if isinstance(secret, str):
+        return PageTokens(secret.encode("utf-8"))
+    if isinstance(secret, bytes):
+        return PageTokens(secret)
+    raise RuntimeError(f"{arn}: the pagination secret must be a string")
 
 
 @cache
