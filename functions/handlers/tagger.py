@@ -67,6 +67,7 @@ def _report(plan: MessagePlan, error: TransientError | None, counts: Counter[str
             content_id=item.content_id,
             outcome=item.outcome,
             error=item.result.error if item.result is not None and item.outcome == "failed" else None,
+            near_duplicates=item.near_duplicates or None,  # found for this upload (NearDuplicates=On)
         )
         if item.outcome in OUTCOME_METRICS:
             counts[OUTCOME_METRICS[item.outcome]] += 1
