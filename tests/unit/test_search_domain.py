@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from cliptag.adapters.s3vectors import MAX_FOLDERS, folders, metadata_filter
+from cliptag.adapters.s3vectors import FILTERABLE_BYTES, MAX_FOLDERS, filterable, folders, metadata_filter
 from cliptag.batch import Item, MessagePlan
 from cliptag.errors import TransientError
 from cliptag.lexicon import Lexicon
@@ -59,6 +59,27 @@ def test_folders_are_every_prefix_ending_in_a_slash():
     assert folders("photo.jpg") == []
     assert folders("a/b/c.jpg") == ["a/", "a/b/"]
     assert len(folders("/".join("d" * 20) + "/x.jpg")) == MAX_FOLDERS  # filterable metadata is 2 KB
+
+
+def test_filterable_metadata_always_fits_s3_vectors_2_kb():
+    """A 1,000-byte key eight folders deep and TopK=40 long tag names: folders go first, then the
+    lowest tags; an ordinary object keeps everything."""
+    import json
+
+    def entry(key: str, tags: tuple[str, ...]) -> VectorEntry:
+        return VectorEntry(f"bucket/{key}", "c", np.zeros(4, np.float32), tags, ("animal",))
+
+    deep = "/".join(["d" * 120] * 8) + "/x.jpg"
+    many = tuple(f"a rather long custom tag name number {i:02d}" for i in range(40))
+    trimmed = filterable(entry(deep, many))
+    size = len(json.dumps(trimmed, ensure_ascii=False, separators=(",", ":")).encode())
+    assert size <= FILTERABLE_BYTES < 2048
+    assert trimmed["tags"] == list(many[: len(trimmed["tags"])]) and trimmed["categories"] == ["animal"]
+    assert filterable(entry("a/b/c.jpg", ("dog", "cat"))) == {
+        "tags": ["dog", "cat"],
+        "categories": ["animal"],
+        "folders": ["a/", "a/b/"],
+    }
 
 
 def test_filters_use_equality_on_the_metadata_lists():

@@ -10,6 +10,7 @@ vector put is found by the next query, which the near-duplicate check relies on.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,8 +27,10 @@ from cliptag.records import Neighbour, VectorEntry, VectorFilter
 
 PUT_MAX, DELETE_MAX, GET_MAX = 500, 500, 100  # vectors per call (S3 Vectors' limits)
 TOP_K_MAX = 100
-# Filterable metadata is limited to 2 KB per vector: the folders of a very deep key stop here.
+# Filterable metadata is limited to 2 KB per vector: the folders of a very deep key stop here,
+# and filterable() trims what still does not fit (with a margin for how AWS counts it).
 MAX_FOLDERS = 8
+FILTERABLE_BYTES = 1900
 NON_FILTERABLE = ("ref", "content_id")  # the template's MetadataConfiguration lists the same keys
 TRANSIENT_CODES = {
     "ThrottlingException",
@@ -42,6 +45,24 @@ def folders(key: str) -> list[str]:
     """Every prefix of ``key`` that ends in "/": "a/b/c.jpg" -> ["a/", "a/b/"]."""
     parts = key.split("/")[:-1]
     return ["/".join(parts[: i + 1]) + "/" for i in range(min(len(parts), MAX_FOLDERS))]
+
+
+def filterable(entry: VectorEntry) -> dict[str, list[str]]:
+    """The entry's filterable metadata, within S3 Vectors' 2 KB: a deep, long key's folders go
+    first (deepest first), then its lowest tags; what is dropped only narrows what filters find."""
+    metadata = {
+        "tags": list(entry.tags),
+        "categories": list(entry.categories),
+        "folders": folders(keys.split_ref(entry.ref)[1]),
+    }
+    for name in ("folders", "tags", "categories"):
+        while metadata[name] and _size(metadata) > FILTERABLE_BYTES:
+            metadata[name].pop()
+    return metadata
+
+
+def _size(metadata: dict[str, list[str]]) -> int:
+    return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
 def metadata_filter(where: VectorFilter | None) -> dict[str, Any] | None:
@@ -92,13 +113,7 @@ class S3VectorIndex:
             {
                 "key": keys.vector_key(e.ref),
                 "data": {"float32": np.asarray(e.embedding, dtype=np.float32).tolist()},
-                "metadata": {
-                    "tags": list(e.tags),
-                    "categories": list(e.categories),
-                    "folders": folders(keys.split_ref(e.ref)[1]),
-                    "ref": e.ref,
-                    "content_id": e.content_id,
-                },
+                "metadata": {**filterable(e), "ref": e.ref, "content_id": e.content_id},
             }
             for e in entries
         ]
