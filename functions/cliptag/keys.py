@@ -35,7 +35,9 @@ DEPLOYMENT = {PK: "DEPLOYMENT", SK: "TAGGER"}
 
 _OBJECT, _TAG, _CONTENT, _MODEL, _FAILED, _JOB = "OBJ#", "TAG#", "IMG#", "MODEL#", "FAILED#", "JOB#"
 _DUPLICATE = "DUP#"
+SORT_KEY_MAX = 1024  # DynamoDB's limit on a sort key (bytes)
 VECTOR_KEY_MAX = 1024  # S3 Vectors' limit on a vector key (characters)
+VECTOR_FOLDERS_MAX = 8  # folders a vector lists for "under this folder" filters (2 KB of filterable metadata)
 TIME_WIDTH = 10  # unix seconds, zero-padded: string order is time order until 2286
 SCORE_DECIMALS = 6
 SCORE_SCALE = 1_000_000  # 10**SCORE_DECIMALS; (score + 1) * SCALE: 0..2,000,000, one step per 6th decimal
@@ -71,14 +73,16 @@ def tag_from_sk(sk: str) -> str | None:
 
 
 def duplicate_sk(ref: str) -> str:
-    return f"{_DUPLICATE}{ref}"
+    """Sort keys hold 1,024 bytes: a longer ref is named by its digest (the item keeps the ref)."""
+    sk = f"{_DUPLICATE}{ref}"
+    return (
+        sk
+        if len(sk.encode("utf-8")) <= SORT_KEY_MAX
+        else f"{_DUPLICATE}sha256:{hashlib.sha256(ref.encode()).hexdigest()}"
+    )
 
 
 DUPLICATE_PREFIX = _DUPLICATE
-
-
-def ref_from_duplicate_sk(sk: str) -> str:
-    return sk.removeprefix(_DUPLICATE)
 
 
 def vector_key(ref: str) -> str:

@@ -22,9 +22,10 @@ def fold(name: str) -> str:
 
 class Lexicon:
     def __init__(self, vocabulary: Vocabulary) -> None:
-        self._tags: dict[str, str] = {}
+        # Every tag's own name first: a synonym never hides another tag's name.
+        self._tags: dict[str, str] = {fold(spec.name): spec.name for spec in vocabulary.tags}
         for spec in vocabulary.tags:
-            for name in (spec.name, *spec.synonyms):
+            for name in spec.synonyms:
                 self._tags.setdefault(fold(name), spec.name)
         self._categories = {fold(t.category): t.category for t in vocabulary.tags if t.category}
         self.category_of = {t.name: t.category for t in vocabulary.tags}

@@ -98,6 +98,11 @@ def vector_index() -> s3vectors.S3VectorIndex | None:
 
 
 @cache
+def contents() -> DynamoContentCache:
+    return DynamoContentCache(table(), bundle().model_key)
+
+
+@cache
 def duplicates() -> DynamoDuplicates | None:
     return DynamoDuplicates(table()) if settings().near_duplicates else None
 
@@ -115,7 +120,7 @@ def vector_sync() -> VectorSync | None:
         return None
     found = duplicates()
     threshold = near_duplicate_threshold() if found is not None else 1.0
-    return VectorSync(index, lexicon().category_of, found, threshold)
+    return VectorSync(index, lexicon().category_of, objects(), contents(), duplicates=found, threshold=threshold)
 
 
 @cache
@@ -136,7 +141,7 @@ def pipeline() -> TaggingPipeline:
         vocabulary_version=b.vocabulary.version,
         scoring=runs.scoring,
         reader=source,
-        contents=DynamoContentCache(table(), b.model_key),
+        contents=contents(),
         objects=store,
         categories=lexicon().category_of,
         vectors=vector_sync(),
@@ -198,6 +203,7 @@ def reset() -> None:
         scorer,
         deployment,
         lexicon,
+        contents,
         vector_index,
         duplicates,
         vector_sync,

@@ -27,6 +27,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cliptag import snapstart, wiring
+from cliptag.keys import VECTOR_FOLDERS_MAX
 from cliptag.queries import FailurePage, TagPage
 from cliptag.records import ObjectRecord, VectorFilter
 from cliptag.search import Duplicates, SearchResults
@@ -171,6 +172,8 @@ def _filter(tag: str | None, category: str | None, prefix: str | None) -> Vector
         return None
     if prefix and not prefix.endswith("/"):
         raise BadRequestError("prefix must be a folder: a key prefix ending in '/'")
+    if prefix and prefix.count("/") > VECTOR_FOLDERS_MAX:
+        raise BadRequestError(f"prefix may be at most {VECTOR_FOLDERS_MAX} folders deep (the index keeps no deeper)")
     return VectorFilter(_tag(tag) if tag else None, _category(category) if category else None, prefix or None)
 
 

@@ -4,6 +4,7 @@ and what the vector step of a batch writes (against an in-memory vector index)."
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +12,16 @@ from cliptag.adapters.s3vectors import FILTERABLE_BYTES, MAX_FOLDERS, filterable
 from cliptag.batch import Item, MessagePlan
 from cliptag.errors import TransientError
 from cliptag.lexicon import Lexicon
-from cliptag.records import ContentRecord, DuplicatePair, Neighbour, ObjectEvent, TagScore, VectorEntry, VectorFilter
+from cliptag.records import (
+    ContentRecord,
+    DuplicatePair,
+    Neighbour,
+    ObjectEvent,
+    ObjectRecord,
+    TagScore,
+    VectorEntry,
+    VectorFilter,
+)
 from cliptag.scoring import categorise
 from cliptag.vectors import VectorSync
 from cliptag.vocabulary import TagSpec, Vocabulary
@@ -171,7 +181,7 @@ def test_the_last_event_of_a_key_decides_its_vector():
 
 def test_near_duplicates_are_other_contents_above_the_threshold_only():
     index, store = MemoryIndex(), MemoryDuplicates()
-    sync = VectorSync(index, {}, store, threshold=0.95)
+    sync = VectorSync(index, {}, duplicates=store, threshold=0.95)
     run(sync, item("created", "original.jpg", "tagged", unit(1, 0.1, 0), "1", "m1"))
     twin = item("created", "twin.jpg", "reused", unit(1, 0.1, 0), "1", "m2")
     twin.content_id = "c-original.jpg-1"  # the same bytes: an exact duplicate, not a near one
@@ -187,7 +197,10 @@ def test_near_duplicates_are_other_contents_above_the_threshold_only():
 
 def test_a_retag_never_looks_for_near_duplicates():
     index, store = MemoryIndex(), MemoryDuplicates()
-    run(VectorSync(index, {}, store, 0.5), item("retag", "a.jpg", "retagged", unit(1, 0), None, "m1"))
+    run(
+        VectorSync(index, {}, duplicates=store, threshold=0.5),
+        item("retag", "a.jpg", "retagged", unit(1, 0), None, "m1"),
+    )
     assert index.queries == 0 and "b/a.jpg" in index.vectors
 
 
@@ -195,8 +208,58 @@ def test_a_retag_never_looks_for_near_duplicates():
 def test_an_index_failure_fails_only_the_messages_it_touched(fail: str):
     index = MemoryIndex(fail=fail)
     failed = run(
-        VectorSync(index, {}, MemoryDuplicates(), 0.9),
+        VectorSync(index, {}, duplicates=MemoryDuplicates(), threshold=0.9),
         item("created", "a.jpg", "tagged", unit(1, 0), "1", "m1"),
         item("created", "b.jpg", "skipped", None, "1", "m2"),  # nothing to index: not failed
     )
     assert set(failed) == {"m1"} and isinstance(failed["m1"], TransientError)
+
+
+class RefusingIndex(MemoryIndex):
+    """Refuses any request that holds one particular object, as S3 Vectors refuses a bad vector."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    def put_many(self, entries: list[VectorEntry]) -> None:
+        if any(e.ref == self.refused for e in entries):
+            raise ValueError("ValidationException: metadata too large")  # not transient
+        super().put_many(entries)
+
+
+def test_a_vector_the_index_refuses_fails_only_its_own_message():
+    index = RefusingIndex("b/bad.jpg")
+    failed = run(
+        VectorSync(index, {}),
+        item("created", "good.jpg", "tagged", unit(1, 0), "1", "m1"),
+        item("created", "bad.jpg", "tagged", unit(0, 1), "1", "m2"),
+    )
+    assert set(failed) == {"m2"} and "ValidationException" in str(failed["m2"])
+    assert "b/good.jpg" in index.vectors and "b/bad.jpg" not in index.vectors
+
+
+class Records:
+    """The ObjectStore and ContentCache ports, as far as the vector step reads them."""
+
+    def __init__(self, records: dict[str, ObjectRecord], embeddings: dict[str, NDArray[np.float32]]) -> None:
+        self.records, self.embeddings = records, embeddings
+
+    def get_many(self, ids: list[str]) -> dict[str, Any]:
+        if ids and ids[0] in self.records:
+            return {i: self.records[i] for i in ids if i in self.records}
+        return {i: ContentRecord("embedded", self.embeddings[i]) for i in ids if i in self.embeddings}
+
+
+def test_a_concurrent_newer_upload_gets_its_vector_back():
+    """Batch X (older content c1) puts its vector after batch Y (newer c2) finished: X sees the
+    record now holds c2 and puts c2's stored embedding back; a deleted object loses its vector."""
+    newer = ObjectRecord("b", "k.jpg", "tagged", content_id="c2", tags=(TagScore("cat", 0.4),))
+    store = Records({"b/k.jpg": newer}, {"c2": unit(0, 1)})
+    index = MemoryIndex()
+    older = item("created", "k.jpg", "tagged", unit(1, 0), "1", "m1")
+    gone = item("created", "deleted-meanwhile.jpg", "tagged", unit(1, 0), "1", "m2")
+    failed = run(VectorSync(index, {"cat": "animal"}, store, store), older, gone)  # type: ignore[arg-type]
+    assert failed == {}
+    assert index.vectors["b/k.jpg"].content_id == "c2" and np.allclose(index.vectors["b/k.jpg"].embedding, unit(0, 1))
+    assert index.vectors["b/k.jpg"].tags == ("cat",) and "b/deleted-meanwhile.jpg" not in index.vectors

@@ -29,7 +29,7 @@ PUT_MAX, DELETE_MAX, GET_MAX = 500, 500, 100  # vectors per call (S3 Vectors' li
 TOP_K_MAX = 100
 # Filterable metadata is limited to 2 KB per vector: the folders of a very deep key stop here,
 # and filterable() trims what still does not fit (with a margin for how AWS counts it).
-MAX_FOLDERS = 8
+MAX_FOLDERS = keys.VECTOR_FOLDERS_MAX
 FILTERABLE_BYTES = 1900
 NON_FILTERABLE = ("ref", "content_id")  # the template's MetadataConfiguration lists the same keys
 TRANSIENT_CODES = {

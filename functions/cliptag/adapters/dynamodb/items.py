@@ -103,6 +103,7 @@ def duplicate_items(pair: DuplicatePair) -> list[dict[str, Any]]:
         return {
             **object_key(ref, keys.duplicate_sk(other)),
             "content_id": content,
+            "other_ref": other,  # the sort key may only name it by digest (keys.duplicate_sk)
             "other_content_id": other_content,
             "similarity": _decimal(pair.similarity),
         }
@@ -118,7 +119,7 @@ def duplicate_from_item(item: dict[str, Any]) -> DuplicatePair:
     return DuplicatePair(
         ref=ref,
         content_id=item.get("content_id", ""),
-        other_ref=keys.ref_from_duplicate_sk(item[keys.SK]),
+        other_ref=item["other_ref"],
         other_content_id=item.get("other_content_id", ""),
         similarity=float(item["similarity"]),
     )

@@ -73,7 +73,13 @@ class Table:
         self.name = name
         self.client: DynamoDBClient = client or boto3.client(
             "dynamodb",
-            config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10),
+            # 16 pooled connections: a category page queries its tags' partitions concurrently.
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 4},
+                connect_timeout=3,
+                read_timeout=10,
+                max_pool_connections=16,
+            ),
         )
 
     def call(self, operation: str, **kwargs: Any) -> Any:

@@ -80,10 +80,11 @@ class DynamoTagIndex:
         partitions = [keys.tag_index_pk(tag, shard, self.shards) for tag in tags for shard in range(self.shards)]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(PARALLEL_QUERIES, thread_name_prefix="index")
-        heads = list(self._pool.map(lambda p: self._partition_head(p, min_score, limit, after), partitions))
-        truncated = [rows[-1][keys.TAG_INDEX_SK] for rows in heads if len(rows) == limit]
+        # limit+1 rows a partition: one more than kept tells a finished partition from a cut one.
+        heads = list(self._pool.map(lambda p: self._partition_head(p, min_score, limit + 1, after), partitions))
+        truncated = [rows[limit - 1][keys.TAG_INDEX_SK] for rows in heads if len(rows) > limit]
         boundary = max(truncated, default="")
-        ordered = sorted((item[keys.TAG_INDEX_SK] for rows in heads for item in rows), reverse=True)
+        ordered = sorted((item[keys.TAG_INDEX_SK] for rows in heads for item in rows[:limit]), reverse=True)
         placed = [(sk, keys.ref_from_index_sk(sk), keys.score_from_index_sk(sk)) for sk in ordered if sk >= boundary]
         return placed, bool(truncated)
 
