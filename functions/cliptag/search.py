@@ -89,7 +89,10 @@ class Search:
     def similar(self, key: str, limit: int, where: VectorFilter | None = None) -> SearchResults | None:
         """Images like this one, from its stored vector; None when it has none (unknown, failed,
         or not indexed yet)."""
-        ref = keys.object_ref(self.bucket, key)
+        record = self.objects.get(self.bucket, key)
+        if record is None or record.status != "tagged":  # a vector left behind is not an image
+            return None
+        ref = record.ref
         vector = self.index.get(ref)
         if vector is None:
             return None
