@@ -63,3 +63,30 @@ def read_objects(ddb: Any, table: str) -> dict[str, ObjectState]:
                 sk = item.get(keys.TAG_INDEX_SK)
                 state.tag_items[tag] = keys.score_from_index_sk(sk) if sk else float("inf")
     return objects
+
+
+def read_vectors(s3vectors: Any, bucket: str, index: str) -> dict[str, str]:
+    """Every vector of the search index: ref -> the content id it was written from."""
+    found: dict[str, str] = {}
+    token: str | None = None
+    while True:
+        page = s3vectors.list_vectors(
+            vectorBucketName=bucket, indexName=index, returnMetadata=True, **({"nextToken": token} if token else {})
+        )
+        found |= {v["metadata"]["ref"]: v["metadata"]["content_id"] for v in page.get("vectors", [])}
+        token = page.get("nextToken")
+        if not token:
+            return found
+
+
+def vector_problems(objects: dict[str, ObjectState], vectors: dict[str, str]) -> list[str]:
+    """The search index must hold exactly the tagged objects, each with its current content."""
+    found = []
+    for ref, state in objects.items():
+        held = vectors.get(ref)
+        if state.status == "tagged" and held != state.content_id:
+            found.append(f"{ref}: tagged ({state.content_id[:12]}) but its vector holds {held and held[:12]}")
+        elif state.status != "tagged" and held is not None:
+            found.append(f"{ref}: {state.status or 'no META'} but still in the search index")
+    found += [f"{ref}: in the search index without a record" for ref in vectors.keys() - objects.keys()]
+    return found

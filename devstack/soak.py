@@ -5,8 +5,9 @@ overwrites, deletes (some racing their own upload) and a few objects whose S3 re
 attempt (an outage that outlasts all retries). The tagger's S3 GETs and DynamoDB writes meet
 throttling, timeouts and lost responses at ``--fault-rate`` per HTTP attempt.
 
-Afterwards, from S3 (what is live) and a Scan of the table (what was written):
+Afterwards, from S3 (what is live), a Scan of the table (what was written) and the search index:
 - every live object is tagged or failed with a reason, and its index items match its META;
+- the search index holds exactly the tagged objects, each vector from its current content;
 - deleted objects appear nowhere;
 - the dead-letter queue holds exactly the messages of the unreadable objects, each received
   MaxReceives times (the explanation printed next to it);
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.audit import ObjectState, read_objects
+from devstack.audit import ObjectState, read_objects, read_vectors, vector_problems
 from devstack.faults import FaultInjector
 from devstack.redrive import redrive
 from devstack.stack import LocalStack
@@ -209,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         objects = read_objects(stack.client("dynamodb"), info.table)
         problems = audit(work, objects, info.bucket, live) if idle else ["the queue never drained"]
+        vectors = read_vectors(stack.client("s3vectors"), info.vector_bucket, info.vector_index)
+        problems += vector_problems(objects, vectors)
 
         from cliptag.adapters.notifications import parse_body
 
@@ -263,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
         ("live objects failed (with a reason)", states["failed"]),
         ("META writes per live object", dict(sorted(revisions.items()))),
         ("deleted objects still visible", sum(1 for p in problems if "deleted but still" in p)),
+        (
+            "search index: vectors / problems",
+            f"{len(vectors)} / {sum(1 for p in problems if 'search index' in p or 'vector' in p)}",
+        ),
         ("dead letters (each: unreadable object, receives)", len(letters)),
         ("redriven, then tagged", f"{redriven}, {recovered}"),
         ("faults injected (per HTTP attempt)", sum(faults.counts().values())),
