@@ -22,6 +22,7 @@ class Target:
     queue_url: str
     region: str
     endpoint_url: str | None = None  # the local AWS; None for AWS itself
+    api_url: str = ""  # the API's base URL (the gallery calls it)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Target:
@@ -35,7 +36,9 @@ class Target:
         if not state.is_file():
             raise SystemExit(f"no local stack: {state} not found (start one with `make local`, or pass --stack NAME)")
         doc = json.loads(state.read_text("utf-8"))
-        return cls(doc["bucket"], doc["table"], doc["queue_url"], doc["region"], doc["aws_endpoint_url"])
+        return cls(
+            doc["bucket"], doc["table"], doc["queue_url"], doc["region"], doc["aws_endpoint_url"], doc["api_url"]
+        )
 
     @classmethod
     def deployed(cls, stack: str, region: str | None) -> Target:
@@ -48,6 +51,7 @@ class Target:
             outputs["TagsTableName"],
             outputs["TaggingQueueUrl"],
             region or cfn.meta.region_name,
+            api_url=outputs["ApiUrl"],
         )
 
     def client(self, service: str) -> Any:

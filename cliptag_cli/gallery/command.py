@@ -65,15 +65,6 @@ def add_gallery_parser(sub: Any) -> None:
     p.set_defaults(fn=gallery)
 
 
-def api_url(args: argparse.Namespace) -> str:
-    """The API's base URL: the local state's ``api_url``, or the deployed stack's ``ApiUrl`` output."""
-    if args.stack:
-        cfn = boto3.client("cloudformation", region_name=args.region)
-        outputs = cfn.describe_stacks(StackName=args.stack)["Stacks"][0]["Outputs"]
-        return next(str(o["OutputValue"]) for o in outputs if o["OutputKey"] == "ApiUrl")
-    return str(json.loads(Path(args.local_state).read_text("utf-8"))["api_url"])
-
-
 def credentials(target: Target) -> Credentials:
     if target.endpoint_url:  # the local API checks no signature; sign anyway, as in AWS
         return Credentials("local", "local")
@@ -89,7 +80,7 @@ def gallery(args: argparse.Namespace) -> int:
     from cliptag_cli.gallery.upstream import SignedApi
 
     target = Target.from_args(args)
-    api = SignedApi(api_url(args), target.region, credentials(target))
+    api = SignedApi(target.api_url, target.region, credentials(target))
     first = api.get("/tags")  # fail now, with the reason, rather than on every page
     if first.status != 200:
         print(f"error: {api.base_url}/tags answered {first.status}: {describe(first)}", file=sys.stderr)

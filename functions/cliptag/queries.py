@@ -81,13 +81,13 @@ class TagQueries:
         (cursor,) = self.tokens.decode(next_token, query, 1)
         listed: list[TaggedImage] = []
         seen: set[str] = set()
+        wanted = set(tags)
         more = True
         while len(listed) < limit and more:
             rows, more = self.index.merged(tags, min_score, limit, cursor)
             if not rows:
                 break
             records = self.objects.get_many(list(dict.fromkeys(ref for _, ref, _ in rows)))
-            wanted = set(tags)
             for sk, ref, score in rows:
                 cursor = sk
                 record = records.get(ref)

@@ -11,18 +11,15 @@ vector put is found by the next query, which the near-duplicate check relies on.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
 import numpy as np
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from numpy.typing import NDArray
 
 from cliptag import keys
-from cliptag.errors import TransientError
+from cliptag.adapters.aws import errors_mapped
 from cliptag.records import Neighbour, VectorEntry, VectorFilter
 
 PUT_MAX, DELETE_MAX, GET_MAX = 500, 500, 100  # vectors per call (S3 Vectors' limits)
@@ -79,19 +76,6 @@ def metadata_filter(where: VectorFilter | None) -> dict[str, Any] | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-@contextmanager
-def _errors_mapped() -> Iterator[None]:
-    try:
-        yield
-    except BotoCoreError as exc:
-        raise TransientError(f"S3 Vectors {type(exc).__name__}: {exc}") from exc
-    except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        if code in TRANSIENT_CODES or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
-            raise TransientError(f"S3 Vectors {code}") from exc
-        raise
-
-
 def client() -> Any:
     return boto3.client(
         "s3vectors", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
@@ -104,7 +88,7 @@ class S3VectorIndex:
         self.client = s3vectors or client()
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        with _errors_mapped():
+        with errors_mapped("S3 Vectors", TRANSIENT_CODES, server_errors=True):
             return getattr(self.client, operation)(vectorBucketName=self.bucket, indexName=self.index, **kwargs)
 
     def put_many(self, entries: list[VectorEntry]) -> None:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from cliptag.adapters.aws import errors_mapped
 from cliptag.errors import TransientError
 
 if TYPE_CHECKING:
@@ -50,18 +51,9 @@ def _number(value: Any) -> Any:
     return value
 
 
-@contextmanager
-def _errors_mapped() -> Iterator[None]:
+def _errors_mapped() -> AbstractContextManager[None]:
     """Throttling and timeouts left after botocore's retries become TransientError."""
-    try:
-        yield
-    except BotoCoreError as exc:  # timeouts, connection resets
-        raise TransientError(f"DynamoDB {type(exc).__name__}: {exc}") from exc
-    except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        if code not in TRANSIENT_CODES:
-            raise
-        raise TransientError(f"DynamoDB {code}") from exc
+    return errors_mapped("DynamoDB", TRANSIENT_CODES)
 
 
 def condition_failed(exc: ClientError) -> bool:
