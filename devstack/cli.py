@@ -1,4 +1,5 @@
-"""``python -m devstack up`` (the local stack until Ctrl-C) and ``python -m devstack demo``."""
+"""``python -m devstack up`` (the local stack until Ctrl-C), ``redeploy`` (a new model directory
+for it), ``demo`` and ``redrive``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from devstack.control import request_redeploy, serve
 from devstack.stack import DEFAULT_STATE_FILE, LocalStack
 
 
@@ -54,19 +56,22 @@ def up(args: argparse.Namespace) -> int:
         aws_endpoint=args.aws_endpoint,
     )
     info = stack.start()
+    info.pid = os.getpid()
     state = stack.write_state(Path(args.state))
     print(json.dumps(json.loads(state.read_text()), indent=2))
+    if info.updated:
+        print(f"\nupdated the local stack that {info.aws_endpoint_url} held: its resources and their data kept")
     print(f"\nlocal stack up (state in {state}); Ctrl-C to stop")
     print(f"  upload : aws --endpoint-url {info.aws_endpoint_url} s3 cp photo.jpg s3://{info.bucket}/")
     print(f"  query  : curl {info.api_url}/tags/dog/images")
     print(f"  search : curl '{info.api_url}/search?q=a+dog+on+the+beach'")
+    print(f"  deploy : python -m devstack redeploy --model-dir <dir> --state {state}", flush=True)
     stopped = threading.Event()
     # Explicit handlers: a job started in the background inherits SIGINT as ignored.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
     with contextlib.suppress(KeyboardInterrupt):
-        while not stopped.wait(timeout=1):
-            pass
+        serve(stack, state, stopped)  # until stopped: redeploy requests
     stack.stop()
     Path(args.state).unlink(missing_ok=True)
     return 0
@@ -138,6 +143,27 @@ def _search_demo(api_url: str, key: str, meaningless: bool) -> None:
             print(f"  {img['score']:.3f}  s3://{img['bucket']}/{img['key']}  ({tags})")
 
 
+def redeploy_command(args: argparse.Namespace) -> int:
+    """Against the running local stack: what `sam deploy` of another model directory does."""
+    from cliptag.bundle import ModelBundle
+    from cliptag.errors import ModelBundleError
+
+    model_dir = Path(args.model_dir)
+    try:  # refused here, before the stack is asked, when it is not a complete model directory
+        bundle = ModelBundle.open(model_dir)
+        version = bundle.vocabulary.version
+    except ModelBundleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    answer = request_redeploy(Path(args.state), model_dir, timeout_s=args.timeout)
+    if not answer["ok"]:
+        print(f"error: the stack refused {model_dir}: {answer['error']}", file=sys.stderr)
+        return 1
+    print(f"deployed {answer['model_dir']}: vocabulary {version}, {answer['tags']} tags ({answer['model']})")
+    print("the functions run it now; `cliptag retag` re-tags what an earlier vocabulary tagged")
+    return 0
+
+
 def redrive_command(args: argparse.Namespace) -> int:
     """Against the running local stack (reads its state file)."""
     import boto3
@@ -161,7 +187,16 @@ UP_DESCRIPTION = (
     "Start cliptag's local stack on loopback and keep it running until Ctrl-C: moto's AWS server "
     "with the bucket, tagging queue, dead-letter queue and table created from template.yaml, a "
     "poller that plays the SQS event source mapping for the tagger function, and an HTTP server "
-    "that answers like `sam local start-api`. The endpoints are written to the state file."
+    "that answers like `sam local start-api`. The endpoints are written to the state file. On an "
+    "emulator that already holds the stack (--aws-endpoint), the stack is updated as `sam deploy` "
+    "updates one: its resources and their data are kept, the functions run --model-dir."
+)
+REDEPLOY_DESCRIPTION = (
+    "Deploy another model directory (e.g. one given a new vocabulary by `python -m model_export "
+    "vocabulary`) to the running local stack, as `sam deploy` does in AWS: the functions switch to it "
+    "and start again; the bucket, queues, table and search index keep their data. Then `cliptag retag` "
+    "re-tags what the earlier vocabulary tagged. A model the functions cannot load is refused and the "
+    "stack keeps its own. Reads the stack's state file."
 )
 DEMO_DESCRIPTION = (
     "Start the local stack, upload scikit-image's sample photos to the bucket, wait until "
@@ -215,6 +250,26 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="URL",
                 help="use an AWS emulator already running (e.g. one holding your bucket) instead of starting moto",
             )
+    p = sub.add_parser(
+        "redeploy",
+        help="deploy another model directory (a new vocabulary) to the running local stack",
+        description=REDEPLOY_DESCRIPTION,
+    )
+    p.add_argument(
+        "--model-dir",
+        required=True,
+        help="model directory written by `python -m model_export`, or given a new vocabulary by "
+        "`python -m model_export vocabulary`",
+    )
+    p.add_argument(
+        "--state",
+        default=str(DEFAULT_STATE_FILE),
+        help="the running stack's endpoints JSON, written by `up` (default: %(default)s)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for the stack's answer (default: %(default)s)"
+    )
+    p.set_defaults(fn=redeploy_command)
     p = sub.add_parser(
         "redrive",
         help="move dead-lettered messages back to the tagging queue",

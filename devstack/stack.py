@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -24,10 +22,10 @@ import boto3
 from devstack import moto_patches
 from devstack.intrinsics import Resolver
 from devstack.lambda_emulation import REGION, EventSourceMapping, FakeContext, api_gateway_handler
+from devstack.resources import STACK_NAME, deploy_stack, pagination_secret, vector_index
 from devstack.template_local import load_template, local_template
 
-__all__ = ["FakeContext", "LocalStack", "StackInfo", "free_port"]
-STACK_NAME = "cliptag-local"
+__all__ = ["STACK_NAME", "FakeContext", "LocalStack", "StackInfo", "free_port"]
 DEFAULT_STATE_FILE = Path("build/local-stack.json")
 # Short visibility locally so transient failures are retried within seconds, not minutes.
 LOCAL_PARAMETERS = {"QueueVisibilityTimeout": "60", "BatchWindowSeconds": "1"}
@@ -65,6 +63,10 @@ class StackInfo:
     vector_bucket: str = ""
     vector_index: str = ""
     started_at: float = field(default_factory=time.time)
+    key_prefix: str = ""  # the stack's KeyPrefix/KeySuffix (backfill and verify keep to them)
+    key_suffix: str = ""
+    pid: int = 0  # the `python -m devstack up` process that runs the functions (`redeploy` asks it)
+    updated: bool = False  # the emulator held the stack already: it was updated, its data kept
 
 
 class LocalStack:
@@ -209,7 +211,7 @@ class LocalStack:
             if existing not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
                 s3.create_bucket(Bucket=existing)
             enable_eventbridge(s3, existing)
-        cfn.create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(local), Parameters=params)
+        updated = deploy_stack(cfn, json.dumps(local), params)
         resources = {
             r["LogicalResourceId"]: r["PhysicalResourceId"]
             for r in cfn.describe_stack_resources(StackName=STACK_NAME)["StackResources"]
@@ -220,9 +222,9 @@ class LocalStack:
             "Attributes"
         ]["QueueArn"]
         self.queue_arn = queue_arn
-        self.vectors = self._create_vector_index(template)
+        self.vectors = vector_index(self.client("s3vectors"), template, self.parameters)
         if existing:
-            return self._info(existing, resources)
+            return self._info(existing, resources, updated)
         resolver = Resolver(template, self.parameters, {("TaggingQueue", "Arn"): queue_arn})
         config = resolver.resolve(notification)
         bucket = resources["ImagesBucket"]
@@ -241,30 +243,9 @@ class LocalStack:
                 ]
             },
         )
-        return self._info(bucket, resources)
+        return self._info(bucket, resources, updated)
 
-    def _create_vector_index(self, template: dict[str, Any]) -> tuple[str, str]:
-        """The template's S3 Vectors bucket and index (moto's CloudFormation has neither type),
-        created with the properties the template gives them; (bucket name, index name)."""
-        s3vectors = self.client("s3vectors")
-        bucket = f"{STACK_NAME}-vectors-{uuid.uuid4().hex[:8]}"  # CloudFormation names it in AWS
-        s3vectors.create_vector_bucket(vectorBucketName=bucket)
-        arn = s3vectors.get_vector_bucket(vectorBucketName=bucket)["vectorBucket"]["vectorBucketArn"]
-        resolver = Resolver(template, self.parameters, {("VectorBucket", "VectorBucketArn"): arn})
-        props = resolver.resolve(template["Resources"]["ImageVectors"]["Properties"])
-        s3vectors.create_index(
-            vectorBucketName=bucket,
-            indexName=props["IndexName"],
-            dataType=props["DataType"],
-            dimension=int(props["Dimension"]),
-            distanceMetric=props["DistanceMetric"],
-            metadataConfiguration={
-                "nonFilterableMetadataKeys": props["MetadataConfiguration"]["NonFilterableMetadataKeys"]
-            },
-        )
-        return bucket, props["IndexName"]
-
-    def _info(self, bucket: str, resources: dict[str, str]) -> StackInfo:
+    def _info(self, bucket: str, resources: dict[str, str], updated: bool) -> StackInfo:
         return StackInfo(
             aws_endpoint_url=self.endpoint,
             region=REGION,
@@ -276,16 +257,15 @@ class LocalStack:
             model_dir=str(self.model_dir),
             vector_bucket=self.vectors[0],
             vector_index=self.vectors[1],
+            key_prefix=self.parameters.get("KeyPrefix", ""),
+            key_suffix=self.parameters.get("KeySuffix", ""),
+            updated=updated,
         )
 
     def _configure_functions(self, info: StackInfo) -> None:
-        # moto's CloudFormation has no Secrets Manager: create the template's PaginationSecret here.
-        secret = self.client("secretsmanager").create_secret(
-            Name=f"{STACK_NAME}-pagination-{uuid.uuid4().hex[:8]}", SecretString=secrets.token_urlsafe(48)
-        )
         os.environ.update(
             {
-                "TOKEN_SECRET_ARN": secret["ARN"],
+                "TOKEN_SECRET_ARN": pagination_secret(self.client("secretsmanager")),
                 "TABLE_NAME": info.table,
                 "IMAGES_BUCKET": info.bucket,
                 "MODEL_DIR": str(self.model_dir),

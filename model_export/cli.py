@@ -48,12 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photos", type=int, default=16, help="real photos used for the parity checks")
     p.add_argument("--seed", type=int, default=0, help="seed of the random-weight configs")
     p.add_argument("--no-progress", action="store_true")
+    _add_description_flags(p)
+    return p
+
+
+def _add_description_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-descriptions",
         action="store_true",
         help="leave the tags' visual descriptions out of their embeddings (inline and <vocabulary>.descriptions.yaml)",
     )
-    return p
+    p.add_argument(
+        "--no-default-descriptions",
+        action="store_true",
+        help="a vocabulary without its own <vocabulary>.descriptions.yaml: do not give tags named like a default "
+        "tag the default's descriptions (it does by default, so that a copy of default.yaml embeds like it)",
+    )
 
 
 def vocabulary_parser() -> argparse.ArgumentParser:
@@ -66,7 +76,7 @@ def vocabulary_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", type=Path, required=True, help="a directory written by `python -m model_export`")
     p.add_argument("--vocabulary", type=Path, required=True, help="the new tag vocabulary YAML")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--no-descriptions", action="store_true", help="leave the tags' visual descriptions out")
+    _add_description_flags(p)
     return p
 
 
@@ -78,7 +88,11 @@ def vocabulary_main(argv: list[str]) -> int:
 
     try:
         manifest = revocabulary(
-            args.model_dir, args.vocabulary, progress=not args.no_progress, descriptions=not args.no_descriptions
+            args.model_dir,
+            args.vocabulary,
+            progress=not args.no_progress,
+            descriptions=not args.no_descriptions,
+            default_descriptions=not args.no_default_descriptions,
         )
     except (VocabularyError, ModelBundleError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -178,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed,
                 progress=not args.no_progress,
                 descriptions=not args.no_descriptions,
+                default_descriptions=not args.no_default_descriptions,
             )
         )
     except CheckpointUnavailable as exc:

@@ -61,6 +61,7 @@ class ExportOptions:
     seed: int = 0
     progress: bool = True
     descriptions: bool = True  # False: prompts from names and synonyms only (the ablation)
+    default_descriptions: bool = True  # False: without a companion file, none from the default's either
 
 
 def _log(msg: str) -> None:
@@ -91,7 +92,7 @@ def run_export(opts: ExportOptions) -> dict[str, Any]:
     not cached: CheckpointUnavailable) fails in seconds without writing anything.
     """
     started = time.perf_counter()
-    vocab = load_vocabulary(opts.vocabulary, descriptions=opts.descriptions)
+    vocab = load_vocabulary(opts.vocabulary, opts.descriptions, opts.default_descriptions)
     _log(f"vocabulary {opts.vocabulary}: {len(vocab.tags)} tags, version {vocab.version}")
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,8 +27,17 @@ from model_export.tag_embeddings import embed_vocabulary
 from model_export.vocabulary_file import load_vocabulary
 
 
-def revocabulary(model_dir: Path, vocabulary: Path, progress: bool = True, descriptions: bool = True) -> dict[str, Any]:
-    vocab = load_vocabulary(vocabulary, descriptions=descriptions)
+def revocabulary(
+    model_dir: Path,
+    vocabulary: Path,
+    progress: bool = True,
+    descriptions: bool = True,
+    default_descriptions: bool = True,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """``vocabulary`` read as the export reads it (``load_vocabulary``: its companion file, else the
+    default's descriptions for tags of the same name), embedded into ``model_dir`` in place."""
+    vocab = load_vocabulary(vocabulary, descriptions, default_descriptions, quiet=quiet)
     bundle = ModelBundle.open(model_dir)
     manifest: dict[str, Any] = bundle.manifest
     # The exact fp32 encoder, as the export's tag embeddings use: the shipped one may be int8.

@@ -9,10 +9,15 @@ Format (see ``vocabulary/default.yaml``)::
         - dog                  # a bare name
         - [horse, cow, sheep]  # several bare names on one line
         - {name: cat, synonyms: [kitten], threshold: 0.24, descriptions: ["a small furry pet"]}
+
+Visual descriptions also come from the companion file ``X.descriptions.yaml`` beside ``X.yaml``;
+a vocabulary without one gives its tags named like default tags the default's (so an edited copy
+of ``default.yaml`` embeds like the default except where it was edited).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -143,31 +148,86 @@ def descriptions_file(vocabulary: Path) -> Path:
     return vocabulary.with_name(f"{vocabulary.stem}.descriptions.yaml")
 
 
-def load_vocabulary(path: str | Path, descriptions: bool = True) -> Vocabulary:
-    """The vocabulary file, with the descriptions of its companion file if there is one;
-    ``descriptions=False`` leaves every description out (inline ones too), for the ablation."""
+DEFAULT_DESCRIPTIONS = descriptions_file(DEFAULT_VOCABULARY)
+
+
+def load_vocabulary(
+    path: str | Path, descriptions: bool = True, default_descriptions: bool = True, quiet: bool = False
+) -> Vocabulary:
+    """The vocabulary file with the descriptions of its companion file, if there is one; without
+    one, tags named like a default tag take the default's (``default_descriptions=False``: not).
+    ``descriptions=False`` leaves every description out (inline ones too), for the ablation.
+    What was applied, and what was not, is said on stdout and stderr unless ``quiet``."""
     path = Path(path)
     vocab = parse_vocabulary(path.read_text("utf-8"), source=str(path))
     if not descriptions:
         return Vocabulary(tuple(replace(t, descriptions=()) for t in vocab.tags), vocab.templates)
     companion = descriptions_file(path)
-    return with_descriptions(vocab, companion) if companion.is_file() else vocab
+    if companion.is_file():
+        return with_descriptions(vocab, companion, quiet)
+    defaults = read_descriptions(DEFAULT_DESCRIPTIONS)
+    shared = [t for t in vocab.tags if defaults.get(t.name)]
+    if default_descriptions:
+        if shared and not quiet:
+            print(
+                f"[vocabulary] {len(shared):,} of {len(vocab.tags):,} tags take their descriptions from the default "
+                f"vocabulary's companion ({DEFAULT_DESCRIPTIONS.name}): {path.name} has no {companion.name} "
+                "(--no-default-descriptions: leave them out)",
+                flush=True,
+            )
+        return _merged(vocab, defaults)
+    missing = {t.name: [d for d in defaults[t.name] if d not in t.descriptions] for t in shared}
+    lost = [name for name, texts in missing.items() if texts]  # these embed unlike the default's tags
+    if not quiet and lost and 2 * len(shared) >= len(vocab.tags):  # a vocabulary derived from the default
+        _warn_loudly(path, companion, len(vocab.tags), len(lost), sum(len(texts) for texts in missing.values()))
+    return vocab
 
 
-def with_descriptions(vocab: Vocabulary, companion: Path) -> Vocabulary:
-    """Each tag's inline descriptions followed by the companion file's (tag name -> list)."""
+def read_descriptions(companion: Path) -> dict[str, list[str]]:
+    """A companion file: tag name -> its descriptions (whitespace normalised)."""
     doc = yaml.safe_load(companion.read_text("utf-8")) or {}
     if not isinstance(doc, dict) or not all(
         isinstance(v, list) and all(isinstance(d, str) and d.strip() for d in v) for v in doc.values()
     ):
         raise VocabularyError(f"{companion}: expected a mapping of tag name -> list of descriptions")
+    return {str(name): [" ".join(d.split()) for d in texts] for name, texts in doc.items()}
+
+
+def with_descriptions(vocab: Vocabulary, companion: Path, quiet: bool = False) -> Vocabulary:
+    """Each tag's inline descriptions followed by the companion file's (tag name -> list).
+    Descriptions of names the vocabulary lacks (a tag removed or renamed) are left out, with a warning."""
+    doc = read_descriptions(companion)
     unknown = sorted(set(doc) - set(vocab.names))
-    if unknown:
-        raise VocabularyError(f"{companion}: descriptions of tags the vocabulary does not have: {unknown[:5]}")
-    tags = tuple(
-        replace(
-            t, descriptions=tuple(dict.fromkeys([*t.descriptions, *(" ".join(d.split()) for d in doc.get(t.name, []))]))
+    if unknown and not quiet:
+        listed = ", ".join(repr(name) for name in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        print(
+            f"WARNING: {companion.name} describes {len(unknown):,} tag(s) the vocabulary does not have "
+            f"(ignored): {listed}",
+            file=sys.stderr,
+            flush=True,
         )
+    return _merged(vocab, doc)
+
+
+def _merged(vocab: Vocabulary, doc: dict[str, list[str]]) -> Vocabulary:
+    tags = tuple(
+        replace(t, descriptions=tuple(dict.fromkeys([*t.descriptions, *doc.get(t.name, [])])))  # inline ones first
         for t in vocab.tags
     )
     return Vocabulary(tags, vocab.templates)
+
+
+def _warn_loudly(path: Path, companion: Path, tags: int, lost: int, texts: int) -> None:
+    """A vocabulary derived from the default whose tags lose the default's descriptions: each such
+    tag embeds unlike the default's, so a re-vocabulary re-embeds it and a re-tag rewrites its scores."""
+    bar = "!" * 100
+    print(
+        f"{bar}\nWARNING: {lost:,} of {tags:,} tags of {path.name} are default tags, but they get NONE of the "
+        f"{texts:,} descriptions\n  the default's companion ({DEFAULT_DESCRIPTIONS.name}) gives them: there is no "
+        f"{companion.name} beside it\n  and --no-default-descriptions leaves the default's out. They embed unlike "
+        "the default vocabulary's tags:\n  each is embedded again and `cliptag retag` rewrites its scores across "
+        f"the library.\n  Drop --no-default-descriptions, or copy {DEFAULT_DESCRIPTIONS.name} to {companion.name}."
+        f"\n{bar}",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -31,7 +32,7 @@ def described(text: str, name: str) -> str:
 
 def test_top_level_help_lists_each_command_with_a_sentence():
     text = help_text()
-    for command in ("up", "demo", "redrive"):
+    for command in ("up", "redeploy", "demo", "redrive"):
         sentence = described(text, command)
         assert len(sentence.split()) >= 5, f"{command}: {sentence!r}"
 
@@ -40,6 +41,7 @@ def test_each_command_has_a_description_and_documented_options():
     for command, options in (
         ("up", ("--model-dir", "--api-port", "--aws-port", "--state")),
         ("demo", ("--model-dir", "--api-port", "--aws-port", "--state")),
+        ("redeploy", ("--model-dir", "--state", "--timeout")),
         ("redrive", ("--state",)),
     ):
         text = help_text(command)
@@ -51,3 +53,39 @@ def test_each_command_has_a_description_and_documented_options():
             assert len(explanation.split()) >= 4, f"{command} {option}: {explanation!r}"
     up = " ".join(help_text("up").split())
     assert "Ctrl-C" in up and "default: 3000" in up and "default: build/model-tiny" in up
+
+
+def test_redeploy_says_why_when_there_is_no_running_stack(model_dir, tmp_path):
+    def redeploy(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "devstack", "redeploy", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    state = tmp_path / "local-stack.json"
+    done = redeploy("--model-dir", str(model_dir), "--state", str(state))
+    assert done.returncode == 1 and f"no local stack: {state} not found" in done.stderr
+    state.write_text(json.dumps({"pid": 0}))  # a stack run in-process by a test or a tool, not by `up`
+    done = redeploy("--model-dir", str(model_dir), "--state", str(state))
+    assert done.returncode == 1 and "no running `python -m devstack up`" in done.stderr
+    done = redeploy("--model-dir", str(tmp_path), "--state", str(state))  # checked before the stack is asked
+    assert done.returncode == 1 and "manifest" in done.stderr
+
+
+def test_the_running_stack_refuses_a_model_for_another_search_index(model_dir, tmp_path):
+    from types import SimpleNamespace
+
+    from devstack.control import deploy_model
+
+    def redeploy(*args: object) -> None:
+        raise AssertionError("the functions must keep their model")
+
+    stack = SimpleNamespace(
+        model_dir=tmp_path, parameters={"EmbeddingDimension": "3"}, info=object(), redeploy=redeploy
+    )
+    answer = deploy_model(stack, tmp_path / "state.json", model_dir)  # type: ignore[arg-type]
+    assert answer["ok"] is False and "the stack's search index in 3" in answer["error"]
+    assert not (tmp_path / "state.json").exists()

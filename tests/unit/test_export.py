@@ -20,6 +20,7 @@ def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
 
     from model_export.cli import main
     from model_export.export import fp32_text_encoder_file
+    from model_export.vocabulary_file import DEFAULT_VOCABULARY, load_vocabulary
 
     vocab = tmp_path / "mine.yaml"
     vocab.write_text(
@@ -72,9 +73,12 @@ def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
     text = TextEncoder(
         bundle.verified_path(fp32_text_encoder_file(manifest)), bundle.verified_path(manifest["tokenizer"]["file"])
     )
-    dog = text.embed(
-        ["a photo of a dog.", "a photo of a puppy.", "a picture of the dog.", "a picture of the puppy."]
-    ).mean(axis=0)
+    # dog has no companion file: it takes the default vocabulary's descriptions, by its name.
+    described = bundle.vocabulary.tags[0].descriptions
+    default = load_vocabulary(DEFAULT_VOCABULARY)
+    assert described and described == default.tags[default.names.index("dog")].descriptions
+    prompts = ["a photo of a dog.", "a photo of a puppy.", "a picture of the dog.", "a picture of the puppy."]
+    dog = text.embed([*prompts, *described]).mean(axis=0)
     assert float(dog / np.linalg.norm(dog) @ bundle.tag_embeddings[0]) > 0.9999
     # The encoder takes any batch size.
     enc = ImageEncoder(bundle.image_encoder_path())
