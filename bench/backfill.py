@@ -40,14 +40,15 @@ def backfill(stack: LocalStack, bucket: str, send: bool) -> tuple[float, Counts]
 
     from cliptag_cli.backfill import Backfill, bucket_pages
     from cliptag_cli.feed import QueueFeeder
+    from cliptag_cli.jobs import Checkpoint
 
     assert stack.info is not None
     table = Table(stack.info.table, stack.client("dynamodb"))
     # No tagger drains the queue here: a cap would only make the feeder wait for one.
     feeder = QueueFeeder(stack.client("sqs"), stack.info.queue_url, max_backlog=1 << 30) if send else None
     deployment = DynamoDeployments(table).get()  # recorded by the stack's tagger: objects untagged by it are due
-    objects, checkpoints = DynamoObjectStore(table), DynamoCheckpoints(table)
-    run = Backfill(bucket, objects, checkpoints, feeder, deployment, job=f"bench {bucket}")
+    objects, checkpoint = DynamoObjectStore(table), Checkpoint(DynamoCheckpoints(table), f"bench {bucket}", {})
+    run = Backfill(bucket, objects, checkpoint, feeder, deployment)
     pages = bucket_pages(stack.client("s3"), bucket, "", None)
     start = time.perf_counter()
     counts = run.run(pages)

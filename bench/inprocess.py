@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from cliptag.adapters import notifications
-from cliptag.records import ContentRecord, ObjectRecord
+from cliptag.ordering import Claim
+from cliptag.records import ContentRecord, ObjectBytes, ObjectRecord
 
 from bench import stages
 from bench.common import DYNAMODB_CALL_S, S3_GET_S, fresh, sqs_record
@@ -46,9 +47,9 @@ class MemoryReader:
         self.blobs, self.latency = blobs, latency
         self.etags = {key: hashlib.md5(data).hexdigest() for key, data in blobs.items()}
 
-    def read(self, bucket: str, key: str, max_bytes: int) -> tuple[bytes, str]:
+    def read(self, bucket: str, key: str, max_bytes: int, if_match: str = "") -> ObjectBytes:
         time.sleep(self.latency.s3_s)
-        return self.blobs[key], self.etags[key]
+        return ObjectBytes(self.blobs[key], self.etags[key])
 
 
 class MemoryContents:
@@ -84,10 +85,10 @@ class MemoryObjects:
         time.sleep(self.latency.ddb_s)
         return {}
 
-    def put(self, record: ObjectRecord, sequencer: str | None, expect_content: str | None = None) -> None:
+    def put(self, record: ObjectRecord, claim: Claim) -> None:
         time.sleep(3 * self.latency.ddb_s)
 
-    def delete(self, bucket: str, key: str, sequencer: str | None) -> None:
+    def delete(self, bucket: str, key: str, claim: Claim) -> None:
         time.sleep(3 * self.latency.ddb_s)
 
 

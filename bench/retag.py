@@ -201,12 +201,13 @@ class Library:
         """Deploy ``model_dir``, then re-tag through the queue, metering the tagger's writes."""
         from cliptag import wiring
 
-        from cliptag_cli.retag import Retag
+        from cliptag_cli.retag import Retag, checkpoint_for
 
         scoring = self.deploy(model_dir)  # the pipeline built first: its deployment record is not metered
         feeder = FirstSend(self.stack.client("sqs"), self.queue_url)
         with observed(wiring.table().client) as (times, calls), metering(wiring.table()) as meter:
-            counts = Retag(self.table, self.checkpoints, feeder, wiring.deployment()).run()
+            deployed = wiring.deployment()
+            counts = Retag(self.table, checkpoint_for(self.checkpoints, deployed), feeder, deployed).run()
             assert counts.due == len(self.keys), f"{counts.due} objects due, not this measure's {len(self.keys)}"
             self.wait_idle()
             seconds = time.perf_counter() - feeder.started

@@ -81,7 +81,7 @@ def measure(bench: Bench) -> StageRuns:
     for batch in batches(bench):
         keys = upload(s3, bucket, batch)
         stage = runs.per_stage
-        t, got = timed(lambda ks: [pipeline.reader.read(bucket, k, 1 << 30)[0] for k in ks], keys)
+        t, got = timed(lambda ks: [pipeline.reader.read(bucket, k, 1 << 30).data for k in ks], keys)
         stage["get"].append(t)
         stage["hash"].append(timed(lambda blobs: [content_id(b) for b in blobs], got)[0])
         t, decoded = timed(decode_all, pipeline.preprocessing, got)

@@ -1,30 +1,40 @@
 """``cliptag backfill``: tag the objects that were in the bucket before the stack.
 
 The bucket is listed (or read from an S3 Inventory report, for buckets too large to list from one
-machine) page by page. Objects already tagged by the deployed model and scoring settings and
-unchanged since (same ETag and size in their record) are skipped; the rest are sent to the tagging
-queue as "object created" events, which the tagger handles like uploads. After each page the last
-key is saved in the table, so an interrupted run continues where it stopped.
+machine) page by page, within the stack's KeyPrefix/KeySuffix (the tagger may read nothing else).
+Objects already tagged by the deployed model and scoring settings and unchanged since (same ETag
+and size in their record) are skipped; the rest are sent to the tagging queue as recheck requests
+carrying what the listing saw (ETag, size, LastModified, VersionId) and the record then: the
+tagger reads only those bytes (GET If-Match) and writes only over that state, so a backfill that
+listed an object before a concurrent upload or delete never brings back old bytes
+(cliptag.ordering). After each page the position is saved in the table (cliptag_cli.jobs).
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import gzip
 import io
 import json
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
 from cliptag import keys
-from cliptag.adapters.dynamodb import DynamoCheckpoints, DynamoObjectStore
-from cliptag.adapters.notifications import created_body
+from cliptag.adapters.dynamodb import DynamoObjectStore
+from cliptag.adapters.notifications import recheck_body
+from cliptag.ordering import Seen
 from cliptag.records import Deployment, ObjectRecord
 
 from cliptag_cli import prices
 from cliptag_cli.feed import QueueFeeder
+from cliptag_cli.jobs import Checkpoint
+from cliptag_cli.target import Target
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,12 @@ class Listed:
     key: str
     size: int
     etag: str
+    last_modified: float = 0.0  # unix seconds
+    version_id: str = ""  # from an inventory report of a versioned bucket
+
+    def seen(self, record: ObjectRecord | None) -> Seen:
+        record_etag = record.etag if record is not None else ""
+        return Seen(self.etag, self.size, self.last_modified, self.version_id, record_etag)
 
 
 @dataclass(frozen=True)
@@ -69,7 +85,10 @@ def bucket_pages(
     if resume and resume.get("after"):
         params["StartAfter"] = resume["after"]
     for page in s3.get_paginator("list_objects_v2").paginate(**params):
-        objects = [Listed(o["Key"], int(o["Size"]), o["ETag"].strip('"')) for o in page.get("Contents", [])]
+        objects = [
+            Listed(o["Key"], int(o["Size"]), o["ETag"].strip('"'), o["LastModified"].timestamp())
+            for o in page.get("Contents", [])
+        ]
         if objects:
             yield Page(objects, {"after": objects[-1].key})
 
@@ -79,7 +98,9 @@ def inventory_pages(
 ) -> Iterator[Page]:
     """The rows of an S3 Inventory report (CSV), read through its manifest.json, 1,000 at a time.
 
-    Keys in inventory CSV files are URL-encoded; the manifest's fileSchema names the columns.
+    Keys in inventory CSV files are URL-encoded; the manifest's fileSchema names the columns. A
+    report of a versioned bucket lists every version and delete marker: only the current
+    versions are objects (IsLatest true, IsDeleteMarker false).
     """
     if not manifest_uri.startswith("s3://"):
         raise SystemExit(f"--inventory takes s3://bucket/path/manifest.json, not {manifest_uri!r}")
@@ -101,34 +122,53 @@ def inventory_pages(
         for at in range(first, len(rows), 1000):
             chunk = [dict(zip(columns, row, strict=False)) for row in rows[at : at + 1000]]
             objects = [
-                Listed(unquote_plus(r["Key"]), int(r["Size"] or 0), r["ETag"].strip('"'))
+                Listed(
+                    unquote_plus(r["Key"]),
+                    int(r["Size"] or 0),
+                    r["ETag"].strip('"'),
+                    _inventory_time(r.get("LastModifiedDate", "")),
+                    r.get("VersionId", ""),
+                )
                 for r in chunk
-                if r["Bucket"] == bucket and unquote_plus(r["Key"]).startswith(prefix)
+                if r["Bucket"] == bucket and unquote_plus(r["Key"]).startswith(prefix) and _current(r)
             ]
             yield Page(objects, {"file": index, "row": at + len(chunk)})
+
+
+def _current(row: dict[str, str]) -> bool:
+    """A row of the object's current version (reports without version columns list only those)."""
+    return row.get("IsLatest", "true").lower() != "false" and row.get("IsDeleteMarker", "false").lower() != "true"
+
+
+def _inventory_time(value: str) -> float:
+    """An inventory's LastModifiedDate (``2024-01-31T12:00:00.000Z``) as unix seconds; 0 if absent."""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else 0.0
+    except ValueError:
+        return 0.0
 
 
 @dataclass
 class Backfill:
     bucket: str
     objects: DynamoObjectStore
-    checkpoints: DynamoCheckpoints
+    checkpoint: Checkpoint
     feeder: QueueFeeder | None  # None: a dry run
     deployment: Deployment | None
-    suffix: str = ""
-    job: str = "backfill"
+    suffixes: tuple[str, ...] = ()  # a key must end with each (the stack's KeySuffix, --suffix)
     counts: Counts = field(default_factory=Counts)
 
     def run(self, pages: Iterator[Page], progress: Any = None) -> Counts:
         for page in pages:
-            wanted = [o for o in page.objects if o.key.endswith(self.suffix)]
+            wanted = [o for o in page.objects if all(o.key.endswith(s) for s in self.suffixes)]
             self.counts.filtered += len(page.objects) - len(wanted)
             records = self.objects.get_many([keys.object_ref(self.bucket, o.key) for o in wanted])
-            todo = [o for o in wanted if not self.done(records.get(keys.object_ref(self.bucket, o.key)), o)]
+            found = [(o, records.get(keys.object_ref(self.bucket, o.key))) for o in wanted]
+            todo = [(o, record) for o, record in found if not self.done(record, o)]
             if self.feeder is not None:
                 if todo:
-                    self.feeder.send([created_body(self.bucket, o.key, o.size, o.etag) for o in todo])
-                self.checkpoints.save(self.job, page.resume)
+                    self.feeder.send([recheck_body(self.bucket, o.key, o.seen(record)) for o, record in todo])
+                self.checkpoint.save(page.resume)
             self.counts.pages += 1
             self.counts.listed += len(page.objects)
             self.counts.sent += len(todo)
@@ -137,7 +177,7 @@ class Backfill:
                 progress.update(len(page.objects))
                 progress.set_postfix(sent=self.counts.sent, skipped=self.counts.skipped, refresh=False)
         if self.feeder is not None:
-            self.checkpoints.clear(self.job)  # done: the next run starts from the beginning
+            self.checkpoint.clear()  # done: the next run starts from the beginning
         return self.counts
 
     def done(self, record: ObjectRecord | None, listed: Listed) -> bool:
@@ -146,3 +186,48 @@ class Backfill:
             return False
         same_bytes = record.etag == listed.etag and record.size == listed.size
         return same_bytes and record.model == self.deployment.model and record.scoring == self.deployment.scoring
+
+
+def command(args: argparse.Namespace) -> int:
+    """``cliptag backfill``: list, skip what is done, send the rest; report counts and cost."""
+    from cliptag.adapters.dynamodb import DynamoCheckpoints, DynamoDeployments, Table
+
+    from cliptag_cli.progress import bar, cost_line, object_count
+
+    target = Target.from_args(args)
+    table = Table(target.table, target.dynamodb)
+    prefix, suffixes = target.listing_prefix(args.prefix), target.suffixes(args.suffix)
+    deployment = DynamoDeployments(table).get()
+    if deployment is None:
+        print("no tagger has recorded its model yet: every object counts as untagged", file=sys.stderr)
+    source = args.inventory or f"s3://{target.bucket}/{prefix}"
+    basis = {
+        "model": deployment.model if deployment else "",
+        "scoring": deployment.scoring if deployment else "",
+        "keys": f"{prefix}*{'*'.join(suffixes)}",
+    }
+    checkpoint = Checkpoint(DynamoCheckpoints(table), f"backfill {source}", basis)
+    if args.restart:
+        checkpoint.clear()
+    resume = None if args.dry_run else checkpoint.resume()
+    s3 = target.client("s3")
+    pages = (
+        inventory_pages(s3, args.inventory, target.bucket, prefix, resume)
+        if args.inventory
+        else bucket_pages(s3, target.bucket, prefix, resume, args.page_size)
+    )
+    feeder = None if args.dry_run else QueueFeeder(target.client("sqs"), target.queue_url, args.max_backlog)
+    run = Backfill(target.bucket, DynamoObjectStore(table), checkpoint, feeder, deployment, suffixes)
+    run.counts.inventory = bool(args.inventory)
+    started = time.monotonic()
+    with bar("obj", None if resume else object_count(target, prefix)) as progress:
+        counts = run.run(pages, progress)
+    elapsed = time.monotonic() - started
+    verb = "would send" if args.dry_run else "sent"
+    outside = f"*{'*'.join(suffixes)}" if suffixes else "the key filter"
+    print(
+        f"listed {counts.listed}, {verb} {counts.sent}, skipped {counts.skipped} already tagged and unchanged, "
+        f"{counts.filtered} outside {outside} ({counts.listed / max(elapsed, 1e-9):,.0f} listed/s)"
+    )
+    print(cost_line(counts.estimated_cost()))
+    return 0

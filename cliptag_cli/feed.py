@@ -36,15 +36,19 @@ class QueueFeeder:
         return sum(int(attrs.get(name, 0)) for name in names)
 
     def send(self, bodies: Sequence[str]) -> None:
-        """Send every body (SendMessageBatch, 10 at a time), first waiting for room in the queue."""
-        if not bodies:
-            return
-        while self.backlog() + len(bodies) > self.max_backlog and self.backlog() > 0:
-            self.sleep(self.poll_s)
-            self.waited_s += self.poll_s
-        for start in range(0, len(bodies), SQS_BATCH):
-            self._send_batch(list(bodies[start : start + SQS_BATCH]))
-        self.sent += len(bodies)
+        """Send every body (SendMessageBatch, 10 at a time), never more than the queue has room
+        for under ``max_backlog``: a page larger than the cap goes in parts, waiting between."""
+        pending = list(bodies)
+        while pending:
+            room = self.max_backlog - self.backlog()
+            if room <= 0:
+                self.sleep(self.poll_s)
+                self.waited_s += self.poll_s
+                continue
+            part, pending = pending[:room], pending[room:]
+            for start in range(0, len(part), SQS_BATCH):
+                self._send_batch(part[start : start + SQS_BATCH])
+                self.sent += len(part[start : start + SQS_BATCH])
 
     def _send_batch(self, bodies: list[str]) -> None:
         pending = {str(i): body for i, body in enumerate(bodies)}

@@ -16,13 +16,15 @@ product) and the exact tag changes and write units are reported.
 
 from __future__ import annotations
 
+import argparse
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from cliptag import keys
-from cliptag.adapters.dynamodb import DynamoCheckpoints, Table
+from cliptag.adapters.dynamodb import Table
 from cliptag.adapters.dynamodb.items import content_key
 from cliptag.adapters.dynamodb.table import plain, typed
 from cliptag.adapters.notifications import RETAG_MAX_OBJECTS, retag_body
@@ -30,8 +32,9 @@ from cliptag.records import Deployment
 
 from cliptag_cli import prices
 from cliptag_cli.feed import QueueFeeder
+from cliptag_cli.jobs import Checkpoint
 
-JOB = "retag"  # one re-tag at a time per table: its checkpoint's name
+JOB = "retag"  # one re-tag at a time per table: its checkpoint's name (valid for one deployment)
 # Per object: its META (1 WRU); per TAG item put or deleted, the item and its index entry (2 WRU).
 WRU_META, WRU_PER_TAG_CHANGE = 1, 2
 
@@ -98,19 +101,25 @@ def due_pages(
         yield due, int(page.get("ScannedCount", 0)), page.get("LastEvaluatedKey")
 
 
+def checkpoint_for(checkpoints: Any, deployment: Deployment) -> Checkpoint:
+    """The re-tag's checkpoint, valid only for the deployment it was computed for: after another
+    vocabulary or setting is deployed, the scan must start over (objects before the old position
+    were sent for the old scoring)."""
+    return Checkpoint(checkpoints, JOB, {"model": deployment.model, "scoring": deployment.scoring})
+
+
 @dataclass
 class Retag:
     table: Table
-    checkpoints: DynamoCheckpoints
+    checkpoint: Checkpoint
     feeder: QueueFeeder | None  # None: a dry run
     deployment: Deployment
     preview: Any = None  # a Preview: exact changes for a dry run
-    job: str = JOB
     page_size: int | None = None
     counts: Counts = field(default_factory=Counts)
 
     def run(self, progress: Any = None) -> Counts:
-        resume = self.checkpoints.load(self.job) if self.feeder is not None else None
+        resume = self.checkpoint.resume() if self.feeder is not None else None
         for due, scanned, position in due_pages(self.table, self.deployment, resume, self.page_size):
             self.counts.due += len(due)
             self.counts.scanned_bytes += scanned * ITEM_BYTES
@@ -125,12 +134,12 @@ class Retag:
                 self.counts.sent += len(due)
                 self.counts.messages += len(bodies)
             if self.feeder is not None and position:
-                self.checkpoints.save(self.job, position)
+                self.checkpoint.save(position)
             if progress is not None:  # items scanned: the table's item count is the total
                 progress.update(scanned)
                 progress.set_postfix(due=self.counts.due, sent=self.counts.sent, refresh=False)
         if self.feeder is not None:
-            self.checkpoints.clear(self.job)
+            self.checkpoint.clear()
         return self.counts
 
 
@@ -171,3 +180,56 @@ class Preview:
             counts.tags_changed += changed
             counts.unchanged_objects += changed == 0
             counts.write_units += WRU_META + WRU_PER_TAG_CHANGE * changed
+
+
+def command(args: argparse.Namespace) -> int:
+    """``cliptag retag``: find the objects due a re-tag and send them; report counts and cost."""
+    from cliptag.adapters.dynamodb import DynamoCheckpoints, DynamoDeployments
+
+    from cliptag_cli.progress import bar, cost_line
+    from cliptag_cli.target import Target
+    from cliptag_cli.wake import wake
+
+    target = Target.from_args(args)
+    table = Table(target.table, target.dynamodb)
+    if not args.dry_run and not args.no_wake:
+        wake(target)
+    deployment = DynamoDeployments(table).get()
+    if deployment is None:
+        print("error: no tagger has recorded what it runs yet (upload one image, or run without --no-wake)")
+        return 1
+    preview = None
+    if args.model_dir:
+        if not args.dry_run:
+            print("error: --model-dir previews a vocabulary: use it with --dry-run, then deploy that model directory")
+            return 1
+        preview = Preview(table, args.model_dir, deployment.top_k, deployment.min_score, deployment.vector_index)
+        if preview.model_key != deployment.model:
+            print(f"error: {args.model_dir} holds another image encoder than the deployed one ({deployment.model})")
+            return 1
+        deployment = Deployment(
+            deployment.model, "", preview.scoring, deployment.top_k, deployment.min_score, deployment.vector_index
+        )
+    checkpoint = checkpoint_for(DynamoCheckpoints(table), deployment)
+    if args.restart:
+        checkpoint.clear()
+    feeder = None if args.dry_run else QueueFeeder(target.client("sqs"), target.queue_url, args.max_backlog)
+    run = Retag(table, checkpoint, feeder, deployment, preview, page_size=args.page_size)
+    started = time.monotonic()
+    items = target.dynamodb.describe_table(TableName=target.table)["Table"].get("ItemCount")  # ~6 hours old
+    with bar("item", int(items) if items else None) as progress:
+        counts = run.run(progress)
+    elapsed = time.monotonic() - started
+    print(f"scoring {deployment.scoring}: {counts.due} objects due a re-tag", end="")
+    print(
+        f", {counts.sent} sent in {counts.messages} messages ({counts.sent / max(elapsed, 1e-9):,.0f}/s)"
+        if feeder
+        else ""
+    )
+    if preview is not None:
+        print(
+            f"re-scored locally: {counts.tags_changed} tag items change, {counts.unchanged_objects} objects keep "
+            f"their tags; {counts.write_units} write units"
+        )
+    print(cost_line(counts.estimated_cost(deployment.top_k)))
+    return 0

@@ -23,6 +23,10 @@ class Target:
     region: str
     endpoint_url: str | None = None  # the local AWS; None for AWS itself
     api_url: str = ""  # the API's base URL (the gallery calls it)
+    key_prefix: str = ""  # the stack's KeyPrefix/KeySuffix: the keys its tagger may read and tag
+    key_suffix: str = ""
+    vector_bucket: str = ""  # the search index (S3 Vectors): its bucket and name ("" for none)
+    vector_index: str = ""
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Target:
@@ -37,22 +41,49 @@ class Target:
             raise SystemExit(f"no local stack: {state} not found (start one with `make local`, or pass --stack NAME)")
         doc = json.loads(state.read_text("utf-8"))
         return cls(
-            doc["bucket"], doc["table"], doc["queue_url"], doc["region"], doc["aws_endpoint_url"], doc["api_url"]
+            doc["bucket"],
+            doc["table"],
+            doc["queue_url"],
+            doc["region"],
+            doc["aws_endpoint_url"],
+            doc["api_url"],
+            doc.get("key_prefix", ""),
+            doc.get("key_suffix", ""),
+            doc.get("vector_bucket", ""),
+            doc.get("vector_index", ""),
         )
 
     @classmethod
     def deployed(cls, stack: str, region: str | None) -> Target:
         cfn = boto3.client("cloudformation", region_name=region)
-        outputs = {
-            o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
-        }
+        described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+        parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
         return cls(
             outputs["ImagesBucketName"],
             outputs["TagsTableName"],
             outputs["TaggingQueueUrl"],
             region or cfn.meta.region_name,
             api_url=outputs["ApiUrl"],
+            key_prefix=parameters.get("KeyPrefix", ""),
+            key_suffix=parameters.get("KeySuffix", ""),
+            **_index_names(outputs.get("VectorIndexArn", "")),
         )
+
+    def listing_prefix(self, prefix: str) -> str:
+        """The prefix to list for ``prefix`` within the stack's KeyPrefix (the tagger reads nothing
+        outside it: such objects would only come back as AccessDenied failures)."""
+        if prefix.startswith(self.key_prefix):
+            return prefix
+        if self.key_prefix.startswith(prefix):
+            return self.key_prefix
+        raise SystemExit(
+            f"--prefix {prefix!r} is outside the stack's KeyPrefix {self.key_prefix!r}: its tagger may not read it"
+        )
+
+    def suffixes(self, suffix: str) -> tuple[str, ...]:
+        """What a key must end with: the stack's KeySuffix and ``suffix``."""
+        return tuple(s for s in (self.key_suffix, suffix) if s)
 
     def client(self, service: str) -> Any:
         kwargs: dict[str, Any] = {"region_name": self.region}
@@ -63,6 +94,12 @@ class Target:
     @cached_property
     def dynamodb(self) -> Any:
         return self.client("dynamodb")
+
+
+def _index_names(arn: str) -> dict[str, str]:
+    """``arn:aws:s3vectors:REGION:ACCOUNT:bucket/BUCKET/index/INDEX`` -> its bucket and index names."""
+    parts = arn.split("/")
+    return {"vector_bucket": parts[1], "vector_index": parts[3]} if len(parts) == 4 else {}
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,14 +1,12 @@
 """What the local AWS must do like the real one and moto does not (yet).
 
-- S3 event notifications carry a ``sequencer`` that orders events on one key; the tagger relies
-  on it to drop late, older events (a create delivered after the delete that followed it).
-  moto's events have none, so here every event gets one from a strictly increasing clock.
+- S3 event notifications as AWS documents them (devstack/s3_events.py): a ``sequencer`` on every
+  record (from a strictly increasing clock), ``versionId`` in versioned buckets, the events of
+  delete markers and of every deleted version, and EventBridge's reason and deletion-type.
 - A DynamoDB Query reads one partition; moto sorts the whole table for every base-table Query,
   which makes a table of 10,000 items answer in tens of milliseconds (the soak's 1,000 objects
   slowed to a crawl). Here a base-table Query sees only its partition, as in DynamoDB.
-- S3's EventBridge events (a bucket the user already has) carry the same increasing sequencer
-  and a URL-encoded key, as AWS sends them; moto's carry one constant sequencer and the raw key.
-  GetBucketNotificationConfiguration returns the EventBridgeConfiguration that was put (moto
+- GetBucketNotificationConfiguration returns the EventBridgeConfiguration that was put (moto
   drops it from the answer, so a read-modify-write of the configuration would lose it).
 - moto's SQS ReceiveMessage computes every queue attribute (each a pass over all messages) for
   each message it considers: quadratic in the queue's depth. Here the retention check reads
@@ -24,21 +22,9 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from typing import Any
 
-from devstack import s3vectors
-
-_lock = threading.Lock()
-_last = 0
-
-
-def _next_sequencer() -> str:
-    global _last
-    with _lock:
-        _last = max(_last + 1, time.time_ns())
-        return f"{_last:016X}"
-
+from devstack import s3_events, s3vectors
 
 _partition = threading.local()
 
@@ -112,47 +98,9 @@ def _install_linear_send(backend: Any) -> None:
 
 def install() -> None:
     s3vectors.install()
+    s3_events.install()
     _install_partition_query()
     _install_linear_receive()
-    from moto.s3 import notifications
-
-    original = notifications._get_s3_event
-    if getattr(original, "adds_sequencer", False):
-        return
-
-    def with_sequencer(*args: Any, **kwargs: Any) -> dict[str, list[dict[str, Any]]]:
-        event = original(*args, **kwargs)
-        for record in event["Records"]:
-            record["s3"]["object"]["sequencer"] = _next_sequencer()
-        return event
-
-    with_sequencer.adds_sequencer = True  # type: ignore[attr-defined]
-    notifications._get_s3_event = with_sequencer
-    _install_eventbridge_events(notifications)
-
-
-def _install_eventbridge_events(notifications: Any) -> None:
-    """moto builds the EventBridge event inside the function that sends it, so the fix-up sits in
-    the one call every rule goes through: the rule's delivery to its targets."""
-    from urllib.parse import quote_plus
-
-    from moto.events.models import Rule
-
-    original = Rule.send_to_targets
-    if getattr(original, "fixes_s3_events", False):
-        return
-
-    def send_to_targets(self: Any, event: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        obj = event.get("detail", {}).get("object") if event.get("source") == "aws.s3" else None
-        if isinstance(obj, dict) and "key" in obj:
-            event = {**event, "detail": {**event["detail"], "object": {**obj}}}
-            fixed = event["detail"]["object"]
-            fixed["sequencer"] = _next_sequencer()
-            fixed["key"] = quote_plus(obj["key"], safe="/")
-        return original(self, event, *args, **kwargs)  # type: ignore[arg-type]
-
-    send_to_targets.fixes_s3_events = True  # type: ignore[attr-defined]
-    setattr(Rule, "send_to_targets", send_to_targets)  # noqa: B010
     _install_eventbridge_configuration_read()
 
 

@@ -29,6 +29,8 @@ class Item:
     content_id: str = ""
     size: int = 0
     etag: str = ""
+    last_modified: int = 0  # the bytes' Last-Modified in S3 (unix seconds)
+    found_gone: float = 0.0  # a recheck that found no object: when it looked (commits a removal)
     cached: ContentRecord | None = None  # known before this batch
     result: ContentRecord | None = None  # embedding or failure, after plan()
     data: bytes = b""  # held only between read and decode
@@ -36,7 +38,7 @@ class Item:
     tags: tuple[TagScore, ...] = ()  # scored in plan(), for the whole batch at once
     transient: str = ""  # set: this message must be retried
     gone: bool = False  # nothing to write: deleted before we read it, or nothing to re-tag
-    outcome: str = ""  # tagged | reused | retagged | failed | deleted | skipped | stale
+    outcome: str = ""  # tagged | reused | retagged | failed | deleted | skipped | stale | changed
     near_duplicates: int = 0  # found for this upload (when the check is on)
 
     def retry(self, reason: str) -> None:

@@ -53,6 +53,21 @@ LAMBDA_MB_PER_VCPU = 1769
 LAMBDA_MAX_VCPUS = 6
 
 
+# The share of the function's memory that objects' bytes may take at once; the rest holds the
+# runtime, the model and its ONNX Runtime arena, and the images being decoded (each up to MaxPixels).
+READ_MEMORY_SHARE = 0.4
+
+
+def objects_in_memory(max_object_bytes: int) -> int:
+    """How many objects of ``max_object_bytes`` a batch may hold at once (at least one): with the
+    defaults (3,538 MB, 50 MB objects) 28, more than a batch of 10; with 1,024 MB and 200 MB
+    objects, 2 at a time."""
+    memory_mb = _env_int("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0)
+    if not memory_mb and hasattr(os, "sysconf"):  # outside Lambda: the machine's memory
+        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    return max(1, int(memory_mb * 2**20 * READ_MEMORY_SHARE) // max(1, max_object_bytes))
+
+
 def vcpus() -> int:
     """CPUs this process can really use: Lambda's allocation, else a cgroup CPU quota (containers,
     ``docker --cpus``), else the CPUs it may be scheduled on."""

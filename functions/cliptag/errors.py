@@ -23,6 +23,11 @@ class ObjectGone(Exception):
     """The object was deleted before we read it: nothing to tag (its delete event follows)."""
 
 
+class ObjectChanged(Exception):
+    """The object no longer holds the bytes a message was made for (GET If-Match failed): the
+    newer bytes have their own event."""
+
+
 class MalformedEvent(ValueError):
     """A queue message that is not an S3 event we understand (acknowledged and logged: a retry
     cannot fix it)."""

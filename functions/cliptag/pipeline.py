@@ -27,6 +27,7 @@ from cliptag.config import vcpus
 from cliptag.encoder import ImageEncoder
 from cliptag.errors import TransientError
 from cliptag.imaging import Limits, Preprocessing
+from cliptag.ordering import Claim
 from cliptag.ports import ContentCache, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, StaleEvent
 from cliptag.scoring import TagScorer
@@ -52,6 +53,9 @@ class TaggingPipeline:
     io_workers: int = 10
     decode_workers: int = 0  # 0: one per vCPU
     claim_lease_s: int = 300  # how long a crashed claimer blocks others from embedding its content
+    # Objects whose bytes a batch holds at once (0: all): the function's memory over MaxObjectBytes
+    # (cliptag.config.objects_in_memory), so a batch of large objects is read in waves.
+    read_wave: int = 0
 
     def __post_init__(self) -> None:
         # Created once per container; threads idle between invocations cost nothing.
@@ -62,18 +66,11 @@ class TaggingPipeline:
         plans = [MessagePlan(m.id, [Item(e, m.id) for e in m.events], m.malformed) for m in messages]
         retags = [item for p in plans for item in p.items if item.event.kind == "retag"]
         resolve_retags(self.objects, self.contents, retags)  # from stored embeddings; or "created"
-        items = [item for p in plans for item in p.items if item.event.kind == "created"]
-        list(self._io.map(partial(read, self.reader, self.limits), items))
-        self._look_up_cache([item for item in items if item.content_id])  # read, even if empty
-        # Decode each content needing inference once, however many keys carry it.
-        todo: dict[str, list[Item]] = {}
-        for item in items:
-            if not (item.transient or item.gone or item.result is not None):
-                todo.setdefault(item.content_id, []).append(item)
-        self._claim(todo)
-        todo = {cid: group for cid, group in todo.items() if not group[0].transient}
-        decode_one = partial(decode, self.preprocessing, self.limits, self.fast_decode)
-        list(self._cpu.map(decode_one, [group[0] for group in todo.values()]))
+        items = [item for p in plans for item in p.items if item.event.kind in ("created", "recheck")]
+        todo: dict[str, list[Item]] = {}  # content id -> the items that carry it; the first is decoded
+        wave = self.read_wave or len(items) or 1
+        for start in range(0, len(items), wave):  # at most `wave` objects' bytes held at once
+            self._read_and_decode(items[start : start + wave], todo)
         stats = self._embed([group[0] for group in todo.values() if group[0].pixels is not None])
         for group in todo.values():
             for other in group[1:]:
@@ -131,6 +128,24 @@ class TaggingPipeline:
         return plan.items
 
     # -- batch-wide steps ----------------------------------------------------------------------
+    def _read_and_decode(self, items: list[Item], todo: dict[str, list[Item]]) -> None:
+        """Read ``items``, find which contents need inference, claim and decode each once (however
+        many keys carry it, in this wave or an earlier one); their bytes are freed on the way."""
+        list(self._io.map(partial(read, self.reader, self.limits), items))
+        self._look_up_cache([item for item in items if item.content_id])  # read, even if empty
+        new: dict[str, list[Item]] = {}
+        for item in items:
+            if item.transient or item.gone or item.found_gone or item.result is not None:
+                continue
+            if item.content_id in todo or item.content_id in new:
+                item.data = b""  # its bytes are the first carrier's: only that one is decoded
+            (todo if item.content_id in todo else new).setdefault(item.content_id, []).append(item)
+        self._claim(new)
+        new = {cid: group for cid, group in new.items() if not group[0].transient}
+        decode_one = partial(decode, self.preprocessing, self.limits, self.fast_decode)
+        list(self._cpu.map(decode_one, [group[0] for group in new.values()]))
+        todo.update(new)
+
     def _look_up_cache(self, items: list[Item]) -> None:
         """One batched read for the whole batch: which contents were embedded before?"""
         try:
@@ -177,15 +192,20 @@ class TaggingPipeline:
         return stats
 
     def _commit_item(self, item: Item) -> None:
+        """Write what this event says, if it is not older than what is stored (cliptag.ordering)."""
         event = item.event
-        if event.kind == "removed":
-            self.objects.delete(event.bucket, event.key, event.sequencer)
+        if event.kind == "removed" or item.found_gone:
+            removed_at = event.time if event.kind == "removed" else item.found_gone
+            self.objects.delete(event.bucket, event.key, Claim(event.sequencer, event.seen, removed_at=removed_at))
             item.outcome = "deleted"
-        elif event.kind == "retag" and not item.gone:
+        elif item.gone:
+            return
+        elif event.kind == "retag":
             record = object_record(item, self.model_key, self.vocabulary_version, self.scoring, self.categories)
-            self.objects.put(record, None, expect_content=item.content_id)  # unless re-uploaded since
+            self.objects.put(record, Claim(expect_content=item.content_id))  # unless re-uploaded since
             item.outcome = "retagged"
-        elif not item.gone:
+        else:
             record = object_record(item, self.model_key, self.vocabulary_version, self.scoring, self.categories)
-            self.objects.put(record, event.sequencer)
+            claim = Claim(event.sequencer, event.seen, etag=item.etag, written_at=item.last_modified)
+            self.objects.put(record, claim)
             item.outcome = "failed" if record.status == "failed" else item.outcome or "tagged"

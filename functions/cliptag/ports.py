@@ -1,8 +1,9 @@
 """The ports the domain needs from the outside world; adapters in ``cliptag.adapters`` fill them.
 
 Each port speaks in the domain's records (``cliptag.records``) and its two failure kinds
-(``cliptag.errors``): TransientError for "try again later", PermanentError / ObjectGone for
-"this input cannot be read".
+(``cliptag.errors``): TransientError for "try again later", PermanentError / ObjectGone /
+ObjectChanged for "this input cannot be read (as asked)"; a write that lost to newer state
+raises StaleEvent.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from cliptag.ordering import Claim
 from cliptag.records import (
     ContentRecord,
     Deployment,
     DuplicatePair,
     Neighbour,
+    ObjectBytes,
     ObjectRecord,
     VectorEntry,
     VectorFilter,
@@ -24,9 +27,10 @@ from cliptag.records import (
 
 
 class ObjectReader(Protocol):
-    """Reads uploaded objects (S3): their bytes and ETag."""
+    """Reads uploaded objects (S3): their bytes, ETag and LastModified; with ``if_match``, only
+    while the object still has that ETag (ObjectChanged otherwise)."""
 
-    def read(self, bucket: str, key: str, max_bytes: int) -> tuple[bytes, str]: ...
+    def read(self, bucket: str, key: str, max_bytes: int, if_match: str = "") -> ObjectBytes: ...
 
 
 class ContentCache(Protocol):
@@ -42,8 +46,8 @@ class ObjectStore(Protocol):
 
     def get(self, bucket: str, key: str) -> ObjectRecord | None: ...
     def get_many(self, refs: list[str]) -> dict[str, ObjectRecord]: ...
-    def put(self, record: ObjectRecord, sequencer: str | None, expect_content: str | None = None) -> None: ...
-    def delete(self, bucket: str, key: str, sequencer: str | None) -> None: ...
+    def put(self, record: ObjectRecord, claim: Claim) -> None: ...
+    def delete(self, bucket: str, key: str, claim: Claim) -> None: ...
 
 
 class FailureIndex(Protocol):

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cliptag import keys
+from cliptag.ordering import Seen
 
 # Read by pydantic (the API's validation and OpenAPI document) without this module importing it.
 DOCUMENTED: dict[str, Any] = {"use_attribute_docstrings": True}
@@ -71,6 +72,8 @@ class ObjectRecord:
     """bytes"""
     etag: str = ""
     """the S3 ETag of the bytes that were tagged"""
+    last_modified: int = 0
+    """when those bytes were written to S3 (unix seconds, S3's whole-second Last-Modified; 0: not recorded)"""
     error: str | None = None
     """why the object could not be tagged"""
 
@@ -103,19 +106,25 @@ class ContentRecord:
     error: str = ""
 
 
-EventKind = Literal["created", "removed", "retag"]
+# created: the key holds new bytes. removed: the key holds nothing now (a delete, a delete marker).
+# recheck: read the key and record what it holds, or its removal (a version was permanently
+# deleted, so an older one may show again; a removal without a sequencer; a backfill or repair).
+# retag: re-score the stored embedding (a vocabulary, threshold or TopK change).
+EventKind = Literal["created", "removed", "recheck", "retag"]
 
 
 @dataclass(frozen=True)
 class ObjectEvent:
-    """One S3 object event, parsed from a notification; or a request to re-tag an object from
-    its stored embedding (after a vocabulary, threshold or TopK change)."""
+    """One S3 object event, parsed from a notification; or one of our own requests (re-tag,
+    recheck) about an object."""
 
     kind: EventKind
     bucket: str
     key: str  # decoded: exactly the S3 object key
     size: int | None = None
-    sequencer: str | None = None  # normalised: string order is event order on one key
+    sequencer: str | None = None  # normalised (cliptag.ordering): string order is event order on one key
+    time: float = 0.0  # when S3 says it happened (unix seconds; 0: unknown)
+    seen: Seen | None = None  # our own messages: what their sender saw of the object
 
     @property
     def ref(self) -> str:
@@ -161,6 +170,16 @@ class DuplicatePair:
     other_ref: str
     other_content_id: str
     similarity: float
+
+
+@dataclass(frozen=True)
+class ObjectBytes:
+    """One S3 object as read: its bytes and what S3 says of them."""
+
+    data: bytes
+    etag: str
+    last_modified: float = 0.0  # unix seconds
+    version_id: str = ""
 
 
 class StaleEvent(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from cliptag.batch import Item
 from cliptag.content import content_id
-from cliptag.errors import ObjectGone, PermanentError, TransientError
+from cliptag.errors import ObjectChanged, ObjectGone, PermanentError, TransientError
 from cliptag.imaging import Limits, Preprocessing, load_pixels
 from cliptag.ports import ContentCache, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, ObjectRecord
@@ -35,6 +36,7 @@ def resolve_retags(objects: ObjectStore, contents: ContentCache, items: list[Ite
             item.skip()
             continue
         item.content_id, item.size, item.etag = record.content_id, record.size, record.etag
+        item.last_modified = record.last_modified
         content = cached.get(record.content_id)
         if content is not None and content.embedding is not None:
             item.cached = item.result = content
@@ -43,11 +45,18 @@ def resolve_retags(objects: ObjectStore, contents: ContentCache, items: list[Ite
 
 
 def read(reader: ObjectReader, limits: Limits, item: Item) -> None:
+    """The object's bytes; for a message that saw a listing, only those very bytes (If-Match)."""
     event = item.event
     try:
-        data, etag = reader.read(event.bucket, event.key, limits.max_bytes)
+        got = reader.read(event.bucket, event.key, limits.max_bytes, if_match=event.seen.etag if event.seen else "")
     except ObjectGone:
-        item.skip()
+        if event.kind == "recheck":
+            item.found_gone = time.time()  # a removal to record
+        else:
+            item.skip()  # its delete event follows
+        return
+    except ObjectChanged:
+        item.gone, item.outcome = True, "changed"  # overwritten since it was listed: its own event decides
         return
     except TransientError as exc:
         item.retry(str(exc))
@@ -55,7 +64,8 @@ def read(reader: ObjectReader, limits: Limits, item: Item) -> None:
     except PermanentError as exc:
         item.result, item.size = ContentRecord(status="failed", error=str(exc)), event.size or 0
         return
-    item.size, item.etag, item.content_id, item.data = len(data), etag, content_id(data), data
+    item.size, item.etag, item.last_modified = len(got.data), got.etag, int(got.last_modified)
+    item.content_id, item.data = content_id(got.data), got.data
 
 
 def decode(preprocessing: Preprocessing, limits: Limits, fast: bool, item: Item) -> None:
@@ -101,5 +111,6 @@ def object_record(
         format=result.format,
         size=item.size,
         etag=item.etag,
+        last_modified=item.last_modified,
         error=None if embedded else (result.error or "no embedding"),
     )

@@ -25,6 +25,7 @@ from cliptag.adapters.dynamodb import (
     DynamoTagIndex,
     Table,
 )
+from cliptag.config import objects_in_memory
 from cliptag.errors import TransientError
 from cliptag.imaging import Limits
 from cliptag.lexicon import Lexicon
@@ -146,6 +147,7 @@ def pipeline() -> TaggingPipeline:
         categories=lexicon().category_of,
         vectors=vector_sync(),
         limits=Limits(max_bytes=s.max_object_bytes, max_pixels=s.max_pixels),
+        read_wave=objects_in_memory(s.max_object_bytes),
     )
 
 

@@ -197,3 +197,44 @@ def test_an_interrupted_retag_resumes_and_sends_no_object_twice(
     assert all((r := wiring.objects().get(b, k)) is None or r.scoring == scoring for b, k in sent)
     assert main(["retag", "--local-state", str(state)]) == 0  # nothing left
     assert len(sent) == len(set(sent))
+
+
+def test_a_retag_checkpoint_made_for_another_deployment_is_discarded(
+    deployed, model_dirs, s3, info, api, tmp_path, monkeypatch, capsys
+):
+    """Interrupted under vocabulary a, run again after b was deployed: it starts over (resuming
+    would leave the objects before the old position on a's tags and report success)."""
+    import json
+
+    from cliptag_cli import feed
+
+    stack = deployed
+    state = stack.write_state(tmp_path / "stack.json")
+    stack.redeploy(model_dirs["c"])
+    folder, photos = f"discard-{uuid.uuid4().hex[:6]}", real_photos(2)
+    keys = [f"{folder}/{i:02d}.jpg" for i in range(15)]
+    for i, key in enumerate(keys):
+        s3.put_object(Bucket=info.bucket, Key=key, Body=photos[i % 2].read_bytes())
+    for key in keys:
+        api.wait(key)
+    queue_idle(stack)
+    stack.redeploy(model_dirs["a"])
+    wiring.pipeline()
+    real_send, calls = feed.QueueFeeder.send, []
+
+    def send(self: feed.QueueFeeder, bodies: list[str]) -> None:
+        calls.append([o["key"] for body in bodies for o in json.loads(body)["objects"]])
+        if len(calls) == 3:
+            raise LostLaptop
+        real_send(self, bodies)
+
+    monkeypatch.setattr(feed.QueueFeeder, "send", send)
+    with pytest.raises(LostLaptop):
+        main(["retag", "--local-state", str(state), "--page-size", "10"])
+    queue_idle(stack)
+    monkeypatch.setattr(feed.QueueFeeder, "send", real_send)
+    stack.redeploy(model_dirs["b"])
+    capsys.readouterr()
+    run_retag(state, keys, info.bucket)  # every object on b's scoring: nothing was left behind
+    err = capsys.readouterr().err
+    assert "checkpoint discarded" in err and "scoring" in err and "resuming" not in err

@@ -334,6 +334,7 @@ def test_a_retag_fills_a_new_search_index_without_the_model(api, library, stack,
     try:
         stack.redeploy(VECTOR_INDEX=index)
         run_retag(stack.write_state(tmp_path / "stack.json"), list(library), info.bucket)
+        queue_idle(stack)  # records are written before vectors: the batches must have finished
         found = s3vectors.get_vectors(
             vectorBucketName=info.vector_bucket,
             indexName=index,
@@ -346,6 +347,5 @@ def test_a_retag_fills_a_new_search_index_without_the_model(api, library, stack,
             assert np.allclose(vector, library[key], atol=1e-6)
         # The redeployed container embedded nothing: it re-scored the stored embeddings.
         assert wiring.image_encoder().images == 0
-        queue_idle(stack)  # the re-tag reaches every object of the table: let it finish here
     finally:
         stack.redeploy(VECTOR_INDEX=info.vector_index)

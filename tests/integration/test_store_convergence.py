@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from cliptag import keys, wiring
 from cliptag.adapters.dynamodb import DynamoObjectStore, DynamoTagIndex, Table
+from cliptag.ordering import Claim
 from cliptag.records import ObjectRecord, StaleEvent, TagScore
 
 
@@ -60,12 +61,12 @@ class CountingClient:
 def test_crash_half_way_then_retry_converges(store: DynamoObjectStore):
     key = f"crash-{uuid.uuid4().hex[:6]}.jpg"
     first = record(key, [("dog", 0.31), ("beach", 0.27)])
-    store.put(first, "0A")
+    store.put(first, Claim("0A", etag="e"))
     second = record(key, [("cat", 0.30), ("beach", 0.25)], content="c2")
     crashing = counting_store(store, CountingClient(store.table.client, crash_on_put=1))
     with pytest.raises(RuntimeError):
-        crashing.put(second, "0B")
-    store.put(second, "0B")  # SQS redelivers: the retry repairs
+        crashing.put(second, Claim("0B", etag="e"))
+    store.put(second, Claim("0B", etag="e"))  # SQS redelivers: the retry repairs
     assert set(stored_tag_items(store, f"b/{key}")) == {keys.tag_sk("cat"), keys.tag_sk("beach")}
     got = store.get("b", key)
     assert got is not None and [(t.tag, t.score) for t in got.tags] == [("cat", 0.30), ("beach", 0.25)]
@@ -75,34 +76,34 @@ def test_crash_half_way_then_retry_converges(store: DynamoObjectStore):
 
 def test_duplicate_delivery_writes_nothing(store: DynamoObjectStore):
     key = f"dup-{uuid.uuid4().hex[:6]}.jpg"
-    store.put(record(key, [("dog", 0.31)]), "01")
+    store.put(record(key, [("dog", 0.31)]), Claim("01", etag="e"))
     client = CountingClient(store.table.client)
-    counting_store(store, client).put(record(key, [("dog", 0.31)]), "01")
+    counting_store(store, client).put(record(key, [("dog", 0.31)]), Claim("01", etag="e"))
     assert client.writes == 0
 
 
 def test_older_event_changes_nothing_and_leaves_no_orphans(store: DynamoObjectStore):
     key = f"order-{uuid.uuid4().hex[:6]}.jpg"
-    store.put(record(key, [("cat", 0.3)], content="new"), "00FF")
+    store.put(record(key, [("cat", 0.3)], content="new"), Claim("00FF", etag="e"))
     with pytest.raises(StaleEvent):
-        store.put(record(key, [("dog", 0.3)], content="old"), "00FE")
+        store.put(record(key, [("dog", 0.3)], content="old"), Claim("00FE", etag="e"))
     assert set(stored_tag_items(store, f"b/{key}")) == {keys.tag_sk("cat")}
     # A delete that is older than the stored create is dropped too.
     with pytest.raises(StaleEvent):
-        store.delete("b", key, "00FD")
+        store.delete("b", key, Claim("00FD"))
     assert store.get("b", key) is not None
     # ... and a newer delete wins, leaving a tombstone that blocks older creates.
-    store.delete("b", key, "0100")
+    store.delete("b", key, Claim("0100"))
     assert store.get("b", key) is None and stored_tag_items(store, f"b/{key}") == {}
     with pytest.raises(StaleEvent):
-        store.put(record(key, [("cat", 0.3)], content="new"), "00FF")
+        store.put(record(key, [("cat", 0.3)], content="new"), Claim("00FF", etag="e"))
     assert f"b/{key}" not in index_refs(store, "cat")
 
 
 def test_index_sort_key_orders_by_score(store: DynamoObjectStore):
     tag = f"t{uuid.uuid4().hex[:6]}"
     for i, score in enumerate([0.1, 0.5, -0.2, 0.3]):
-        store.put(record(f"o{i}.jpg", [(tag, score)]), None)
+        store.put(record(f"o{i}.jpg", [(tag, score)]), Claim(etag="e"))
     index = DynamoTagIndex(store.table)
     page, token = index.page(tag, 0.0, 2, [None])
     assert [s for _, s in page] == [0.5, 0.3] and token

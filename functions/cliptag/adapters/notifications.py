@@ -8,22 +8,32 @@ S3 sends ``s3:TestEvent`` when notifications are configured (no data class cover
 -> SQS wraps the notification in an SNS envelope. Anything else is a MalformedEvent. Sequencers,
 which both routes carry, are normalised here, once.
 
+Every way an object leaves the bucket is a removal: deletes, delete markers and S3 Lifecycle
+expirations (``ObjectRemoved:*``, ``LifecycleExpiration:*``; EventBridge "Object Deleted" with
+either reason). When a removal cannot say the key is now empty (one version was permanently
+deleted, so an older one may show again; or it has no sequencer), it becomes a *recheck*: the
+tagger reads the key and records what it holds, or its removal.
+
 Our own messages travel the same queue: a re-tag request (``retag_body``: objects to re-score
-from their stored embeddings) and a ping (``PING_BODY``: wakes a tagger, which records what it
+from their stored embeddings), a recheck request (``recheck_body``: backfill and verify, with what
+their sender saw of the object) and a ping (``PING_BODY``: wakes a tagger, which records what it
 runs). This module is the one place that knows their format.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
-from urllib.parse import quote_plus, unquote_plus
+from dataclasses import asdict, fields
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, S3EventBridgeNotificationEvent, SQSRecord
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
 from cliptag.batch import Message
 from cliptag.errors import MalformedEvent
+from cliptag.ordering import Seen, normalise_sequencer
 from cliptag.records import EventKind, ObjectEvent
 
 
@@ -41,16 +51,10 @@ PING_BODY = json.dumps({"cliptag": "ping"})
 RETAG_MAX_OBJECTS = 10
 
 
-def created_body(bucket: str, key: str, size: int, etag: str) -> str:
-    """An S3 "object created" notification for an object that was there before the stack (a
-    backfill): the tagger handles it like an upload's."""
-    obj = {"key": quote_plus(key, safe="/"), "size": size, "eTag": etag}
-    record = {
-        "eventSource": "aws:s3",
-        "eventName": "ObjectCreated:Backfill",
-        "s3": {"bucket": {"name": bucket}, "object": obj},
-    }
-    return json.dumps({"Records": [record]})
+def recheck_body(bucket: str, key: str, seen: Seen) -> str:
+    """A request to record what the key holds now (a backfill of an object that was there before
+    the stack, or a repair): written only over the state ``seen`` describes (cliptag.ordering)."""
+    return json.dumps({"cliptag": "recheck", "objects": [{"bucket": bucket, "key": key, "seen": asdict(seen)}]})
 
 
 def retag_body(refs: list[tuple[str, str]]) -> str:
@@ -77,37 +81,78 @@ def parse_body(body: str) -> list[ObjectEvent]:
     return [event for record in S3Event(doc).records if (event := _object_event(record)) is not None]
 
 
-EVENTBRIDGE_KINDS: dict[str, Literal["created", "removed"]] = {"Object Created": "created", "Object Deleted": "removed"}
+# Amazon S3 User Guide, "Using EventBridge": "When an unversioned object is deleted, or a
+# versioned object is permanently deleted, the deletion-type field is set to Permanently Deleted.
+# When a delete marker is created for a versioned object, the deletion-type field is set to
+# Delete Marker Created." The reason is DeleteObject or Lifecycle Expiration: both remove.
+DELETE_MARKER_CREATED = "Delete Marker Created"
 
 
 def _eventbridge_event(event: S3EventBridgeNotificationEvent) -> ObjectEvent | None:
     """One EventBridge S3 event -> ObjectEvent; None for types we do not act on (restore, tags...)."""
-    kind = EVENTBRIDGE_KINDS.get(event.detail_type)
-    if kind is None:
+    if event.detail_type not in ("Object Created", "Object Deleted"):
         return None
     try:
         bucket, obj = event.detail.bucket.name, event.detail.object
-        key, size, sequencer = obj.key, obj.size, obj.get("sequencer")
+        key, size, sequencer = obj.key, obj.get("size"), obj.get("sequencer")
+        version = obj.get("version-id")
+        deletion = event.detail.get("deletion-type")
     except (KeyError, TypeError, AttributeError) as exc:
         raise MalformedEvent(f"EventBridge S3 event lacks {exc}") from exc
-    return _checked(kind, bucket, key, size, sequencer)
+    kind: EventKind = "created"
+    if event.detail_type == "Object Deleted":
+        kind = _removal(deletion == DELETE_MARKER_CREATED, version, sequencer)
+    return _checked(kind, bucket, key, size, sequencer, _time(event.get("time")))
 
 
-def normalise_sequencer(sequencer: str | None) -> str | None:
-    """Sequencers of one key compare as hex numbers: left-pad so string order is numeric order."""
-    return sequencer.upper().rjust(32, "0") if sequencer else None
+def _removal(marker: bool, version_id: Any, sequencer: Any) -> EventKind:
+    """A removal the key can be trusted to be empty after ("removed"): a delete marker, or the
+    delete of an unversioned object in S3's order. Otherwise ("recheck") a version was
+    permanently deleted (Amazon S3 User Guide, "Deleting object versions": deleting the current
+    version makes the previous one current again, with no created event) or the event has no
+    sequencer to order it by: the tagger reads the key."""
+    if marker:
+        return "removed" if sequencer else "recheck"
+    return "recheck" if version_id or not sequencer else "removed"
+
+
+def _time(value: Any) -> float:
+    """An event's ISO-8601 time (``1970-01-01T00:00:00.000Z``) as unix seconds; 0 if absent."""
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() if value else 0.0
+    except ValueError:
+        return 0.0
+
+
+SEEN_FIELDS = {f.name for f in fields(Seen)}
 
 
 def _own_message(doc: dict[str, Any]) -> list[ObjectEvent]:
     if doc["cliptag"] == "ping":
         return []
     objects = doc.get("objects")
-    if doc["cliptag"] != "retag" or not isinstance(objects, list):
+    if doc["cliptag"] not in ("retag", "recheck") or not isinstance(objects, list):
         raise MalformedEvent(f"unknown cliptag message {doc['cliptag']!r}")
     try:
-        return [_checked("retag", o["bucket"], o["key"], None, None) for o in objects]
-    except (KeyError, TypeError) as exc:
-        raise MalformedEvent(f"re-tag request lacks {exc}") from exc
+        if doc["cliptag"] == "retag":
+            return [_checked("retag", o["bucket"], o["key"], None, None) for o in objects]
+        return [
+            _checked("recheck", o["bucket"], o["key"], o["seen"].get("size"), None, seen=_seen(o["seen"]))
+            for o in objects
+        ]
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise MalformedEvent(f"{doc['cliptag']} request lacks {exc}") from exc
+
+
+def _seen(doc: dict[str, Any]) -> Seen:
+    values = {name: value for name, value in doc.items() if name in SEEN_FIELDS}
+    return Seen(
+        etag=str(values.get("etag", "")),
+        size=int(values.get("size", 0)),
+        last_modified=float(values.get("last_modified", 0.0)),
+        version_id=str(values.get("version_id", "")),
+        record_etag=str(values.get("record_etag", "")),
+    )
 
 
 def _json_object(text: str, what: str) -> dict[str, Any]:
@@ -126,23 +171,34 @@ def _object_event(record: S3EventRecord) -> ObjectEvent | None:
         if record.event_source != "aws:s3":
             raise MalformedEvent("record is not from aws:s3")
         name = record.event_name
-        kind: Literal["created", "removed"]
-        if name.startswith("ObjectCreated:"):
-            kind = "created"
-        elif name.startswith("ObjectRemoved:"):
-            kind = "removed"
-        else:
-            return None
         bucket, obj = record.s3.bucket.name, record.s3.get_object
         key = unquote_plus(obj.key)
         size = obj.get("size")  # absent on deletes
-        sequencer = obj.get("sequencer")  # absent on some emulators
+        sequencer = obj.get("sequencer")
+        version = obj.get("versionId")  # versioned buckets only
+        when = record.get("eventTime")
     except (KeyError, TypeError, AttributeError) as exc:
         raise MalformedEvent(f"S3 record lacks {exc}") from exc
-    return _checked(kind, bucket, key, size, sequencer)
+    kind: EventKind
+    if name.startswith("ObjectCreated:"):
+        kind = "created"
+    elif name.startswith(REMOVAL_PREFIXES):
+        kind = _removal(name.endswith(":DeleteMarkerCreated"), version, sequencer)
+    else:
+        return None
+    return _checked(kind, bucket, key, size, sequencer, _time(when))
 
 
-def _checked(kind: EventKind, bucket: Any, key: Any, size: Any, sequencer: Any) -> ObjectEvent:
+# Amazon S3 User Guide, "Event notification types": s3:ObjectRemoved:Delete and
+# :DeleteMarkerCreated; "Configuring S3 Lifecycle event notifications": s3:LifecycleExpiration:Delete
+# ("an object in an unversioned bucket is deleted ... an object version is permanently deleted")
+# and :DeleteMarkerCreated. eventName drops the "s3:" prefix.
+REMOVAL_PREFIXES = ("ObjectRemoved:", "LifecycleExpiration:")
+
+
+def _checked(
+    kind: EventKind, bucket: Any, key: Any, size: Any, sequencer: Any, when: float = 0.0, seen: Seen | None = None
+) -> ObjectEvent:
     if not bucket or not key:
         raise MalformedEvent("S3 event has an empty bucket or key")
     return ObjectEvent(
@@ -151,4 +207,6 @@ def _checked(kind: EventKind, bucket: Any, key: Any, size: Any, sequencer: Any) 
         key=str(key),
         size=int(size) if isinstance(size, int | float | str) and str(size).isdigit() else None,
         sequencer=normalise_sequencer(str(sequencer)) if sequencer else None,
+        time=when,
+        seen=seen,
     )

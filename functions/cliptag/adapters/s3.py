@@ -9,12 +9,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from cliptag.errors import ObjectGone, PermanentError, TransientError
+from cliptag.errors import ObjectChanged, ObjectGone, PermanentError, TransientError
+from cliptag.records import ObjectBytes
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 GONE_CODES = {"NoSuchKey", "404", "NotFound"}
+CHANGED_CODES = {"PreconditionFailed", "412"}
 DENIED_CODES = {"AccessDenied", "403", "InvalidObjectState", "KMS.AccessDeniedException"}
 
 
@@ -30,19 +32,29 @@ class S3ObjectReader:
     def __init__(self, s3: S3Client | None = None) -> None:
         self.client: S3Client = s3 or client()
 
-    def read(self, bucket: str, key: str, max_bytes: int) -> tuple[bytes, str]:
-        """The object's bytes and ETag, refusing (before downloading) anything over ``max_bytes``."""
+    def read(self, bucket: str, key: str, max_bytes: int, if_match: str = "") -> ObjectBytes:
+        """The object's bytes and what S3 says of them, refusing (before downloading) anything
+        over ``max_bytes``; with ``if_match``, only while its ETag is that (412 otherwise)."""
         try:
-            obj = self.client.get_object(Bucket=bucket, Key=key)
+            params = {"Bucket": bucket, "Key": key} | ({"IfMatch": f'"{if_match}"'} if if_match else {})
+            obj = self.client.get_object(**params)  # type: ignore[arg-type]
             length = int(obj.get("ContentLength", 0))
             if length > max_bytes:
                 obj["Body"].close()
                 raise PermanentError(f"object is {length} bytes, over the {max_bytes}-byte limit")
-            return obj["Body"].read(), str(obj.get("ETag", "")).strip('"')
+            modified = obj.get("LastModified")
+            return ObjectBytes(
+                obj["Body"].read(),
+                str(obj.get("ETag", "")).strip('"'),
+                modified.timestamp() if modified else 0.0,
+                str(obj.get("VersionId") or ""),
+            )
         except ClientError as exc:
             code = exc.response["Error"]["Code"]
             if code in GONE_CODES:
                 raise ObjectGone(f"s3://{bucket}/{key} no longer exists") from exc
+            if code in CHANGED_CODES:
+                raise ObjectChanged(f"s3://{bucket}/{key} no longer has ETag {if_match}") from exc
             if code in DENIED_CODES:
                 raise PermanentError(f"cannot read s3://{bucket}/{key}: {code}") from exc
             raise TransientError(f"S3 GetObject {code}") from exc

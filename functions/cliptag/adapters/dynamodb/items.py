@@ -18,6 +18,7 @@ from typing import Any
 from boto3.dynamodb.types import Binary
 
 from cliptag import codec, keys
+from cliptag.ordering import Stored
 from cliptag.records import CategoryScore, ContentRecord, Deployment, DuplicatePair, ObjectRecord, TagScore
 
 TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600
@@ -69,18 +70,34 @@ def tag_items(record: ObjectRecord, shards: int) -> list[dict[str, Any]]:
     ]
 
 
-def tombstone(bucket: str, key: str) -> dict[str, Any]:
-    """What a deleted object leaves for a week: its sequencer blocks older events."""
-    now = int(time.time())
+def tombstone(bucket: str, key: str, removed_at: float = 0.0) -> dict[str, Any]:
+    """What a deleted object leaves for a week: its sequencer blocks older events, and the time of
+    the removal older bytes read without one (cliptag.ordering)."""
+    now = time.time()
     ref = keys.object_ref(bucket, key)
     return {
         **object_key(ref),
         "bucket": bucket,
         "key": key,
         "status": "deleted",
-        "updated_at": now,
-        "expires_at": now + TOMBSTONE_TTL_SECONDS,
+        "deleted_at": Decimal(str(round(removed_at or now, 3))),
+        "updated_at": int(now),
+        "expires_at": int(now) + TOMBSTONE_TTL_SECONDS,
     }
+
+
+def stored_state(item: dict[str, Any] | None) -> Stored | None:
+    """What a META item (record or tombstone) says about the object's place in S3's order."""
+    if item is None:
+        return None
+    return Stored(
+        deleted=item.get("status") == "deleted",
+        sequencer=item.get("sequencer") or None,
+        etag=item.get("etag") or "",
+        content_id=item.get("content_id") or "",
+        last_modified=int(item.get("last_modified") or 0),
+        deleted_at=float(item.get("deleted_at") or 0.0),
+    )
 
 
 def same_meta(current: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -3,17 +3,19 @@
 An object's writes converge on what it should hold (see ``_converge``): a retry after a crash
 repairs whatever was half-written, an overwrite replaces tags instead of merging them, and a
 duplicate delivery writes nothing. A delete leaves a short-lived tombstone carrying the S3
-sequencer, so an older event that arrives late cannot resurrect the object.
+sequencer and the time of the removal, so an older event, or a backfill that read the object
+before it was deleted, cannot resurrect it (cliptag.ordering).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cliptag import keys
+from cliptag import keys, ordering
 from cliptag.adapters.dynamodb import items
 from cliptag.adapters.dynamodb.table import Table
 from cliptag.errors import TransientError
+from cliptag.ordering import Claim
 from cliptag.records import ObjectRecord, StaleEvent
 
 MAX_WRITERS = 5  # rounds of "read, converge" before giving up to SQS's redelivery
@@ -34,63 +36,73 @@ class DynamoObjectStore:
         records = (items.record_from_meta(item) for item in found)
         return {record.ref: record for record in records if record is not None}
 
-    def put(self, record: ObjectRecord, sequencer: str | None, expect_content: str | None = None) -> None:
-        """Replace the object's tags with ``record``'s (a failed record has none).
-
-        ``expect_content``: write only while the stored record still holds that content (a re-tag
-        must not overwrite what a newer upload wrote meanwhile; StaleEvent otherwise).
-        """
+    def put(self, record: ObjectRecord, claim: Claim) -> None:
+        """Replace the object's tags with ``record``'s (a failed record has none), unless the
+        stored state is newer than ``claim`` (StaleEvent)."""
         meta, tag_items = items.meta_item(record), items.tag_items(record, self.shards)
-        self._converge(record.ref, meta, tag_items, sequencer, expect_content)
+        self._converge(record.ref, meta, tag_items, claim)
 
-    def delete(self, bucket: str, key: str, sequencer: str | None) -> None:
-        self._converge(keys.object_ref(bucket, key), items.tombstone(bucket, key), [], sequencer)
+    def delete(self, bucket: str, key: str, claim: Claim) -> None:
+        """Leave a tombstone (no tags), unless the stored state is newer than ``claim``."""
+        tombstone = items.tombstone(bucket, key, claim.removed_at)
+        self._converge(keys.object_ref(bucket, key), tombstone, [], claim)
 
-    def _converge(
-        self,
-        ref: str,
-        meta: dict[str, Any],
-        tag_items: list[dict[str, Any]],
-        seq: str | None,
-        expect_content: str | None = None,
-    ) -> None:
+    def _converge(self, ref: str, meta: dict[str, Any], tag_items: list[dict[str, Any]], claim: Claim) -> None:
         """Make the object's items exactly ``meta`` + ``tag_items``, whatever state they are in.
 
         Query, then converge: one consistent Query of the object's partition returns its META and
-        the TAG items that really exist; missing or changed TAG items are put and unwanted ones
-        deleted (BatchWriteItem, 1 WRU each: no transaction, which would bill every item twice);
-        META goes last, conditional on the revision read. A crash anywhere leaves a state the
-        retry reads and repairs; a concurrent writer makes the loser re-read and converge; an
-        event older than the stored sequencer (normalised when parsed) is dropped; a duplicate
-        event writes nothing.
+        the TAG items that really exist; whether this write may replace them is decided by
+        ``cliptag.ordering`` (S3's sequencer, or what a message without one saw); missing or
+        changed TAG items are put and unwanted ones deleted (BatchWriteItem, 1 WRU each: no
+        transaction, which would bill every item twice); META goes last, conditional on the
+        revision read. A crash anywhere leaves a state the retry reads and repairs; a concurrent
+        writer makes the loser re-read and converge, or, if it lost to newer state, put back the
+        winner's items where it had written its own; a duplicate that changes nothing writes
+        nothing, or only META when it carries a greater sequencer (the stored one only grows).
         """
         wanted = {item[keys.SK]: item for item in tag_items}
         written: set[str] = set()
         for _attempt in range(MAX_WRITERS):
             current, existing = self._state(ref)
-            if current and seq and current.get("sequencer") and current["sequencer"] > seq:
-                self._drop_unlisted(ref, written, current)
-                raise StaleEvent(f"{ref}: event {seq} is older than stored {current['sequencer']}")
-            if expect_content and (current or {}).get("content_id") != expect_content:
-                self._drop_unlisted(ref, written, current or {})
-                raise StaleEvent(f"{ref}: no longer holds content {expect_content[:12]}")
+            stale = ordering.stale_reason(items.stored_state(current), claim)
+            if stale:
+                if self._restore(ref, written, current, existing):
+                    raise StaleEvent(f"{ref}: {stale}")
+                continue  # another writer moved META meanwhile: look again
+            sequencer = ordering.later(claim.sequencer, (current or {}).get("sequencer"))
             puts = [item for sk, item in wanted.items() if existing.get(sk) != item[keys.TAG_INDEX_SK]]
             deletes = [items.object_key(ref, sk) for sk in existing if sk not in wanted]
-            if current and not puts and not deletes and items.same_meta(current, meta):
+            unchanged = current and not puts and not deletes and items.same_meta(current, meta)
+            if unchanged and (current or {}).get("sequencer") == sequencer:
                 return  # a duplicate delivery: nothing to change
             self.table.batch_write(puts, deletes)
             written |= {item[keys.SK] for item in puts}
-            revision = int(current.get("revision", 0)) if current else 0
-            sequencer = seq or (current or {}).get("sequencer")
-            item = {**meta, "revision": revision + 1, "sequencer": sequencer}
-            if current:
-                done = self.table.put(item, "revision = :rev", values={":rev": revision})
-            else:
-                done = self.table.put(item, f"attribute_not_exists({keys.PK})")
-            if done:
+            if self._put_meta(current, {**meta, "sequencer": sequencer}):
                 return
             # Another writer got there between our Query and our put: read again, converge.
         raise TransientError(f"{ref}: too many concurrent writers")
+
+    def _put_meta(self, current: dict[str, Any] | None, meta: dict[str, Any]) -> bool:
+        """META with the next revision, conditional on the one read (False: someone wrote first)."""
+        if current is None:
+            return self.table.put({**meta, "revision": 1}, f"attribute_not_exists({keys.PK})")
+        revision = int(current.get("revision", 0))
+        return self.table.put({**meta, "revision": revision + 1}, "revision = :rev", values={":rev": revision})
+
+    def _restore(self, ref: str, written: set[str], current: dict[str, Any] | None, existing: dict[str, str]) -> bool:
+        """After losing to newer state: where we wrote TAG items, put back the winner's (its META
+        lists each tag with its score) or remove ours, then move the winner's revision on, so a
+        writer that was converging meanwhile re-reads instead of keeping what we overwrote.
+        False when META changed before that (the caller looks again)."""
+        if not written:
+            return True
+        record = items.record_from_meta(current) if current else None
+        winner = {item[keys.SK]: item for item in items.tag_items(record, self.shards)} if record else {}
+        puts = [winner[sk] for sk in written if sk in winner and existing.get(sk) != winner[sk][keys.TAG_INDEX_SK]]
+        deletes = [items.object_key(ref, sk) for sk in written if sk not in winner and sk in existing]
+        self.table.batch_write(puts, deletes)
+        written.clear()
+        return current is None or self._put_meta(current, current)
 
     def _state(self, ref: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
         """(META or None, {TAG sort key: its index sort key}) as stored right now (near-duplicate
@@ -104,8 +116,3 @@ class DynamoObjectStore:
             elif keys.tag_from_sk(item[keys.SK]) is not None:
                 tags[item[keys.SK]] = item.get(keys.TAG_INDEX_SK, "")
         return meta, tags
-
-    def _drop_unlisted(self, ref: str, written: set[str], current: dict[str, Any]) -> None:
-        """After losing to a newer event, remove TAG items we wrote that the winner does not list."""
-        listed = {keys.tag_sk(t["tag"]) for t in current.get("tags") or []}
-        self.table.batch_write([], [items.object_key(ref, sk) for sk in written - listed])
