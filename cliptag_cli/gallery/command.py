@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import webbrowser
 from pathlib import Path
@@ -41,7 +42,17 @@ def _loopback(value: str) -> str:
     return value
 
 
+def _size(value: str) -> int:
+    """A number of bytes: ``5GiB``, ``500MiB``, ``64KiB`` (1024-based; ``5G`` and ``5GB`` alike) or ``1048576``."""
+    found = re.fullmatch(r"(\d+)\s*(?:([KMGT])i?)?B?", value.strip(), re.IGNORECASE)
+    if found is None or int(found.group(1)) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: a size such as 5GiB, 500MiB or 1048576 (bytes)")
+    power = " KMGT".index((found.group(2) or " ").upper())
+    return int(found.group(1)) << (10 * power)
+
+
 def add_gallery_parser(sub: Any) -> None:
+    from cliptag_cli.gallery.originals import MAX_BYTES
     from cliptag_cli.gallery.renditions import default_cache_dir
 
     p = sub.add_parser(
@@ -59,6 +70,13 @@ def add_gallery_parser(sub: Any) -> None:
         type=Path,
         default=default_cache_dir(),
         help=f"where resized pictures are kept (default {default_cache_dir()})",
+    )
+    p.add_argument(
+        "--max-original-bytes",
+        type=_size,
+        default=MAX_BYTES,
+        metavar="SIZE",
+        help=f"larger originals are refused, not streamed (default {MAX_BYTES // 1024**3}GiB; e.g. 500MiB)",
     )
     p.add_argument("--verbose", action="store_true", help="log every request")
     add_target_arguments(p)
@@ -88,7 +106,8 @@ def gallery(args: argparse.Namespace) -> int:
             print("is the local stack running? (make local)", file=sys.stderr)
         return 1
     try:
-        server = GalleryServer(api, Renditions(target.client("s3"), target.bucket, args.cache_dir), args.port)
+        renditions = Renditions(target.client("s3"), target.bucket, args.cache_dir)
+        server = GalleryServer(api, renditions, args.port, max_original_bytes=args.max_original_bytes)
     except OSError as exc:
         print(f"error: cannot listen on {LOOPBACK}:{args.port}: {exc.strerror} (try --port)", file=sys.stderr)
         return 1

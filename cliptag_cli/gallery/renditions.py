@@ -35,7 +35,6 @@ LIMITS = Limits()  # the tagger's defaults (50 MB, 100 MP): larger objects are n
 class Picture:
     status: int  # 200, or 404/413/415 with ``reason``
     body: bytes = b""
-    content_type: str = "image/jpeg"
     etag: str = ""  # the HTTP ETag of this rendition (for the browser's revalidation)
     reason: str = ""
 
@@ -56,7 +55,8 @@ def resize(data: bytes, size: int, quality: int = QUALITY) -> bytes:
 
 class Renditions:
     def __init__(self, s3: Any, bucket: str, cache_dir: Path, sizes: Mapping[str, int | None] = SIZES) -> None:
-        """``sizes``: rendition name -> long side; None sends the original (the measure's baseline)."""
+        """``sizes``: rendition name -> long side; None streams the original instead (``originals``,
+        the measure's baseline)."""
         self.s3 = s3
         self.bucket = bucket
         self.cache_dir = cache_dir
@@ -65,34 +65,31 @@ class Renditions:
 
     def etag(self, rendition: str, key: str) -> str | None:
         """The HTTP ETag ``get`` would answer with, from a HeadObject alone (None: no such object)."""
-        head = self._head(key)
-        return None if head is None else self._etag(rendition, head["ETag"])
+        head = self.head(key)
+        return None if head is None else self.http_etag(rendition, head["ETag"])
 
     def get(self, rendition: str, key: str) -> Picture:
-        if rendition not in self.sizes:
+        """A resized rendition (an original is streamed by ``originals``, never read whole here)."""
+        size = self.sizes.get(rendition)
+        if size is None:
             return Picture(404, reason=f"no rendition {rendition!r} (one of {', '.join(self.sizes)})")
-        head = self._head(key)
+        head = self.head(key)
         if head is None:
             return Picture(404, reason=f"no object {key!r} in s3://{self.bucket}")
-        size = self.sizes[rendition]
-        if size is None:
-            obj = self.s3.get_object(Bucket=self.bucket, Key=key)
-            content_type = obj.get("ContentType") or "application/octet-stream"
-            return Picture(200, obj["Body"].read(), content_type, self._etag(rendition, obj["ETag"]))
         if head["ContentLength"] > LIMITS.max_bytes:
             return Picture(413, reason=f"{head['ContentLength']:,} bytes: too large to preview")
         cached = self._path(key, head["ETag"], size)
         if cached.is_file():
-            return Picture(200, cached.read_bytes(), etag=self._etag(rendition, head["ETag"]))
+            return Picture(200, cached.read_bytes(), etag=self.http_etag(rendition, head["ETag"]))
         obj = self.s3.get_object(Bucket=self.bucket, Key=key)  # its ETag may be newer than the HEAD's
         try:
             body = resize(obj["Body"].read(), size)
         except PermanentError as exc:
             return Picture(415, reason=str(exc))
         self._store(self._path(key, obj["ETag"], size), body)
-        return Picture(200, body, etag=self._etag(rendition, obj["ETag"]))
+        return Picture(200, body, etag=self.http_etag(rendition, obj["ETag"]))
 
-    def _head(self, key: str) -> dict[str, Any] | None:
+    def head(self, key: str) -> dict[str, Any] | None:
         try:
             head: dict[str, Any] = self.s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
@@ -101,7 +98,7 @@ class Renditions:
             raise
         return head
 
-    def _etag(self, rendition: str, s3_etag: str) -> str:
+    def http_etag(self, rendition: str, s3_etag: str) -> str:
         return f'"{rendition}{self.sizes.get(rendition) or ""}-{s3_etag.strip(chr(34))}"'
 
     def _path(self, key: str, s3_etag: str, size: int) -> Path:

@@ -3,7 +3,10 @@
 
 It holds the user's credentials, so it answers only its own pages: a request naming another
 Host (DNS rebinding) or sent by another site (Fetch Metadata) is refused, and nothing it sends
-may run as script except its own files (Content-Security-Policy).
+may run as script except its own files (Content-Security-Policy). Pictures come from the bucket,
+whose bytes and metadata anyone with upload rights chooses: every answer under ``/img/`` is also
+sandboxed (CSP ``sandbox``), and an original is typed from its bytes, never from its stored
+Content-Type (``originals``).
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
-from cliptag_cli.gallery.renditions import ORIGINAL, Renditions
+from cliptag_cli.gallery.originals import MAX_BYTES, Original, Originals
+from cliptag_cli.gallery.renditions import Renditions
 from cliptag_cli.gallery.upstream import Answer, SignedApi, error
 
 LOOPBACK = "127.0.0.1"
 STATIC = files("cliptag_cli.gallery") / "static"
 TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+CSP = (
+    "default-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+# A picture opened as a page runs nothing and has no origin: no script, storage or API of ours.
+PICTURE_CSP = f"{CSP}; sandbox"
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
@@ -34,10 +41,19 @@ SECURITY_HEADERS = {
 class GalleryServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, api: SignedApi, renditions: Renditions, port: int = 8080, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        api: SignedApi,
+        renditions: Renditions,
+        port: int = 8080,
+        verbose: bool = False,
+        max_original_bytes: int = MAX_BYTES,
+    ) -> None:
+        """``max_original_bytes``: larger originals are refused (413) before any byte is read."""
         super().__init__((LOOPBACK, port), GalleryHandler)
         self.api = api
         self.renditions = renditions
+        self.originals = Originals(renditions, max_original_bytes)
         self.verbose = verbose
         self.port = int(self.server_address[1])
         self.hosts = {f"{LOOPBACK}:{self.port}", f"localhost:{self.port}"}
@@ -81,6 +97,8 @@ class GalleryHandler(BaseHTTPRequestHandler):
                 self._picture(rendition, unquote(key))
             else:
                 self._json(error(404, f"no page {path}"))
+        except ConnectionError:  # the browser left before the answer was sent: nobody to tell
+            self.close_connection = True
         except Exception as exc:  # S3 or the network: shown to the user, the server goes on
             print(f"gallery: {self.command} {self.path}: {exc!r}", file=sys.stderr)
             self._json(error(502, f"{type(exc).__name__}: {exc}"))
@@ -104,34 +122,74 @@ class GalleryHandler(BaseHTTPRequestHandler):
 
     def _picture(self, rendition: str, key: str) -> None:
         renditions = self.server.renditions
+        if rendition not in renditions.sizes:
+            return self._json(error(404, f"no rendition {rendition!r} (one of {', '.join(renditions.sizes)})"))
         known = self.headers.get("If-None-Match")
         if known and known == renditions.etag(rendition, key):
             return self._send(304, b"", None, {"ETag": known, "Cache-Control": "no-cache"})
+        if renditions.sizes[rendition] is None:
+            return self._original(rendition, key)
         picture = renditions.get(rendition, key)
         if picture.status != 200:
             return self._json(error(picture.status, picture.reason))
-        headers = {"ETag": picture.etag, "Cache-Control": "private, no-cache"}  # revalidated: a 304 is a HEAD
-        content_type = picture.content_type
-        if rendition == ORIGINAL and (not content_type.startswith("image/") or "svg" in content_type):
-            # The bucket's bytes are not ours: nothing but a plain image is shown inline from this origin.
-            content_type = "application/octet-stream"
-            headers["Content-Disposition"] = "attachment"
-        self._send(200, picture.body, content_type, headers)
+        # Revalidated: the 304 costs a HeadObject.
+        self._send(200, picture.body, "image/jpeg", {"ETag": picture.etag, "Cache-Control": "private, no-cache"})
+
+    def _original(self, rendition: str, key: str) -> None:
+        """The object's own bytes, typed from them (``originals.sniff``) and streamed: the first
+        ``PROBE_BYTES`` were read to decide the type, the rest goes on as S3 sends it."""
+        original = self.server.originals.open(rendition, key, whole=self.command != "HEAD")
+        try:
+            if original.status != 200:
+                return self._json(error(original.status, original.reason))
+            headers = {"ETag": original.etag, "Cache-Control": "private, no-cache"}
+            if not original.inline:  # not a plain image: a download, never a page of this origin
+                name = key.rpartition("/")[2] or "original"
+                headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name, safe='')}"
+            self._head(200, original.content_type, headers, original.size)
+            if self.command != "HEAD":
+                self._stream(original, key)
+        finally:
+            original.close()  # a body left unread closes its S3 connection instead of leaking it
+
+    def _stream(self, original: Original, key: str) -> None:
+        sent, chunks = 0, original.chunks()
+        while True:
+            try:
+                chunk = next(chunks, None)
+            except Exception as exc:  # S3 stopped midway: the headers are sent, so the answer ends short
+                print(f"gallery: GET {key!r}: S3 stopped after {sent:,} bytes: {exc!r}", file=sys.stderr)
+                break
+            if chunk is None:
+                if sent == original.size:
+                    return
+                print(f"gallery: GET {key!r}: S3 sent {sent:,} of {original.size:,} bytes", file=sys.stderr)
+                break
+            try:
+                self.wfile.write(chunk)
+            except OSError:  # the browser left (a closed tab, a cancelled download): nothing to report
+                break
+            sent += len(chunk)
+        self.close_connection = True  # the length announced was not sent: the connection cannot go on
 
     def _json(self, answer: Answer) -> None:
         self._send(answer.status, answer.body, answer.content_type, {"Cache-Control": "no-store"})
 
     def _send(self, status: int, body: bytes, content_type: str | None, headers: dict[str, str]) -> None:
+        self._head(status, content_type, headers, None if status == 304 else len(body))  # a 304 has no length
+        if self.command != "HEAD" and status != 304:
+            self.wfile.write(body)
+
+    def _head(self, status: int, content_type: str | None, headers: dict[str, str], length: int | None) -> None:
         self.send_response(status)
-        for name, value in {**SECURITY_HEADERS, **headers}.items():
+        csp = PICTURE_CSP if self.path.startswith("/img/") else CSP  # errors and 304s of pictures too
+        for name, value in {"Content-Security-Policy": csp, **SECURITY_HEADERS, **headers}.items():
             self.send_header(name, value)
         if content_type:
             self.send_header("Content-Type", content_type)
-        if status != 304:  # a 304 has no body, and no length to announce
-            self.send_header("Content-Length", str(len(body)))
+        if length is not None:
+            self.send_header("Content-Length", str(length))
         self.end_headers()
-        if self.command != "HEAD" and status != 304:
-            self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:

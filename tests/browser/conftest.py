@@ -10,6 +10,8 @@ both would share one. Tests that need the browser skip, saying why, where it is 
 from __future__ import annotations
 
 import os
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,16 @@ SCREENSHOTS = os.environ.get("CLIPTAG_SCREENSHOTS")  # a directory: `make screen
 DESKTOP = (1280, 900)
 PHONE = (375, 800)
 CAMERA = "photos/camera 12mp.jpg"  # 4000 x 3000
+
+
+def fetch(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """A request without a browser: (status, headers, body), errors included."""
+    request = urllib.request.Request(url, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
 
 
 @pytest.fixture(scope="package")

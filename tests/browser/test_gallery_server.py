@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import threading
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -30,16 +29,8 @@ from cliptag_cli.gallery.server import GalleryServer
 from cliptag_cli.gallery.upstream import SignedApi, canonical
 from cliptag_cli.main import build_parser, main
 from devstack.stack import LocalStack
+from tests.browser.conftest import fetch
 from tests.conftest import ROOT, real_photos
-
-
-def fetch(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return resp.status, dict(resp.headers), resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
 
 
 def raw_get(server: GalleryServer, path: str) -> int:
@@ -194,8 +185,9 @@ def test_originals_that_are_not_pictures_are_never_shown_inline(
     key = f"uploads/{uuid.uuid4().hex[:8]}.html"
     s3.put_object(Bucket=stack.info.bucket, Key=key, Body=b"<script>alert(1)</script>", ContentType="text/html")
     status, headers, _ = fetch(gallery.url + "img/original/" + urllib.request.quote(key, safe=""))
-    assert status == 200
-    assert headers["Content-Type"] == "application/octet-stream" and headers["Content-Disposition"] == "attachment"
+    assert status == 200 and headers["Content-Type"] == "application/octet-stream"
+    assert headers["Content-Disposition"].split(";")[0] == "attachment"
+    assert "sandbox" in headers["Content-Security-Policy"]
 
 
 def test_a_picture_unchanged_since_the_browser_saw_it_is_a_304(gallery: GalleryServer, photos: dict[str, Any]) -> None:
