@@ -37,6 +37,7 @@ help:
 	@echo "make bench [BENCH_ARGS=] the performance table (full-size ViT-B/32 geometry, random weights);"
 	@echo "                         BENCH_ARGS=\"--only stages,cost\" runs some measures (python -m bench --list)"
 	@echo "make lint typecheck      ruff, mypy"
+	@echo "make checkov             checkov on template.yaml, offline: no failed check, every skip with a reason"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -121,6 +122,20 @@ openapi: venv
 validate: $(SAM_VENV)/.installed
 	$(SAM_VENV)/bin/sam validate --lint
 	$(SAM_VENV)/bin/cfn-lint template.yaml
+
+# checkov (IaC scanner) on template.yaml, offline; fails on a failed check or a skip without a reason
+# (.ci/checkov_gate.py). Its own venv: checkov pins boto3==1.35.49 (no S3 Vectors), networkx<2.7
+# (scikit-image needs >=3) and packaging<24 (pytest needs >=24), so it cannot join .venv.
+CHECKOV_VENV ?= build/checkov-venv
+CHECKOV_SPEC ?= checkov==3.3.30
+.PHONY: checkov
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet "$(CHECKOV_SPEC)"
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/python .ci/checkov_gate.py --checkov $(CHECKOV_VENV)/bin/checkov --template template.yaml
 
 build: $(SAM_VENV)/.installed model
 	CLIPTAG_MODEL_DIR=$(abspath $(MODEL_DIR)) CLIPTAG_ARCH=$(ARCH) PIP="$(abspath $(PY)) -m pip" \

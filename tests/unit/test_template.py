@@ -57,11 +57,14 @@ def test_api_requires_iam_by_default_and_visibility_outlasts_the_function():
     assert params["QueueVisibilityTimeout"]["MinValue"] > 0
 
 
-def _statements(function: str, *, model_bucket: bool = False, near_duplicates: bool = False) -> list[dict]:
+def _statements(
+    function: str, *, model_bucket: bool = False, near_duplicates: bool = False, bucket_kms_key: bool = False
+) -> list[dict]:
     """The function's own statements. One under `Fn::If [UsesModelBucket, ...]` is granted only when
-    ModelS3Uri is set, one under `Fn::If [NearDuplicatesOn, ...]` only with NearDuplicates=On: each
-    counts when its flag is true."""
-    granted = {"UsesModelBucket": model_bucket, "NearDuplicatesOn": near_duplicates}
+    ModelS3Uri is set, one under `Fn::If [NearDuplicatesOn, ...]` only with NearDuplicates=On, one
+    under `Fn::If [HasBucketKmsKey, ...]` only with BucketKmsKeyArn set: each counts when its flag
+    is true."""
+    granted = {"UsesModelBucket": model_bucket, "NearDuplicatesOn": near_duplicates, "HasBucketKmsKey": bucket_kms_key}
     statements = []
     for policy in RESOURCES[function]["Properties"]["Policies"]:
         for statement in policy.get("Statement", []):
@@ -75,8 +78,12 @@ def _statements(function: str, *, model_bucket: bool = False, near_duplicates: b
     return statements
 
 
-def _actions(function: str, *, model_bucket: bool = False, near_duplicates: bool = False) -> set[str]:
-    found = _statements(function, model_bucket=model_bucket, near_duplicates=near_duplicates)
+def _actions(
+    function: str, *, model_bucket: bool = False, near_duplicates: bool = False, bucket_kms_key: bool = False
+) -> set[str]:
+    found = _statements(
+        function, model_bucket=model_bucket, near_duplicates=near_duplicates, bucket_kms_key=bucket_kms_key
+    )
     return {a for s in found for a in _list(s["Action"])}
 
 
@@ -96,6 +103,8 @@ def test_iam_grants_each_function_only_the_calls_it_makes():
     # The near-duplicate check queries (a query returning metadata also needs GetVectors).
     near = {"s3vectors:QueryVectors", "s3vectors:GetVectors"}
     assert _actions("TaggerFunction", near_duplicates=True) == tagger | near
+    # An SSE-KMS bucket's key: Decrypt only, and only with BucketKmsKeyArn set.
+    assert _actions("TaggerFunction", bucket_kms_key=True) == tagger | {"kms:Decrypt"}
     api = {
         "dynamodb:GetItem",
         "dynamodb:BatchGetItem",
@@ -103,13 +112,13 @@ def test_iam_grants_each_function_only_the_calls_it_makes():
         "s3vectors:QueryVectors",
         "s3vectors:GetVectors",
     }
-    assert _actions("ApiFunction") == api
+    assert _actions("ApiFunction") == api == _actions("ApiFunction", bucket_kms_key=True)
     assert _actions("ApiFunction", model_bucket=True) == api | {"s3:GetObject"}
     for name in FUNCTIONS:
         text = json.dumps(RESOURCES[name]["Properties"]["Policies"])
         assert '"*"' not in text and ":*" not in text and "Crud" not in text and "Scan" not in text
         assert "S3ReadPolicy" not in text  # it granted the whole model bucket
-        for statement in _statements(name, model_bucket=True, near_duplicates=True):
+        for statement in _statements(name, model_bucket=True, near_duplicates=True, bucket_kms_key=True):
             assert statement["Resource"] != "*"
 
 
