@@ -12,6 +12,7 @@ from cliptag_cli.feed import DEFAULT_MAX_BACKLOG
 from cliptag_cli.gallery.command import add_gallery_parser
 from cliptag_cli.jobs import INTERRUPTED
 from cliptag_cli.target import Target, add_target_arguments
+from cliptag_cli.verify.command import add_verify_parser
 
 
 def failures(args: argparse.Namespace) -> int:
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--local-state", default="build/local-stack.json", help="the local stack's endpoints")
     p.set_defaults(fn=enable_eventbridge_command)
 
+    add_verify_parser(sub, add_target_arguments, DEFAULT_MAX_BACKLOG)
     add_gallery_parser(sub)
     return parser
 

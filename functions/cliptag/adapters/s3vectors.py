@@ -115,6 +115,22 @@ class S3VectorIndex:
         vectors = found.get("vectors", [])
         return np.asarray(vectors[0]["data"]["float32"], dtype=np.float32) if vectors else None
 
+    def listing(self, token: str | None = None, page_size: int = 500) -> tuple[list[tuple[str, str, str]], str | None]:
+        """One page of the index's vectors: [(vector key, ref, content id)], the next page's token."""
+        params: dict[str, Any] = {"maxResults": page_size, "returnMetadata": True}
+        if token:
+            params["nextToken"] = token
+        found = self._call("list_vectors", **params)
+        page = [
+            (
+                v["key"],
+                str((v.get("metadata") or {}).get("ref", "")),
+                str((v.get("metadata") or {}).get("content_id", "")),
+            )
+            for v in found.get("vectors", [])
+        ]
+        return page, found.get("nextToken")
+
     def nearest(self, vector: NDArray[np.float32], limit: int, where: VectorFilter | None = None) -> list[Neighbour]:
         """Up to ``limit`` objects nearest ``vector``, nearest first (cosine similarity)."""
         query: dict[str, Any] = {

@@ -129,6 +129,19 @@ class Table:
         )
         return [plain(raw) for raw in resp.get("Items", [])]
 
+    def scan_page(
+        self, start: dict[str, Any] | None = None, limit: int | None = None, **options: Any
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, int]:
+        """One page of a Scan (eventually consistent, 1 MB or ``limit`` items read) after the key
+        ``start``: (items, the position after it or None at the end, items read)."""
+        if start:
+            options["ExclusiveStartKey"] = typed(start)
+        if limit:
+            options["Limit"] = limit
+        resp = self.call("scan", TableName=self.name, **options)
+        last = resp.get("LastEvaluatedKey")
+        return [plain(raw) for raw in resp.get("Items", [])], plain(last) if last else None, int(resp["ScannedCount"])
+
     def batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Consistent reads of ``keys``, one BatchGetItem per 100 (a key asked twice is read once:
         DynamoDB refuses a request that names one twice)."""

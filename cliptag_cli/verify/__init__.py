@@ -1,0 +1,1 @@
+"""``cliptag verify``: fsck for the library (snapshot -> drift -> repair; command)."""

@@ -1,0 +1,163 @@
+"""Drift: where the bucket, the table and the search index disagree, by kind, from a snapshot.
+
+The walks take minutes on a large library while uploads go on, so what changed after the walks
+began (minus ``settle`` seconds: events still in the queue or being retried) is not judged: it is
+counted as pending. A vector that seems to have no record is read again before it is reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from cliptag import keys
+
+from cliptag_cli.verify.snapshot import Snapshot
+
+# kind -> what it means (the report's headings, in this order)
+KINDS = {
+    "missing-record": "objects without a record",
+    "gone-object": "records (tagged or failed) of objects that are gone",
+    "changed-object": "records of bytes the object no longer holds (its ETag changed)",
+    "tag-items": "records whose TAG items disagree with META",
+    "missing-vector": "tagged records without a vector (or with another content's)",
+    "orphan-vector": "vectors without a live tagged record",
+    "stale-duplicate": "near-duplicate items naming a gone or changed object",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    key: str
+    detail: str
+
+
+Confirm = Callable[[str, str], bool]  # (kind, key) -> still so, read now (a consistent read)
+
+
+def find(snapshot: Snapshot, settle_s: float, confirm: Confirm | None = None) -> int:
+    """Compare the snapshot's three stores; store each finding in it. Returns the pending count
+    (recent changes not judged). ``confirm``: reads again what may be a write in flight (a vector
+    put before its record, TAG items before their META) before it is reported."""
+    still = confirm or (lambda kind, key: True)
+    db = snapshot.db
+    db.execute("DELETE FROM findings")
+    cutoff = snapshot.started - settle_s
+    pending = db.execute(
+        "SELECT (SELECT COUNT(*) FROM objects WHERE last_modified > ?) + "
+        "(SELECT COUNT(*) FROM records WHERE updated_at > ? AND status != 'deleted')",
+        (cutoff, cutoff),
+    ).fetchone()[0]
+    findings = [
+        *_missing_records(snapshot, cutoff),
+        *_gone_or_changed(snapshot, cutoff),
+        *_tag_items(snapshot, cutoff, still),
+        *_vectors(snapshot, cutoff, still),
+        *_duplicates(snapshot, cutoff),
+    ]
+    db.executemany("INSERT OR REPLACE INTO findings (kind, key, detail) VALUES (?, ?, ?)", findings)
+    db.commit()
+    return int(pending)
+
+
+def findings(snapshot: Snapshot, kind: str | None = None, unrepaired: bool = False) -> Iterator[Finding]:
+    query = "SELECT kind, key, detail FROM findings WHERE (? IS NULL OR kind = ?)"
+    query += " AND repaired = 0" if unrepaired else ""
+    for row in snapshot.db.execute(query + " ORDER BY kind, key", (kind, kind)):
+        yield Finding(*row)
+
+
+def counts(snapshot: Snapshot) -> dict[str, int]:
+    rows = snapshot.db.execute("SELECT kind, COUNT(*) FROM findings GROUP BY kind").fetchall()
+    return {kind: n for kind, n in rows}
+
+
+def _missing_records(snapshot: Snapshot, cutoff: float) -> Iterator[tuple[str, str, str]]:
+    rows = snapshot.db.execute(
+        "SELECT o.key, o.etag, r.status FROM objects o LEFT JOIN records r ON r.key = o.key "
+        "WHERE (r.key IS NULL OR r.status = 'deleted') AND o.last_modified <= ?",
+        (cutoff,),
+    )
+    for key, etag, status in rows:
+        yield "missing-record", key, f"ETag {etag}" + (", a tombstone" if status == "deleted" else "")
+
+
+def _gone_or_changed(snapshot: Snapshot, cutoff: float) -> Iterator[tuple[str, str, str]]:
+    rows = snapshot.db.execute(
+        "SELECT r.key, r.status, r.etag, o.etag, o.last_modified FROM records r "
+        "LEFT JOIN objects o ON o.key = r.key WHERE r.status IN ('tagged', 'failed') AND r.updated_at <= ?",
+        (cutoff,),
+    )
+    for key, status, etag, listed, modified in rows:
+        if listed is None:
+            yield "gone-object", key, f"{status} record of ETag {etag or '?'}"
+        elif etag and listed != etag and modified <= cutoff:  # a record without an ETag: never read
+            yield "changed-object", key, f"record of ETag {etag}, the object has {listed}"
+
+
+def _tag_items(snapshot: Snapshot, cutoff: float, still: Confirm) -> Iterator[tuple[str, str, str]]:
+    db = snapshot.db
+    bucket = _bucket(snapshot)
+    records = db.execute("SELECT key, status, tags FROM records WHERE updated_at <= ?", (cutoff,))
+    for key, status, tags_json in records.fetchall():
+        ref = keys.object_ref(bucket, key)
+        wanted = {t: keys.tag_index_sk(s, ref) for t, s in json.loads(tags_json or "{}").items()}
+        if status != "tagged":
+            wanted = {}
+        stored = dict(db.execute("SELECT tag, sort_key FROM tag_items WHERE key = ?", (key,)).fetchall())
+        if stored != wanted:
+            missing = sorted(wanted.keys() - stored.keys())
+            extra = sorted(stored.keys() - wanted.keys())
+            scored = sorted(t for t in wanted.keys() & stored.keys() if wanted[t] != stored[t])
+            parts = [f"{label} {', '.join(tags[:3])}" for label, tags in
+                     (("missing", missing), ("extra", extra), ("other score", scored)) if tags]  # fmt: skip
+            yield "tag-items", key, f"{status}: " + "; ".join(parts)
+    strays = db.execute(
+        "SELECT DISTINCT t.key FROM tag_items t LEFT JOIN records r ON r.key = t.key WHERE r.key IS NULL"
+    )
+    for (key,) in strays.fetchall():
+        if still("tag-items", key):
+            yield "tag-items", key, "TAG items without a record"
+
+
+def _vectors(snapshot: Snapshot, cutoff: float, still: Confirm) -> Iterator[tuple[str, str, str]]:
+    db = snapshot.db
+    if not db.execute("SELECT 1 FROM vectors LIMIT 1").fetchone() and not snapshot.done("vectors"):
+        return  # the stack has no search index (or it was not walked)
+    rows = db.execute(
+        "SELECT r.key, r.content_id, v.content_id FROM records r LEFT JOIN vectors v ON v.key = r.key "
+        "WHERE r.status = 'tagged' AND r.updated_at <= ?",
+        (cutoff,),
+    )
+    for key, content, vector_content in rows:
+        if vector_content is None:
+            yield "missing-vector", key, "no vector"
+        elif vector_content != content:
+            yield "missing-vector", key, f"vector of content {vector_content[:12]}, record of {content[:12]}"
+    orphans = db.execute(
+        "SELECT v.key, v.content_id, r.status FROM vectors v LEFT JOIN records r ON r.key = v.key "
+        "WHERE r.key IS NULL OR r.status != 'tagged'"
+    )
+    for key, content, status in orphans.fetchall():
+        if still("orphan-vector", key):
+            yield "orphan-vector", key, f"vector of content {content[:12]}, record {status or 'absent'}"
+
+
+def _duplicates(snapshot: Snapshot, cutoff: float) -> Iterator[tuple[str, str, str]]:
+    rows = snapshot.db.execute(
+        "SELECT d.key, d.sk, d.other_key, d.content_id, d.other_content_id, r.status, r.content_id, "
+        "o.status, o.content_id, r.updated_at, o.updated_at FROM duplicates d "
+        "LEFT JOIN records r ON r.key = d.key LEFT JOIN records o ON o.key = d.other_key"
+    )
+    for key, sk, other, content, other_content, status, now, other_status, other_now, t1, t2 in rows:
+        if not other or max(t1 or 0, t2 or 0) > cutoff:
+            continue  # the other object is outside this verify's scope, or either changed lately
+        live = status == "tagged" and now == content and other_status == "tagged" and other_now == other_content
+        if not live:
+            yield "stale-duplicate", f"{key}\0{sk}", f"{key} ~ {other}: one is gone or holds other bytes"
+
+
+def _bucket(snapshot: Snapshot) -> str:
+    return str(json.loads(snapshot.db.execute("SELECT basis FROM run").fetchone()[0])["bucket"])
