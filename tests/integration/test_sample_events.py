@@ -16,13 +16,15 @@ from tests.conftest import real_photos
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_BUCKET = "cliptag-00000000-0000-0000-0000-000000000000"
-# The order a bucket would see them in: created, more created, a test event, then the delete.
+# The order a bucket would see them in: created, more created, a test event, then the removals.
 TAGGER_EVENTS = [
     "tagger-s3-put.json",
     "tagger-s3-batch.json",
     "tagger-eventbridge-put.json",  # a bucket the stack did not create (ExistingBucketName)
     "tagger-s3-test-event.json",
     "tagger-s3-delete.json",
+    "tagger-s3-lifecycle-expiration.json",  # a Lifecycle rule expired one (S3 notification)
+    "tagger-eventbridge-delete.json",  # a delete marker on the user's versioned bucket (EventBridge)
 ]
 
 
@@ -54,7 +56,7 @@ def test_every_tagger_event_runs_through_the_handler(stack, s3):
                 expected[ev.key] = "tagged" if ev.kind == "created" else "deleted"
         result = tagger.handler(event, FakeContext("cliptag-tagger"))
         assert result == {"batchItemFailures": []}, (name, result)
-    assert len(expected) == 4 and list(expected.values()).count("deleted") == 1
+    assert len(expected) == 4 and list(expected.values()).count("deleted") == 3
     for key, state in expected.items():
         record = wiring.objects().get(bucket, key)
         if state == "deleted":

@@ -108,9 +108,9 @@ def _eventbridge_event(event: S3EventBridgeNotificationEvent) -> ObjectEvent | N
 def _removal(marker: bool, version_id: Any, sequencer: Any) -> EventKind:
     """A removal the key can be trusted to be empty after ("removed"): a delete marker, or the
     delete of an unversioned object in S3's order. Otherwise ("recheck") a version was
-    permanently deleted (Amazon S3 User Guide, "Deleting object versions": deleting the current
-    version makes the previous one current again, with no created event) or the event has no
-    sequencer to order it by: the tagger reads the key."""
+    permanently deleted (Amazon S3 User Guide, "Restoring previous versions": "When you delete the
+    current object version, you, in effect, turn the previous version into the current version",
+    with no created event) or the event has no sequencer to order it by: the tagger reads the key."""
     if marker:
         return "removed" if sequencer else "recheck"
     return "recheck" if version_id or not sequencer else "removed"
