@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from cliptag.adapters import notifications
-from cliptag.ordering import Claim
+from cliptag.ordering import Claim, Stored
 from cliptag.records import ContentRecord, ObjectBytes, ObjectRecord
 
 from bench import stages
@@ -82,6 +82,10 @@ class MemoryObjects:
         return None
 
     def get_many(self, refs: list[str]) -> dict[str, ObjectRecord]:
+        time.sleep(self.latency.ddb_s)
+        return {}
+
+    def states(self, refs: list[str]) -> dict[str, tuple[Stored, ObjectRecord | None]]:
         time.sleep(self.latency.ddb_s)
         return {}
 

@@ -4,8 +4,8 @@ The bucket is listed (or read from an S3 Inventory report, for buckets too large
 machine) page by page, within the stack's KeyPrefix/KeySuffix (the tagger may read nothing else).
 Objects already tagged by the deployed model and scoring settings and unchanged since (same ETag
 and size in their record) are skipped; the rest are sent to the tagging queue as recheck requests
-carrying what the listing saw (ETag, size, LastModified, VersionId) and the record then: the
-tagger reads only those bytes (GET If-Match) and writes only over that state, so a backfill that
+carrying what the listing saw (ETag, size, LastModified, VersionId): the tagger reads only those
+bytes (GET If-Match) and writes only over the record it read before them, so a backfill that
 listed an object before a concurrent upload or delete never brings back old bytes
 (cliptag.ordering). After each page the position is saved in the table (cliptag_cli.jobs).
 """
@@ -45,9 +45,8 @@ class Listed:
     last_modified: float = 0.0  # unix seconds
     version_id: str = ""  # from an inventory report of a versioned bucket
 
-    def seen(self, record: ObjectRecord | None) -> Seen:
-        record_etag = record.etag if record is not None else ""
-        return Seen(self.etag, self.size, self.last_modified, self.version_id, record_etag)
+    def seen(self) -> Seen:
+        return Seen(self.etag, self.size, self.last_modified, self.version_id)
 
 
 @dataclass(frozen=True)
@@ -163,11 +162,10 @@ class Backfill:
             wanted = [o for o in page.objects if all(o.key.endswith(s) for s in self.suffixes)]
             self.counts.filtered += len(page.objects) - len(wanted)
             records = self.objects.get_many([keys.object_ref(self.bucket, o.key) for o in wanted])
-            found = [(o, records.get(keys.object_ref(self.bucket, o.key))) for o in wanted]
-            todo = [(o, record) for o, record in found if not self.done(record, o)]
+            todo = [o for o in wanted if not self.done(records.get(keys.object_ref(self.bucket, o.key)), o)]
             if self.feeder is not None:
                 if todo:
-                    self.feeder.send([recheck_body(self.bucket, o.key, o.seen(record)) for o, record in todo])
+                    self.feeder.send([recheck_body(self.bucket, o.key, o.seen()) for o in todo])
                 self.checkpoint.save(page.resume)
             self.counts.pages += 1
             self.counts.listed += len(page.objects)

@@ -118,9 +118,7 @@ def gallery(args: argparse.Namespace) -> int:
     if args.open:
         webbrowser.open(server.url)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.serve_forever()  # until Ctrl-C: `cliptag` prints one line and exits 130
     finally:
         server.server_close()
     return 0

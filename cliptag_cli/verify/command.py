@@ -10,6 +10,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from cliptag_cli.feed import QueueFeeder
 from cliptag_cli.progress import bar, cost_line, object_count
 from cliptag_cli.retag import ITEM_BYTES
 from cliptag_cli.target import Target
-from cliptag_cli.verify.drift import KINDS, counts, find, findings
+from cliptag_cli.verify.drift import KINDS, Confirm, counts, find, findings
 from cliptag_cli.verify.repair import Repairs
 from cliptag_cli.verify.snapshot import Scope, Snapshot
 
@@ -39,11 +40,23 @@ def default_state_dir() -> Path:
 
 
 def command(args: argparse.Namespace) -> int:
+    """0: clean, 1: drift found, 2: could not verify (like fsck); Ctrl-C goes to the caller (130)."""
     try:
         return _verify(args)
-    except (BotoCoreError, ClientError, TransientError, sqlite3.Error, OSError) as exc:
+    except SystemExit as exc:  # a refusal with its reason (no stack, a prefix outside KeyPrefix, ...)
+        if isinstance(exc.code, int | None):
+            raise
+        print(f"verify: error: {exc.code}", file=sys.stderr)
+    except (BotoCoreError, ClientError, TransientError, sqlite3.Error, OSError, KeyError, ValueError) as exc:
         print(f"verify: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+    return 2
+
+
+def _report_time(target: Target, manifest_uri: str) -> float:
+    """When an S3 Inventory report's listing was true (its manifest's creationTimestamp, ms)."""
+    bucket, _, key = manifest_uri.removeprefix("s3://").partition("/")
+    manifest = json.loads(target.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    return int(manifest.get("creationTimestamp", 0)) / 1000 or time.time()
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -67,15 +80,17 @@ def _verify(args: argparse.Namespace) -> int:
     name = hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
     snapshot = Snapshot(Path(args.state_dir) / f"{name}.sqlite", basis, fresh=args.restart)
     _walk(snapshot, target, table, scope, index, args)
-    confirm = _live_check(table, scope.bucket)
-    pending = find(snapshot, args.settle, confirm)
+    if snapshot.position("judged") is None:  # a repair interrupted after judging goes on from its findings
+        as_of = _report_time(target, args.inventory) if args.inventory else None
+        snapshot.judged(find(snapshot, args.settle, _live_check(table, scope.bucket, index), as_of))
+    pending = int(snapshot.position("judged"))
     found = counts(snapshot)
     _report(snapshot, found, pending, args.settle, index is not None)
     vector_calls = f" + {snapshot.counts.vector_requests} ListVectors calls (not priced here)" if index else ""
     print(cost_line(_walk_cost(snapshot, target), "this run's reads cost about") + vector_calls)
     if found:
         feeder = QueueFeeder(target.client("sqs"), target.queue_url, args.max_backlog) if args.repair else None
-        repairs = Repairs(snapshot, scope.bucket, table, feeder, index, confirm)
+        repairs = Repairs(snapshot, scope.bucket, table, feeder)
         with bar("repair", sum(found.values())) as progress:
             done = repairs.run(progress if args.repair else None)
         verb = "repaired" if args.repair else "--repair would send or do"
@@ -110,15 +125,27 @@ def _walk(snapshot: Snapshot, target: Target, table: Table, scope: Scope, index:
             snapshot.add_vectors(index, scope, progress)
 
 
-def _live_check(table: Table, bucket: str) -> Any:
-    """Read again (consistently) what the walk may have caught half-written."""
+def _live_check(table: Table, bucket: str, index: S3VectorIndex | None) -> Confirm:
+    """Read again (consistently) what the walk found, before it is reported: a write may have
+    been half done (TAG items before their META, a vector before its record) or changed since."""
 
     def still(kind: str, key: str) -> bool:
         ref = keys.object_ref(bucket, key)
-        item = table.query(f"{keys.PK} = :pk", {":pk": keys.object_pk(ref)}, ConsistentRead=True)
-        meta = next((i for i in item if i[keys.SK] == keys.META), None)
-        live = meta is not None and meta.get("status") == "tagged"
-        return not live if kind == "orphan-vector" else meta is None
+        meta, tags = None, {}
+        for item in table.query(f"{keys.PK} = :pk", {":pk": keys.object_pk(ref)}, ConsistentRead=True):
+            if item[keys.SK] == keys.META:
+                meta = item
+            elif (tag := keys.tag_from_sk(item[keys.SK])) is not None:
+                tags[tag] = item.get(keys.TAG_INDEX_SK, "")
+        tagged = meta is not None and meta.get("status") == "tagged"
+        if kind == "orphan-vector":
+            return not tagged
+        if kind == "tag-items":
+            scores = {t["tag"]: float(t["score"]) for t in (meta or {}).get("tags") or []} if tagged else {}
+            return tags != {t: keys.tag_index_sk(score, ref) for t, score in scores.items()}
+        if kind == "missing-vector":
+            return tagged and index is not None and index.content_of(ref) != (meta or {}).get("content_id")
+        return True
 
     return still
 

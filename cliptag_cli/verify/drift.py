@@ -37,17 +37,18 @@ class Finding:
 Confirm = Callable[[str, str], bool]  # (kind, key) -> still so, read now (a consistent read)
 
 
-def find(snapshot: Snapshot, settle_s: float, confirm: Confirm | None = None) -> int:
+def find(snapshot: Snapshot, settle_s: float, confirm: Confirm | None = None, as_of: float | None = None) -> int:
     """Compare the snapshot's three stores; store each finding in it. Returns the pending count
-    (recent changes not judged). ``confirm``: reads again what may be a write in flight (a vector
-    put before its record, TAG items before their META) before it is reported."""
+    (recent changes not judged). ``confirm``: reads again what may have changed or be half
+    written since the walk (TAG items before their META, a vector before its record) before it is
+    reported. ``as_of``: when the bucket's listing was true (an inventory report's date)."""
     still = confirm or (lambda kind, key: True)
     db = snapshot.db
     db.execute("DELETE FROM findings")
-    cutoff = snapshot.started - settle_s
+    cutoff = min(snapshot.started, as_of or snapshot.started) - settle_s
     pending = db.execute(
         "SELECT (SELECT COUNT(*) FROM objects WHERE last_modified > ?) + "
-        "(SELECT COUNT(*) FROM records WHERE updated_at > ? AND status != 'deleted')",
+        "(SELECT COUNT(*) FROM records WHERE updated_at > ?)",
         (cutoff, cutoff),
     ).fetchone()[0]
     findings = [
@@ -77,8 +78,8 @@ def counts(snapshot: Snapshot) -> dict[str, int]:
 def _missing_records(snapshot: Snapshot, cutoff: float) -> Iterator[tuple[str, str, str]]:
     rows = snapshot.db.execute(
         "SELECT o.key, o.etag, r.status FROM objects o LEFT JOIN records r ON r.key = o.key "
-        "WHERE (r.key IS NULL OR r.status = 'deleted') AND o.last_modified <= ?",
-        (cutoff,),
+        "WHERE (r.key IS NULL OR (r.status = 'deleted' AND r.updated_at <= ?)) AND o.last_modified <= ?",
+        (cutoff, cutoff),
     )
     for key, etag, status in rows:
         yield "missing-record", key, f"ETag {etag}" + (", a tombstone" if status == "deleted" else "")
@@ -107,7 +108,7 @@ def _tag_items(snapshot: Snapshot, cutoff: float, still: Confirm) -> Iterator[tu
         if status != "tagged":
             wanted = {}
         stored = dict(db.execute("SELECT tag, sort_key FROM tag_items WHERE key = ?", (key,)).fetchall())
-        if stored != wanted:
+        if stored != wanted and still("tag-items", key):
             missing = sorted(wanted.keys() - stored.keys())
             extra = sorted(stored.keys() - wanted.keys())
             scored = sorted(t for t in wanted.keys() & stored.keys() if wanted[t] != stored[t])
@@ -131,14 +132,15 @@ def _vectors(snapshot: Snapshot, cutoff: float, still: Confirm) -> Iterator[tupl
         "WHERE r.status = 'tagged' AND r.updated_at <= ?",
         (cutoff,),
     )
-    for key, content, vector_content in rows:
-        if vector_content is None:
-            yield "missing-vector", key, "no vector"
-        elif vector_content != content:
-            yield "missing-vector", key, f"vector of content {vector_content[:12]}, record of {content[:12]}"
+    for key, content, vector_content in rows.fetchall():
+        if vector_content == content or not still("missing-vector", key):
+            continue
+        detail = f"vector of content {vector_content[:12]}, record of {content[:12]}" if vector_content else "no vector"
+        yield "missing-vector", key, detail
     orphans = db.execute(
         "SELECT v.key, v.content_id, r.status FROM vectors v LEFT JOIN records r ON r.key = v.key "
-        "WHERE r.key IS NULL OR r.status != 'tagged'"
+        "WHERE r.key IS NULL OR (r.status != 'tagged' AND r.updated_at <= ?)",
+        (cutoff,),
     )
     for key, content, status in orphans.fetchall():
         if still("orphan-vector", key):

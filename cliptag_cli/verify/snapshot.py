@@ -106,6 +106,11 @@ class Snapshot:
         self.db.execute("UPDATE run SET positions = ?", (json.dumps(positions),))
         self.db.commit()  # the page's rows and the position after it, together
 
+    def judged(self, pending: int) -> None:
+        """The findings are stored (with ``pending`` changes not judged): a resumed run repairs
+        what is left of them instead of judging an old walk again."""
+        self._advance("judged", pending)
+
     def done(self, phase: str) -> bool:
         return bool(self.position(phase) == "done")
 

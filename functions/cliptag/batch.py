@@ -30,7 +30,8 @@ class Item:
     size: int = 0
     etag: str = ""
     last_modified: int = 0  # the bytes' Last-Modified in S3 (unix seconds)
-    found_gone: float = 0.0  # a recheck that found no object: when it looked (commits a removal)
+    found_gone: bool = False  # a recheck that found no object: commits a removal
+    revision: int | None = None  # no sequencer: the META revision read before S3 was (cliptag.ordering)
     cached: ContentRecord | None = None  # known before this batch
     result: ContentRecord | None = None  # embedding or failure, after plan()
     data: bytes = b""  # held only between read and decode

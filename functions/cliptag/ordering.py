@@ -1,15 +1,17 @@
 """Which of two states of one object wins: S3's sequencer rule, and for messages that carry no
-sequencer (backfill, verify's repairs, re-tags), what their sender saw.
+sequencer (a backfill, verify's repairs, a removal S3 sent without one), what the tagger read.
 
 Deliveries are at least once and out of order, so every write to an object's record is checked
 here against what the record holds (``Stored``) before it is applied. The rules:
 
 - An event with a sequencer loses to a stored sequencer that is greater; an equal one is a
   duplicate (it may still change nothing). The stored sequencer only ever grows.
-- A message without a sequencer never overwrites newer state: it writes over no record, or over a
-  record of the very bytes it read, or over the record its sender saw (``Seen.record_etag``);
-  a tombstone beats it unless the object was written after the deletion. A removal without a
-  sequencer (a read found the object gone) applies only over a record of bytes written before.
+- A message without a sequencer writes only over the record the tagger read *before* it read
+  the object from S3 (same META revision, or still no record): S3 is strongly consistent, so
+  what the read found is at least as new as that record; anything written to the record since
+  (an event, a deletion's tombstone, another writer) wins, and the message changes nothing.
+  So a backfill that read an object before a concurrent delete never brings it back, and a
+  removal found by reading never hides an upload whose event was applied meanwhile.
 - A re-tag writes only while the record still holds the content it re-scored.
 
 No AWS here: the DynamoDB adapter applies the verdict inside its conditional writes.
@@ -18,6 +20,8 @@ No AWS here: the DynamoDB adapter applies the verdict inside its conditional wri
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+LEGACY_WIDTH = 32  # releases before this one stored sequencers upper case, left-padded to 32
 
 
 def normalise_sequencer(sequencer: str | None) -> str | None:
@@ -35,28 +39,30 @@ def normalise_sequencer(sequencer: str | None) -> str | None:
     return sequencer.strip().upper().rstrip("0") or "0"
 
 
+def legacy_sequencer(sequencer: str | None) -> str | None:
+    """The form earlier releases stored (left-padded): compared only with such a stored value."""
+    return sequencer.strip().upper().rjust(LEGACY_WIDTH, "0") if sequencer else None
+
+
 @dataclass(frozen=True)
 class Seen:
-    """What a message without a sequencer saw of the object when it was made (a listing, and the
-    record then), so that its write applies only over that state."""
+    """What a backfill or repair request saw of the object in the bucket's listing: the tagger
+    reads only those bytes (GET If-Match), so an object overwritten since is left to its event."""
 
-    etag: str = ""  # the bytes the listing saw; the tagger reads only these (GET If-Match)
+    etag: str = ""
     size: int = 0
     last_modified: float = 0.0  # unix seconds, as listed
     version_id: str = ""  # versioned buckets: the version listed (for the logs)
-    record_etag: str = ""  # the ETag the record held then ("" for none): it may be replaced
 
 
 @dataclass(frozen=True)
 class Claim:
     """Why a write may replace what is stored."""
 
-    sequencer: str | None = None  # normalised; None for backfill, verify and re-tag messages
-    seen: Seen | None = None
+    sequencer: str | None = None  # normalised; None for backfill, verify, re-tag messages
+    sent_sequencer: str | None = None  # as S3 sent it: compared with a legacy stored value
+    revision: int | None = None  # no sequencer: the META revision read before S3 was (0: none)
     expect_content: str | None = None  # a re-tag: the content it re-scored
-    etag: str = ""  # a record: the bytes it describes ("" for a removal)
-    written_at: float = 0.0  # a record: the bytes' LastModified, as read (unix seconds)
-    removed_at: float = 0.0  # a removal: when S3 removed the object, or when a read found it gone
 
 
 @dataclass(frozen=True)
@@ -64,53 +70,31 @@ class Stored:
     """What an object's record holds now, as far as ordering is concerned."""
 
     deleted: bool
-    sequencer: str | None = None
-    etag: str = ""
+    revision: int = 0
+    sequencer: str | None = None  # normalised
+    legacy_sequencer: str | None = None  # left-padded, from an earlier release
     content_id: str = ""
-    last_modified: int = 0  # a record: its bytes' Last-Modified, whole seconds (0: not recorded)
-    deleted_at: float = 0.0  # a tombstone: when S3 removed the object (0: unknown)
 
 
 def stale_reason(stored: Stored | None, claim: Claim) -> str | None:
     """Why ``claim``'s write must not replace ``stored`` (None: it may)."""
     if claim.sequencer is not None:
-        if stored is not None and stored.sequencer and stored.sequencer > claim.sequencer:
+        if stored is None:
+            return None
+        if stored.sequencer and stored.sequencer > claim.sequencer:
             return f"event {claim.sequencer} is older than stored {stored.sequencer}"
+        legacy = legacy_sequencer(claim.sent_sequencer)
+        if not stored.sequencer and stored.legacy_sequencer and legacy and stored.legacy_sequencer > legacy:
+            return f"event {claim.sent_sequencer} is older than stored {stored.legacy_sequencer}"
         return None
     if claim.expect_content is not None:
         if stored is None or stored.deleted or stored.content_id != claim.expect_content:
             return f"no longer holds content {claim.expect_content[:12]}"
         return None
-    if stored is None:
-        return None
-    return _unsequenced_removal(stored, claim) if not claim.etag else _unsequenced_record(stored, claim)
-
-
-def _unsequenced_record(stored: Stored, claim: Claim) -> str | None:
-    seen = claim.seen or Seen()
-    if stored.deleted:
-        if claim.written_at and stored.deleted_at and claim.written_at > stored.deleted_at:
-            return None  # written after the deletion: these bytes are newer than the tombstone
-        return "a deletion is recorded and these bytes are not provably newer"
-    if stored.etag == claim.etag:
-        return None  # the record describes these very bytes
-    if seen.record_etag and stored.etag == seen.record_etag:
-        return None  # the record its sender found out of date
-    return "the record holds other bytes than this message saw: their own event decides"
-
-
-def _unsequenced_removal(stored: Stored, claim: Claim) -> str | None:
-    if stored.deleted:
-        return None
-    if stored.last_modified and claim.removed_at:
-        # Last-Modified has whole seconds: the bytes were written in [last_modified, +1 s).
-        if stored.last_modified + 1 <= claim.removed_at:
-            return None  # the recorded bytes were written before the object was found gone
-        return "the record's bytes were written after the object was found gone"
-    seen = claim.seen or Seen()
-    if stored.etag and stored.etag in (seen.etag, seen.record_etag):
-        return None  # the record still describes what the sender saw
-    return "the record may be newer than this removal"
+    current = stored.revision if stored is not None else 0
+    if claim.revision is None or current != claim.revision:
+        return f"the record changed since it was read (revision {claim.revision} -> {current})"
+    return None
 
 
 def later(a: str | None, b: str | None) -> str | None:

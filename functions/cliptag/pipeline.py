@@ -31,7 +31,7 @@ from cliptag.ordering import Claim
 from cliptag.ports import ContentCache, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, StaleEvent
 from cliptag.scoring import TagScorer
-from cliptag.steps import decode, object_record, read, resolve_retags, score
+from cliptag.steps import decode, object_record, read, read_revisions, resolve_retags, score
 from cliptag.vectors import VectorSync
 
 
@@ -67,6 +67,7 @@ class TaggingPipeline:
         retags = [item for p in plans for item in p.items if item.event.kind == "retag"]
         resolve_retags(self.objects, self.contents, retags)  # from stored embeddings; or "created"
         items = [item for p in plans for item in p.items if item.event.kind in ("created", "recheck")]
+        read_revisions(self.objects, items)  # before S3 is read, for the messages without a sequencer
         todo: dict[str, list[Item]] = {}  # content id -> the items that carry it; the first is decoded
         wave = self.read_wave or len(items) or 1
         for start in range(0, len(items), wave):  # at most `wave` objects' bytes held at once
@@ -194,9 +195,9 @@ class TaggingPipeline:
     def _commit_item(self, item: Item) -> None:
         """Write what this event says, if it is not older than what is stored (cliptag.ordering)."""
         event = item.event
+        claim = Claim(event.sequencer, event.sent_sequencer, item.revision)
         if event.kind == "removed" or item.found_gone:
-            removed_at = event.time if event.kind == "removed" else item.found_gone
-            self.objects.delete(event.bucket, event.key, Claim(event.sequencer, event.seen, removed_at=removed_at))
+            self.objects.delete(event.bucket, event.key, claim)
             item.outcome = "deleted"
         elif item.gone:
             return
@@ -206,6 +207,5 @@ class TaggingPipeline:
             item.outcome = "retagged"
         else:
             record = object_record(item, self.model_key, self.vocabulary_version, self.scoring, self.categories)
-            claim = Claim(event.sequencer, event.seen, etag=item.etag, written_at=item.last_modified)
             self.objects.put(record, claim)
             item.outcome = "failed" if record.status == "failed" else item.outcome or "tagged"

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from cliptag.ordering import Claim
+from cliptag.ordering import Claim, Stored
 from cliptag.records import (
     ContentRecord,
     Deployment,
@@ -46,6 +46,7 @@ class ObjectStore(Protocol):
 
     def get(self, bucket: str, key: str) -> ObjectRecord | None: ...
     def get_many(self, refs: list[str]) -> dict[str, ObjectRecord]: ...
+    def states(self, refs: list[str]) -> dict[str, tuple[Stored, ObjectRecord | None]]: ...
     def put(self, record: ObjectRecord, claim: Claim) -> None: ...
     def delete(self, bucket: str, key: str, claim: Claim) -> None: ...
 

@@ -108,7 +108,8 @@ class ContentRecord:
 
 # created: the key holds new bytes. removed: the key holds nothing now (a delete, a delete marker).
 # recheck: read the key and record what it holds, or its removal (a version was permanently
-# deleted, so an older one may show again; a removal without a sequencer; a backfill or repair).
+# deleted, so an older one may show again; a lifecycle expiration or a removal without a
+# sequencer; a backfill or repair).
 # retag: re-score the stored embedding (a vocabulary, threshold or TopK change).
 EventKind = Literal["created", "removed", "recheck", "retag"]
 
@@ -123,8 +124,8 @@ class ObjectEvent:
     key: str  # decoded: exactly the S3 object key
     size: int | None = None
     sequencer: str | None = None  # normalised (cliptag.ordering): string order is event order on one key
-    time: float = 0.0  # when S3 says it happened (unix seconds; 0: unknown)
-    seen: Seen | None = None  # our own messages: what their sender saw of the object
+    sent_sequencer: str | None = None  # as S3 sent it (compared with records of earlier releases)
+    seen: Seen | None = None  # backfill and repair requests: what the bucket's listing showed
 
     @property
     def ref(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -15,6 +14,23 @@ from cliptag.imaging import Limits, Preprocessing, load_pixels
 from cliptag.ports import ContentCache, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, ObjectRecord
 from cliptag.scoring import TagScorer, categorise
+
+
+def read_revisions(objects: ObjectStore, items: list[Item]) -> None:
+    """For each message without a sequencer, the revision of the object's record before its S3
+    read: its write applies only if the record is still at that revision (cliptag.ordering)."""
+    unordered = [item for item in items if item.event.sequencer is None and not item.transient]
+    if not unordered:
+        return
+    try:
+        states = objects.states([item.event.ref for item in unordered])
+    except TransientError as exc:
+        for item in unordered:
+            item.retry(str(exc))
+        return
+    for item in unordered:
+        found = states.get(item.event.ref)
+        item.revision = found[0].revision if found else 0
 
 
 def resolve_retags(objects: ObjectStore, contents: ContentCache, items: list[Item]) -> None:
@@ -51,7 +67,7 @@ def read(reader: ObjectReader, limits: Limits, item: Item) -> None:
         got = reader.read(event.bucket, event.key, limits.max_bytes, if_match=event.seen.etag if event.seen else "")
     except ObjectGone:
         if event.kind == "recheck":
-            item.found_gone = time.time()  # a removal to record
+            item.found_gone = True  # a removal to record
         else:
             item.skip()  # its delete event follows
         return

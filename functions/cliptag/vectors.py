@@ -68,7 +68,8 @@ class VectorSync:
         failed = self._reconcile(finals)
         if self.duplicates is None or failed:
             return failed
-        uploads = [item for item in puts if item.outcome in UPLOADED]
+        # New uploads only: a recheck (a backfill, a repair, a deleted version) found nothing new.
+        uploads = [item for item in puts if item.outcome in UPLOADED and item.event.kind == "created"]
         found = list(pool.map(lambda item: guarded(lambda: self._near_duplicates(item)), uploads))
         pairs = [pair for result in found if not isinstance(result, TransientError) for pair in result]
         for item, result in zip(uploads, found, strict=True):

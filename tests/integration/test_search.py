@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from cliptag import codec, keys, wiring
+from cliptag.adapters.dynamodb import items
 from cliptag.bundle import ModelBundle
 from cliptag.encoder import ImageEncoder
 from cliptag.imaging import Limits, load_pixels
@@ -306,6 +307,13 @@ def test_near_duplicates_are_recorded_on_both_objects(api, s3, info, model, near
         if img["key"].startswith(folder)
     }
     assert now == expected - {folder + "resized.jpg", folder + "recompressed.jpg"}
+    # ... and its items are gone from the table too, under both objects (verify finds none stale).
+    for gone in ("resized.jpg", "recompressed.jpg"):
+        ref = keys.object_ref(info.bucket, folder + gone)
+        own = wiring.table().query(f"{keys.PK} = :pk", {":pk": keys.object_pk(ref)}, ConsistentRead=True)
+        assert not any(i[keys.SK].startswith(keys.DUPLICATE_PREFIX) for i in own)
+        mirror = items.object_key(keys.object_ref(info.bucket, folder + "original.jpg"), keys.duplicate_sk(ref))
+        assert wiring.table().get(mirror) is None
 
 
 def test_duplicates_say_when_the_check_is_off(api, library):

@@ -61,12 +61,12 @@ class CountingClient:
 def test_crash_half_way_then_retry_converges(store: DynamoObjectStore):
     key = f"crash-{uuid.uuid4().hex[:6]}.jpg"
     first = record(key, [("dog", 0.31), ("beach", 0.27)])
-    store.put(first, Claim("0A", etag="e"))
+    store.put(first, Claim("0A"))
     second = record(key, [("cat", 0.30), ("beach", 0.25)], content="c2")
     crashing = counting_store(store, CountingClient(store.table.client, crash_on_put=1))
     with pytest.raises(RuntimeError):
-        crashing.put(second, Claim("0B", etag="e"))
-    store.put(second, Claim("0B", etag="e"))  # SQS redelivers: the retry repairs
+        crashing.put(second, Claim("0B"))
+    store.put(second, Claim("0B"))  # SQS redelivers: the retry repairs
     assert set(stored_tag_items(store, f"b/{key}")) == {keys.tag_sk("cat"), keys.tag_sk("beach")}
     got = store.get("b", key)
     assert got is not None and [(t.tag, t.score) for t in got.tags] == [("cat", 0.30), ("beach", 0.25)]
@@ -76,17 +76,17 @@ def test_crash_half_way_then_retry_converges(store: DynamoObjectStore):
 
 def test_duplicate_delivery_writes_nothing(store: DynamoObjectStore):
     key = f"dup-{uuid.uuid4().hex[:6]}.jpg"
-    store.put(record(key, [("dog", 0.31)]), Claim("01", etag="e"))
+    store.put(record(key, [("dog", 0.31)]), Claim("01"))
     client = CountingClient(store.table.client)
-    counting_store(store, client).put(record(key, [("dog", 0.31)]), Claim("01", etag="e"))
+    counting_store(store, client).put(record(key, [("dog", 0.31)]), Claim("01"))
     assert client.writes == 0
 
 
 def test_older_event_changes_nothing_and_leaves_no_orphans(store: DynamoObjectStore):
     key = f"order-{uuid.uuid4().hex[:6]}.jpg"
-    store.put(record(key, [("cat", 0.3)], content="new"), Claim("00FF", etag="e"))
+    store.put(record(key, [("cat", 0.3)], content="new"), Claim("00FF"))
     with pytest.raises(StaleEvent):
-        store.put(record(key, [("dog", 0.3)], content="old"), Claim("00FE", etag="e"))
+        store.put(record(key, [("dog", 0.3)], content="old"), Claim("00FE"))
     assert set(stored_tag_items(store, f"b/{key}")) == {keys.tag_sk("cat")}
     # A delete that is older than the stored create is dropped too.
     with pytest.raises(StaleEvent):
@@ -96,14 +96,14 @@ def test_older_event_changes_nothing_and_leaves_no_orphans(store: DynamoObjectSt
     store.delete("b", key, Claim("0100"))
     assert store.get("b", key) is None and stored_tag_items(store, f"b/{key}") == {}
     with pytest.raises(StaleEvent):
-        store.put(record(key, [("cat", 0.3)], content="new"), Claim("00FF", etag="e"))
+        store.put(record(key, [("cat", 0.3)], content="new"), Claim("00FF"))
     assert f"b/{key}" not in index_refs(store, "cat")
 
 
 def test_index_sort_key_orders_by_score(store: DynamoObjectStore):
     tag = f"t{uuid.uuid4().hex[:6]}"
     for i, score in enumerate([0.1, 0.5, -0.2, 0.3]):
-        store.put(record(f"o{i}.jpg", [(tag, score)]), Claim(etag="e"))
+        store.put(record(f"o{i}.jpg", [(tag, score)]), Claim(revision=0))
     index = DynamoTagIndex(store.table)
     page, token = index.page(tag, 0.0, 2, [None])
     assert [s for _, s in page] == [0.5, 0.3] and token

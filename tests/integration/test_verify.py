@@ -154,3 +154,5 @@ def test_verify_says_when_it_cannot_run(tmp_path, capsys):
                                  "aws_endpoint_url": "http://127.0.0.1:9", "api_url": ""}))  # fmt: skip
     assert main(["verify", "--local-state", str(state), "--state-dir", str(tmp_path)]) == 2
     assert "verify: error:" in capsys.readouterr().err
+    assert main(["verify", "--local-state", str(tmp_path / "none.json"), "--state-dir", str(tmp_path)]) == 2
+    assert "no local stack" in capsys.readouterr().err  # a refusal is an error, not drift

@@ -9,7 +9,7 @@ disagree, these tests expect the current one.
 from __future__ import annotations
 
 import pytest
-from cliptag.ordering import Claim, Seen, Stored, later, normalise_sequencer, stale_reason
+from cliptag.ordering import Claim, Stored, later, legacy_sequencer, normalise_sequencer, stale_reason
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -35,6 +35,7 @@ def test_the_later_sequencer_by_the_documented_rule(later_one: str, earlier_one:
     assert a is not None and b is not None and a > b
     assert stale_reason(Stored(deleted=False, sequencer=a), Claim(b)) is not None  # the earlier loses
     assert stale_reason(Stored(deleted=False, sequencer=b), Claim(a)) is None
+    assert stale_reason(Stored(deleted=True, sequencer=a), Claim(b)) is not None  # a late create after a delete
 
 
 def test_trailing_zeros_do_not_make_a_sequencer_later() -> None:
@@ -57,32 +58,31 @@ def test_a_duplicate_is_not_stale_and_the_stored_sequencer_only_grows() -> None:
     assert later("0A", "0B") == "0B" and later("0B", None) == "0B" and later(None, None) is None
 
 
-LIVE = Stored(deleted=False, sequencer="0A", etag="e1", content_id="c1", last_modified=1_000)
-TOMBSTONE = Stored(deleted=True, sequencer="0B", deleted_at=2_000.5)
+def test_a_sequencer_stored_by_an_earlier_release_still_orders_events() -> None:
+    """Earlier releases stored sequencers upper case, left-padded to 32: against such a value an
+    event compares in that form, so a late, older event (a redriven dead letter) stays older."""
+    stored = Stored(deleted=False, revision=3, legacy_sequencer=legacy_sequencer("0062F3A1B2C3D4E5F3"))
+    older = Claim(normalise_sequencer("0062F3A1B2C3D4E5F2"), "0062F3A1B2C3D4E5F2")
+    newer = Claim(normalise_sequencer("0062F3A1B2C3D4E5F4"), "0062F3A1B2C3D4E5F4")
+    assert stale_reason(stored, older) is not None and stale_reason(stored, newer) is None
+
+
+LIVE = Stored(deleted=False, revision=4, sequencer="0A", content_id="c1")
+TOMBSTONE = Stored(deleted=True, revision=7, sequencer="0B")
 
 
 @pytest.mark.parametrize(
     ("stored", "claim", "applies"),
     [
-        # A backfill (no sequencer) that read e1 before a delete: the tombstone wins.
-        (TOMBSTONE, Claim(etag="e1", written_at=1_000, seen=Seen(etag="e1")), False),
-        # ... unless the bytes were written after the deletion (a new upload, listed later).
-        (TOMBSTONE, Claim(etag="e2", written_at=2_001, seen=Seen(etag="e2")), True),
-        (TOMBSTONE, Claim(etag="e2", written_at=2_000, seen=Seen(etag="e2")), False),
-        # Nothing stored: a backfill writes.
-        (None, Claim(etag="e1", seen=Seen(etag="e1")), True),
-        # The record describes the very bytes read: a model or scoring change, written.
-        (LIVE, Claim(etag="e1", seen=Seen(etag="e1", record_etag="e1")), True),
-        # A newer upload's record (e2) is never replaced by the older bytes a backfill read (e0).
-        (Stored(deleted=False, sequencer="0C", etag="e2"), Claim(etag="e0", seen=Seen(etag="e0")), False),
-        # ... but the record the sender found out of date may be (verify, backfill after a lost event).
-        (LIVE, Claim(etag="e2", seen=Seen(etag="e2", record_etag="e1")), True),
-        # A removal found by reading (no sequencer): only over bytes written before it looked.
-        (LIVE, Claim(removed_at=1_001.0), True),
-        (LIVE, Claim(removed_at=1_000.5), False),  # Last-Modified has whole seconds: too close to tell
-        (Stored(deleted=False, etag="e1"), Claim(seen=Seen(etag="e1")), True),  # no time recorded: by ETag
-        (Stored(deleted=False, etag="e3"), Claim(seen=Seen(etag="e1")), False),
-        (TOMBSTONE, Claim(removed_at=5.0), True),  # removing the removed changes nothing
+        # A backfill or repair (no sequencer) writes only over the record it read before S3: a
+        # tombstone written after that read (a concurrent delete) wins.
+        (TOMBSTONE, Claim(revision=6), False),
+        (TOMBSTONE, Claim(revision=7), True),  # the tombstone was there first: the read is newer
+        (None, Claim(revision=0), True),  # no record before, none now
+        (LIVE, Claim(revision=0), False),  # an upload's record appeared since the read
+        (LIVE, Claim(revision=4), True),
+        (LIVE, Claim(revision=3), False),  # another writer since
+        (LIVE, Claim(), False),  # no revision read: never over a record
         # A re-tag writes only while the record still holds the content it re-scored.
         (LIVE, Claim(expect_content="c1"), True),
         (LIVE, Claim(expect_content="c0"), False),

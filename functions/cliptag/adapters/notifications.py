@@ -11,8 +11,8 @@ which both routes carry, are normalised here, once.
 Every way an object leaves the bucket is a removal: deletes, delete markers and S3 Lifecycle
 expirations (``ObjectRemoved:*``, ``LifecycleExpiration:*``; EventBridge "Object Deleted" with
 either reason). When a removal cannot say the key is now empty (one version was permanently
-deleted, so an older one may show again; or it has no sequencer), it becomes a *recheck*: the
-tagger reads the key and records what it holds, or its removal.
+deleted, so an older one may show again; a lifecycle expiration; no sequencer), it becomes a
+*recheck*: the tagger reads the key and records what it holds, or its removal.
 
 Our own messages travel the same queue: a re-tag request (``retag_body``: objects to re-score
 from their stored embeddings), a recheck request (``recheck_body``: backfill and verify, with what
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, fields
-from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -51,10 +50,11 @@ PING_BODY = json.dumps({"cliptag": "ping"})
 RETAG_MAX_OBJECTS = 10
 
 
-def recheck_body(bucket: str, key: str, seen: Seen) -> str:
+def recheck_body(bucket: str, key: str, seen: Seen | None = None) -> str:
     """A request to record what the key holds now (a backfill of an object that was there before
-    the stack, or a repair): written only over the state ``seen`` describes (cliptag.ordering)."""
-    return json.dumps({"cliptag": "recheck", "objects": [{"bucket": bucket, "key": key, "seen": asdict(seen)}]})
+    the stack, or a repair): with ``seen``, only the bytes the listing showed (cliptag.ordering)."""
+    listed = {"seen": asdict(seen)} if seen else {}
+    return json.dumps({"cliptag": "recheck", "objects": [{"bucket": bucket, "key": key, **listed}]})
 
 
 def retag_body(refs: list[tuple[str, str]]) -> str:
@@ -101,27 +101,22 @@ def _eventbridge_event(event: S3EventBridgeNotificationEvent) -> ObjectEvent | N
         raise MalformedEvent(f"EventBridge S3 event lacks {exc}") from exc
     kind: EventKind = "created"
     if event.detail_type == "Object Deleted":
-        kind = _removal(deletion == DELETE_MARKER_CREATED, version, sequencer)
-    return _checked(kind, bucket, key, size, sequencer, _time(event.get("time")))
+        lifecycle = event.detail.get("reason") == "Lifecycle Expiration"
+        kind = _removal(deletion == DELETE_MARKER_CREATED, version, sequencer, lifecycle)
+    return _checked(kind, bucket, key, size, sequencer)
 
 
-def _removal(marker: bool, version_id: Any, sequencer: Any) -> EventKind:
-    """A removal the key can be trusted to be empty after ("removed"): a delete marker, or the
-    delete of an unversioned object in S3's order. Otherwise ("recheck") a version was
-    permanently deleted (Amazon S3 User Guide, "Restoring previous versions": "When you delete the
-    current object version, you, in effect, turn the previous version into the current version",
-    with no created event) or the event has no sequencer to order it by: the tagger reads the key."""
-    if marker:
-        return "removed" if sequencer else "recheck"
-    return "recheck" if version_id or not sequencer else "removed"
-
-
-def _time(value: Any) -> float:
-    """An event's ISO-8601 time (``1970-01-01T00:00:00.000Z``) as unix seconds; 0 if absent."""
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() if value else 0.0
-    except ValueError:
-        return 0.0
+def _removal(marker: bool, version_id: Any, sequencer: Any, lifecycle: bool) -> EventKind:
+    """A removal the key can be trusted to be empty after ("removed"): a DELETE request's delete
+    marker, or its delete of an unversioned object, ordered by its sequencer. Otherwise
+    ("recheck") the tagger reads the key and records what it holds: a version was permanently
+    deleted (Amazon S3 User Guide, "Restoring previous versions": "When you delete the current
+    object version, you, in effect, turn the previous version into the current version", with
+    no created event); a lifecycle expiration (the guide's sequencer is "only used with PUT and
+    DELETE requests"); or any removal without a sequencer to order it by."""
+    if lifecycle or not sequencer:
+        return "recheck"
+    return "removed" if marker or not version_id else "recheck"
 
 
 SEEN_FIELDS = {f.name for f in fields(Seen)}
@@ -136,9 +131,10 @@ def _own_message(doc: dict[str, Any]) -> list[ObjectEvent]:
     try:
         if doc["cliptag"] == "retag":
             return [_checked("retag", o["bucket"], o["key"], None, None) for o in objects]
+        seen = [_seen(o["seen"]) if o.get("seen") else None for o in objects]
         return [
-            _checked("recheck", o["bucket"], o["key"], o["seen"].get("size"), None, seen=_seen(o["seen"]))
-            for o in objects
+            _checked("recheck", o["bucket"], o["key"], s.size if s else None, None, seen=s)
+            for o, s in zip(objects, seen, strict=True)
         ]
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise MalformedEvent(f"{doc['cliptag']} request lacks {exc}") from exc
@@ -151,7 +147,6 @@ def _seen(doc: dict[str, Any]) -> Seen:
         size=int(values.get("size", 0)),
         last_modified=float(values.get("last_modified", 0.0)),
         version_id=str(values.get("version_id", "")),
-        record_etag=str(values.get("record_etag", "")),
     )
 
 
@@ -176,17 +171,17 @@ def _object_event(record: S3EventRecord) -> ObjectEvent | None:
         size = obj.get("size")  # absent on deletes
         sequencer = obj.get("sequencer")
         version = obj.get("versionId")  # versioned buckets only
-        when = record.get("eventTime")
     except (KeyError, TypeError, AttributeError) as exc:
         raise MalformedEvent(f"S3 record lacks {exc}") from exc
     kind: EventKind
     if name.startswith("ObjectCreated:"):
         kind = "created"
     elif name.startswith(REMOVAL_PREFIXES):
-        kind = _removal(name.endswith(":DeleteMarkerCreated"), version, sequencer)
+        lifecycle = name.startswith("LifecycleExpiration:")
+        kind = _removal(name.endswith(":DeleteMarkerCreated"), version, sequencer, lifecycle)
     else:
         return None
-    return _checked(kind, bucket, key, size, sequencer, _time(when))
+    return _checked(kind, bucket, key, size, sequencer)
 
 
 # Amazon S3 User Guide, "Event notification types": s3:ObjectRemoved:Delete and
@@ -197,7 +192,7 @@ REMOVAL_PREFIXES = ("ObjectRemoved:", "LifecycleExpiration:")
 
 
 def _checked(
-    kind: EventKind, bucket: Any, key: Any, size: Any, sequencer: Any, when: float = 0.0, seen: Seen | None = None
+    kind: EventKind, bucket: Any, key: Any, size: Any, sequencer: Any, seen: Seen | None = None
 ) -> ObjectEvent:
     if not bucket or not key:
         raise MalformedEvent("S3 event has an empty bucket or key")
@@ -207,6 +202,6 @@ def _checked(
         key=str(key),
         size=int(size) if isinstance(size, int | float | str) and str(size).isdigit() else None,
         sequencer=normalise_sequencer(str(sequencer)) if sequencer else None,
-        time=when,
+        sent_sequencer=str(sequencer).strip().upper() if sequencer else None,
         seen=seen,
     )

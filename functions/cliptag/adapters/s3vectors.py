@@ -115,6 +115,12 @@ class S3VectorIndex:
         vectors = found.get("vectors", [])
         return np.asarray(vectors[0]["data"]["float32"], dtype=np.float32) if vectors else None
 
+    def content_of(self, ref: str) -> str | None:
+        """The content id an object's vector was put with ("" if unknown), or None: no vector."""
+        found = self._call("get_vectors", keys=[keys.vector_key(ref)], returnData=False, returnMetadata=True)
+        vectors = found.get("vectors", [])
+        return str((vectors[0].get("metadata") or {}).get("content_id", "")) if vectors else None
+
     def listing(self, token: str | None = None, page_size: int = 500) -> tuple[list[tuple[str, str, str]], str | None]:
         """One page of the index's vectors: [(vector key, ref, content id)], the next page's token."""
         params: dict[str, Any] = {"maxResults": page_size, "returnMetadata": True}

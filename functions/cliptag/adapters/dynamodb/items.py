@@ -70,20 +70,23 @@ def tag_items(record: ObjectRecord, shards: int) -> list[dict[str, Any]]:
     ]
 
 
-def tombstone(bucket: str, key: str, removed_at: float = 0.0) -> dict[str, Any]:
-    """What a deleted object leaves for a week: its sequencer blocks older events, and the time of
-    the removal older bytes read without one (cliptag.ordering)."""
-    now = time.time()
+def tombstone(bucket: str, key: str) -> dict[str, Any]:
+    """What a deleted object leaves for a week: its sequencer and revision block older writes."""
+    now = int(time.time())
     ref = keys.object_ref(bucket, key)
     return {
         **object_key(ref),
         "bucket": bucket,
         "key": key,
         "status": "deleted",
-        "deleted_at": Decimal(str(round(removed_at or now, 3))),
-        "updated_at": int(now),
-        "expires_at": int(now) + TOMBSTONE_TTL_SECONDS,
+        "updated_at": now,
+        "expires_at": now + TOMBSTONE_TTL_SECONDS,
     }
+
+
+# META's S3 sequencer, normalised (cliptag.ordering); earlier releases wrote a left-padded one
+# under the name "sequencer", still read until its object's next write replaces it.
+SEQUENCER, LEGACY_SEQUENCER = "seq", "sequencer"
 
 
 def stored_state(item: dict[str, Any] | None) -> Stored | None:
@@ -92,11 +95,10 @@ def stored_state(item: dict[str, Any] | None) -> Stored | None:
         return None
     return Stored(
         deleted=item.get("status") == "deleted",
-        sequencer=item.get("sequencer") or None,
-        etag=item.get("etag") or "",
+        revision=int(item.get("revision", 0)),
+        sequencer=item.get(SEQUENCER) or None,
+        legacy_sequencer=item.get(LEGACY_SEQUENCER) or None,
         content_id=item.get("content_id") or "",
-        last_modified=int(item.get("last_modified") or 0),
-        deleted_at=float(item.get("deleted_at") or 0.0),
     )
 
 
@@ -128,6 +130,17 @@ def duplicate_items(pair: DuplicatePair) -> list[dict[str, Any]]:
     return [
         one(pair.ref, pair.content_id, pair.other_ref, pair.other_content_id),
         one(pair.other_ref, pair.other_content_id, pair.ref, pair.content_id),
+    ]
+
+
+def stale_duplicates(ref: str, content_id: str | None, duplicates: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The keys of an object's near-duplicate items that name content it no longer holds
+    (``content_id`` None: it holds none: removed or failed), with their mirrors under the others."""
+    stale = [item for item in duplicates if content_id is None or item.get("content_id") != content_id]
+    return [
+        key
+        for item in stale
+        for key in (object_key(ref, item[keys.SK]), object_key(item["other_ref"], keys.duplicate_sk(ref)))
     ]
 
 

@@ -3,8 +3,8 @@
 An object's writes converge on what it should hold (see ``_converge``): a retry after a crash
 repairs whatever was half-written, an overwrite replaces tags instead of merging them, and a
 duplicate delivery writes nothing. A delete leaves a short-lived tombstone carrying the S3
-sequencer and the time of the removal, so an older event, or a backfill that read the object
-before it was deleted, cannot resurrect it (cliptag.ordering).
+sequencer and a revision, so an older event, or a backfill that read the object before it was
+deleted, cannot resurrect it (cliptag.ordering).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from cliptag import keys, ordering
 from cliptag.adapters.dynamodb import items
 from cliptag.adapters.dynamodb.table import Table
 from cliptag.errors import TransientError
-from cliptag.ordering import Claim
+from cliptag.ordering import Claim, Stored
 from cliptag.records import ObjectRecord, StaleEvent
 
 MAX_WRITERS = 5  # rounds of "read, converge" before giving up to SQS's redelivery
@@ -44,40 +44,54 @@ class DynamoObjectStore:
 
     def delete(self, bucket: str, key: str, claim: Claim) -> None:
         """Leave a tombstone (no tags), unless the stored state is newer than ``claim``."""
-        tombstone = items.tombstone(bucket, key, claim.removed_at)
-        self._converge(keys.object_ref(bucket, key), tombstone, [], claim)
+        self._converge(keys.object_ref(bucket, key), items.tombstone(bucket, key), [], claim)
+
+    def states(self, refs: list[str]) -> dict[str, tuple[Stored, ObjectRecord | None]]:
+        """What each object's META holds now (consistent): its place in S3's order and, unless it
+        is a tombstone, its record. Absent objects are left out."""
+        found = self.table.batch_get([items.object_key(ref) for ref in refs])
+        states: dict[str, tuple[Stored, ObjectRecord | None]] = {}
+        for item in found:
+            stored = items.stored_state(item)
+            ref = keys.ref_from_object_pk(item[keys.PK])
+            if stored is not None and ref is not None:
+                states[ref] = (stored, items.record_from_meta(item))
+        return states
 
     def _converge(self, ref: str, meta: dict[str, Any], tag_items: list[dict[str, Any]], claim: Claim) -> None:
         """Make the object's items exactly ``meta`` + ``tag_items``, whatever state they are in.
 
         Query, then converge: one consistent Query of the object's partition returns its META and
         the TAG items that really exist; whether this write may replace them is decided by
-        ``cliptag.ordering`` (S3's sequencer, or what a message without one saw); missing or
-        changed TAG items are put and unwanted ones deleted (BatchWriteItem, 1 WRU each: no
-        transaction, which would bill every item twice); META goes last, conditional on the
-        revision read. A crash anywhere leaves a state the retry reads and repairs; a concurrent
-        writer makes the loser re-read and converge, or, if it lost to newer state, put back the
-        winner's items where it had written its own; a duplicate that changes nothing writes
-        nothing, or only META when it carries a greater sequencer (the stored one only grows).
+        ``cliptag.ordering`` (S3's sequencer, or the revision read before the object was);
+        missing or changed TAG items are put and unwanted ones deleted (BatchWriteItem, 1 WRU
+        each: no transaction, which would bill every item twice), with the near-duplicate items
+        that name content the object no longer holds (and their mirrors); META goes last,
+        conditional on the revision read. A crash anywhere leaves a state the retry reads and
+        repairs; a concurrent writer makes the loser re-read and converge, or, if it lost to newer
+        state, bring the TAG items in line with the winner's META; a duplicate that changes
+        nothing writes nothing, or only META when it carries a greater sequencer.
         """
         wanted = {item[keys.SK]: item for item in tag_items}
-        written: set[str] = set()
         for _attempt in range(MAX_WRITERS):
-            current, existing = self._state(ref)
+            current, existing, duplicates = self._state(ref)
             stale = ordering.stale_reason(items.stored_state(current), claim)
             if stale:
-                if self._restore(ref, written, current, existing):
+                if self._restore(ref, current, existing):
                     raise StaleEvent(f"{ref}: {stale}")
                 continue  # another writer moved META meanwhile: look again
-            sequencer = ordering.later(claim.sequencer, (current or {}).get("sequencer"))
+            sequencer = ordering.later(claim.sequencer, (current or {}).get(items.SEQUENCER))
+            legacy = None if sequencer else (current or {}).get(items.LEGACY_SEQUENCER)
             puts = [item for sk, item in wanted.items() if existing.get(sk) != item[keys.TAG_INDEX_SK]]
             deletes = [items.object_key(ref, sk) for sk in existing if sk not in wanted]
+            deletes += items.stale_duplicates(
+                ref, meta.get("content_id") if meta.get("status") == "tagged" else None, duplicates
+            )
             unchanged = current and not puts and not deletes and items.same_meta(current, meta)
-            if unchanged and (current or {}).get("sequencer") == sequencer:
+            if unchanged and (current or {}).get(items.SEQUENCER) == sequencer:
                 return  # a duplicate delivery: nothing to change
             self.table.batch_write(puts, deletes)
-            written |= {item[keys.SK] for item in puts}
-            if self._put_meta(current, {**meta, "sequencer": sequencer}):
+            if self._put_meta(current, {**meta, items.SEQUENCER: sequencer, items.LEGACY_SEQUENCER: legacy}):
                 return
             # Another writer got there between our Query and our put: read again, converge.
         raise TransientError(f"{ref}: too many concurrent writers")
@@ -89,30 +103,33 @@ class DynamoObjectStore:
         revision = int(current.get("revision", 0))
         return self.table.put({**meta, "revision": revision + 1}, "revision = :rev", values={":rev": revision})
 
-    def _restore(self, ref: str, written: set[str], current: dict[str, Any] | None, existing: dict[str, str]) -> bool:
-        """After losing to newer state: where we wrote TAG items, put back the winner's (its META
-        lists each tag with its score) or remove ours, then move the winner's revision on, so a
-        writer that was converging meanwhile re-reads instead of keeping what we overwrote.
-        False when META changed before that (the caller looks again)."""
-        if not written:
-            return True
+    def _restore(self, ref: str, current: dict[str, Any] | None, existing: dict[str, str]) -> bool:
+        """After losing to newer state: bring the TAG items in line with the winner's META (its
+        tags and scores), whoever left them wrong (this writer before a crash or a lost race),
+        then move the winner's revision on, so that a writer converging meanwhile re-reads
+        instead of keeping what was overwritten. True when nothing was left to do or it was
+        done; False when META changed first (the caller looks again)."""
         record = items.record_from_meta(current) if current else None
         winner = {item[keys.SK]: item for item in items.tag_items(record, self.shards)} if record else {}
-        puts = [winner[sk] for sk in written if sk in winner and existing.get(sk) != winner[sk][keys.TAG_INDEX_SK]]
-        deletes = [items.object_key(ref, sk) for sk in written if sk not in winner and sk in existing]
+        puts = [item for sk, item in winner.items() if existing.get(sk) != item[keys.TAG_INDEX_SK]]
+        deletes = [items.object_key(ref, sk) for sk in existing if sk not in winner]
+        if not (puts or deletes):
+            return True
         self.table.batch_write(puts, deletes)
-        written.clear()
         return current is None or self._put_meta(current, current)
 
-    def _state(self, ref: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
-        """(META or None, {TAG sort key: its index sort key}) as stored right now (near-duplicate
-        items share the partition and are left alone: they are checked when read)."""
+    def _state(self, ref: str) -> tuple[dict[str, Any] | None, dict[str, str], list[dict[str, Any]]]:
+        """(META or None, {TAG sort key: its index sort key}, the near-duplicate items) as stored
+        right now."""
         meta: dict[str, Any] | None = None
         tags: dict[str, str] = {}
+        duplicates: list[dict[str, Any]] = []
         partition = self.table.query(f"{keys.PK} = :pk", {":pk": keys.object_pk(ref)}, ConsistentRead=True)
         for item in partition:
             if item[keys.SK] == keys.META:
                 meta = item
             elif keys.tag_from_sk(item[keys.SK]) is not None:
                 tags[item[keys.SK]] = item.get(keys.TAG_INDEX_SK, "")
-        return meta, tags
+            elif item[keys.SK].startswith(keys.DUPLICATE_PREFIX):
+                duplicates.append(item)
+        return meta, tags, duplicates

@@ -102,6 +102,22 @@ class Table:
     def delete(self, key: dict[str, Any]) -> None:
         self.call("delete_item", TableName=self.name, Key=typed(key))
 
+    def delete_if(self, key: dict[str, Any], condition: str, values: dict[str, Any]) -> bool:
+        """Delete ``key`` only while ``condition`` holds (False: it did not, or no such item)."""
+        try:
+            self.call(
+                "delete_item",
+                TableName=self.name,
+                Key=typed(key),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=typed(values),
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
+
     def query(self, key_condition: str, values: dict[str, Any], **options: Any) -> Iterator[dict[str, Any]]:
         """Every item the query matches, page after page (boto3's paginator)."""
         pages = self.client.get_paginator("query").paginate(
