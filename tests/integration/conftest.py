@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from devstack.stack import LocalStack, StackInfo
+from tests.conftest import real_photos
 
 # Fast redelivery so the retry/DLQ path runs in seconds.
 TEST_PARAMETERS = {"QueueVisibilityTimeout": "2", "MaxReceives": "2", "BatchWindowSeconds": "1"}
@@ -100,3 +102,17 @@ def api(info: StackInfo) -> Api:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def bucket(stack: Any, s3: Any) -> str:
+    """A bucket of its own that sends no notifications: only the events a test writes reach the
+    tagger (tests/integration/handler_events.py delivers them)."""
+    name = f"quiet-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[bytes]:
+    return [p.read_bytes() for p in real_photos(6)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,20 +20,7 @@ from cliptag import keys, wiring
 from cliptag.adapters.dynamodb import DynamoObjectStore
 from cliptag.adapters.notifications import recheck_body
 
-from tests.conftest import real_photos
 from tests.integration.handler_events import deliver, listed, s3_event, state
-
-
-@pytest.fixture
-def bucket(stack: Any, s3: Any) -> str:
-    name = f"order-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture(scope="module")
-def photos() -> list[bytes]:
-    return [p.read_bytes() for p in real_photos(6)]
 
 
 def test_a_duplicate_still_advances_the_sequencer_so_a_late_delete_cannot_remove_a_live_object(bucket, s3, photos):

@@ -24,7 +24,7 @@ from devstack.stack import free_port
 from model_export.vocabulary_file import DEFAULT_VOCABULARY, load_vocabulary
 from tests.conftest import ROOT, real_photos
 from tests.integration.conftest import Api
-from tests.integration.test_existing_bucket import client, wait_for
+from tests.integration.test_existing_bucket import _answers, client, wait_for
 
 ENV = {
     **{k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"},
@@ -166,11 +166,3 @@ def test_up_again_on_an_emulator_holding_the_stack_updates_it(model_dir: Path, t
     finally:
         aws.send_signal(signal.SIGTERM)
         aws.wait(timeout=30)
-
-
-def _answers(endpoint: str) -> bool:
-    try:
-        client(endpoint, "s3").list_buckets()
-        return True
-    except Exception:
-        return False

@@ -19,21 +19,8 @@ from typing import Any
 import pytest
 from cliptag import wiring
 
-from tests.conftest import real_photos
 from tests.integration.handler_events import deliver, s3_event, state
 from tests.unit.test_removal_events import EVENTBRIDGE_DELETE_OBJECT, EVENTBRIDGE_LIFECYCLE
-
-
-@pytest.fixture
-def bucket(stack: Any, s3: Any) -> str:
-    name = f"removals-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture(scope="module")
-def photos() -> list[bytes]:
-    return [p.read_bytes() for p in real_photos(3)]
 
 
 def tagged(bucket: str, s3: Any, key: str, data: bytes, sequencer: str) -> None:

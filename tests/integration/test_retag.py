@@ -155,6 +155,22 @@ class LostLaptop(Exception):
     """The process dies in the middle of a re-tag."""
 
 
+def due_after_a_new_vocabulary(stack: LocalStack, model_dirs: dict[str, Path], s3: Any, info: Any, api: Any,
+                               name: str) -> list[str]:  # fmt: skip
+    """15 objects (several Scan pages) tagged under vocabulary c, then vocabulary a deployed."""
+    stack.redeploy(model_dirs["c"])
+    folder, photos = f"{name}-{uuid.uuid4().hex[:6]}", real_photos(2)
+    keys = [f"{folder}/{i:02d}.jpg" for i in range(15)]
+    for i, key in enumerate(keys):
+        s3.put_object(Bucket=info.bucket, Key=key, Body=photos[i % 2].read_bytes())
+    for key in keys:
+        api.wait(key)
+    queue_idle(stack)
+    stack.redeploy(model_dirs["a"])
+    wiring.pipeline()
+    return keys
+
+
 def test_an_interrupted_retag_resumes_and_sends_no_object_twice(
     deployed, model_dirs, s3, info, api, tmp_path, monkeypatch
 ):
@@ -164,16 +180,7 @@ def test_an_interrupted_retag_resumes_and_sends_no_object_twice(
 
     stack = deployed
     state = stack.write_state(tmp_path / "stack.json")
-    stack.redeploy(model_dirs["c"])
-    folder, photos = f"resume-{uuid.uuid4().hex[:6]}", real_photos(2)
-    keys = [f"{folder}/{i:02d}.jpg" for i in range(15)]  # enough objects for several Scan pages
-    for i, key in enumerate(keys):
-        s3.put_object(Bucket=info.bucket, Key=key, Body=photos[i % 2].read_bytes())
-    for key in keys:
-        api.wait(key)
-    queue_idle(stack)
-    stack.redeploy(model_dirs["a"])
-    wiring.pipeline()
+    keys = due_after_a_new_vocabulary(stack, model_dirs, s3, info, api, "resume")
     sent: list[tuple[str, str]] = []
     real_send, calls = feed.QueueFeeder.send, []
 
@@ -210,16 +217,7 @@ def test_a_retag_checkpoint_made_for_another_deployment_is_discarded(
 
     stack = deployed
     state = stack.write_state(tmp_path / "stack.json")
-    stack.redeploy(model_dirs["c"])
-    folder, photos = f"discard-{uuid.uuid4().hex[:6]}", real_photos(2)
-    keys = [f"{folder}/{i:02d}.jpg" for i in range(15)]
-    for i, key in enumerate(keys):
-        s3.put_object(Bucket=info.bucket, Key=key, Body=photos[i % 2].read_bytes())
-    for key in keys:
-        api.wait(key)
-    queue_idle(stack)
-    stack.redeploy(model_dirs["a"])
-    wiring.pipeline()
+    keys = due_after_a_new_vocabulary(stack, model_dirs, s3, info, api, "discard")
     real_send, calls = feed.QueueFeeder.send, []
 
     def send(self: feed.QueueFeeder, bodies: list[str]) -> None:
