@@ -7,6 +7,12 @@ PY := $(VENV)/bin/python
 # torch is pinned to the CPU build this project is developed with; override on your machine
 # (e.g. TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cpu").
 TORCH_SPEC ?= torch==2.13.0
+# open_clip (the OpenCLIP families' export: model_export/openclip.py) without its dependencies: its
+# requirements would pull a CUDA torch. torchvision, its match for torch 2.13, goes to a folder of
+# its own (.venv/torchvision), found only by model_export.openclip: in site-packages transformers
+# would import it everywhere, and PyPI's build of it does not import beside the CPU torch.
+TORCHVISION_SPEC ?= torchvision==0.28.0
+OPENCLIP_SPEC ?= open_clip_torch==3.3.0 timm==1.0.31 ftfy==6.3.1 wcwidth==0.9.5
 # The demo's model: the real CLIP (downloaded on first run) or MODEL=tiny (offline, random weights).
 MODEL ?= openai/clip-vit-base-patch32
 MODEL_DIR ?= build/model-$(subst /,_,$(MODEL))
@@ -44,6 +50,8 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet "$(TORCH_SPEC)"
 	$(VENV)/bin/pip install --quiet -e ".[export,dev]"
+	$(VENV)/bin/pip install --quiet --no-deps $(OPENCLIP_SPEC)
+	$(VENV)/bin/pip install --quiet --no-deps --target $(VENV)/torchvision $(TORCHVISION_SPEC)
 	touch $@
 
 venv: $(VENV)/.installed

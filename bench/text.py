@@ -93,10 +93,12 @@ def run(bench: Bench) -> None:
         paths = {"fp32": fp32, "int8": int8}
         embedded = {}
         for name, path in paths.items():  # agreement: all of the machine's threads, for speed
-            encoder = TextEncoder(path, tokenizer)
+            encoder = TextEncoder(path, tokenizer, settings=bundle.text_settings)
             embedded[name] = (encoder.embed(prompts), parity.query_embeddings(encoder, queries))
         figures = parity.text_variant_figures(embedded["fp32"], embedded["int8"], images)
-        one_thread = {name: TextEncoder(path, tokenizer, threads=1) for name, path in paths.items()}
+        one_thread = {
+            name: TextEncoder(path, tokenizer, threads=1, settings=bundle.text_settings) for name, path in paths.items()
+        }
         n_latency = (LATENCY_QUERIES // 10 if quick else LATENCY_QUERIES) + WARM_UP
         runs = latencies(one_thread, queries[:n_latency])
         sessions = {name: _session_ms(path, bench.scale.cold_runs) for name, path in paths.items()}

@@ -158,7 +158,8 @@ class Preview:
         threshold = bundle.default_threshold if min_score is None else min_score
         vocab = bundle.vocabulary
         per_tag = [t.threshold for t in vocab.tags]
-        self.scorer = BulkScorer(TagScorer.build(vocab.names, bundle.tag_embeddings, per_tag, threshold, top_k))
+        scorer = TagScorer.build(vocab.names, bundle.tag_embeddings, per_tag, threshold, top_k, bundle.score_transform)
+        self.scorer = BulkScorer(scorer)
         self.table, self.model_key = table, bundle.model_key
         self.scoring = scoring_version(vocab.version, top_k, threshold, vector_index)
 

@@ -42,7 +42,8 @@ API_PROBE = textwrap.dedent(
     from cliptag.bundle import ModelBundle
     from cliptag.text import TextEncoder
     bundle = ModelBundle.open(sys.argv[1])
-    query = TextEncoder(bundle.text_encoder_path(), bundle.tokenizer_path()).embed(["a dog on the beach"])
+    text = TextEncoder(bundle.text_encoder_path(), bundle.tokenizer_path(), settings=bundle.text_settings)
+    query = text.embed(["a dog on the beach"])
     assert "huggingface_hub" not in sys.modules, "tokenizers must not need huggingface_hub at run time"
     print(json.dumps({"api": {"query_dim": int(query.shape[1]), "text_encoder": bundle.text_encoder_path().name}}))
     """

@@ -1,23 +1,30 @@
-"""Where the CLIP weights come from: the Hugging Face Hub (or its local cache), a local checkpoint, or random init.
+"""Where the CLIP weights come from: the Hugging Face Hub (or its local cache), a local checkpoint,
+open_clip (``open_clip:<model>/<tag>``, ``model_export.openclip``), or random init.
 
 The random configurations go through exactly the same export code as real weights: ``tiny``
 (small dims, a few MB: tests and CI) and ``vit-b-32-random`` (the real ViT-B/32 geometry read
-from its config.json: the same size and compute as the real model, for benchmarks).
+from its config.json: the same size and compute as the real model, for benchmarks), and their
+open_clip counterparts (``tiny-datacomp``, ``tiny-siglip2``, ``datacomp-b32-256-random``,
+``siglip2-b32-256-random``).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cliptag.imaging import Preprocessing
+from cliptag.scoring import COSINE, ScoreTransform
+from cliptag.text import TextSettings
 
 from model_export import hub
+from model_export.openclip import RANDOM as OPENCLIP_RANDOM
+from model_export.references import TransformersReference
 
-RANDOM_CONFIGS = ("tiny", "vit-b-32-random")
+RANDOM_CONFIGS = ("tiny", "vit-b-32-random", *OPENCLIP_RANDOM)
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 # The real tokenizer and geometry; random configurations need them (no hub access required).
 DEFAULT_GEOMETRY_DIR = (
@@ -43,14 +50,17 @@ TINY_PROJECTION_DIM = 64
 
 @dataclass
 class Checkpoint:
-    model: Any  # transformers.CLIPModel, in eval mode
+    model: Any  # transformers.CLIPModel (in eval mode), or the open_clip model its towers come from
     model_id: str
     revision: str
-    source: str  # "hub", "local" or "random:<config>"
+    source: str  # "hub", "local", "open_clip" or "random:<config>"
     preprocessing: Preprocessing
     tokenizer_json: Path
-    vocab_dir: Path  # vocab.json + merges.txt: the independent tokenizer reference
-    processor_dir: Path  # holds preprocessor_config.json, for the CLIPImageProcessor parity check
+    reference: Any  # the family's own pipeline (model_export.references)
+    text: TextSettings = field(default_factory=TextSettings)
+    score: ScoreTransform = COSINE
+    family: str = "clip"  # "clip" | "siglip": informative (the runtime reads the fields, not this)
+    towers: tuple[Any, Any] | None = None  # (image, text) torch modules; None: CLIPModel's own
 
     @property
     def is_random(self) -> bool:
@@ -74,6 +84,12 @@ def _preprocessing_from(processor_config: dict[str, Any]) -> Preprocessing:
 def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_dir: Path, seed: int = 0) -> Checkpoint:
     """Raises CheckpointUnavailable (before importing torch: in a second or three) when a hub
     model can be neither downloaded nor found in the local Hugging Face cache."""
+    from model_export import openclip
+
+    if openclip.is_openclip_source(source):
+        from model_export.openclip_checkpoint import load_openclip
+
+        return load_openclip(source, work_dir, seed)
     if source in RANDOM_CONFIGS:
         import torch
         from transformers import CLIPConfig, CLIPModel
@@ -99,8 +115,7 @@ def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_
             source=f"random:{source}",
             preprocessing=_preprocessing_from(json.loads((geometry_dir / "preprocessor_config.json").read_text())),
             tokenizer_json=geometry_dir / "tokenizer.json",
-            vocab_dir=geometry_dir,
-            processor_dir=geometry_dir,
+            reference=TransformersReference(model, geometry_dir, geometry_dir),
         )
 
     # A real checkpoint: a local directory or a hub id (downloaded with progress bars, then cached).
@@ -166,6 +181,5 @@ def _pretrained(source: str, revision: str | None, work_dir: Path, local_files_o
         source="local" if local.is_dir() else "hub",
         preprocessing=_preprocessing_from(json.loads((snapshot / "preprocessor_config.json").read_text())),
         tokenizer_json=tokenizer_json,
-        vocab_dir=snapshot,
-        processor_dir=processor_dir,
+        reference=TransformersReference(model, processor_dir, snapshot),
     )

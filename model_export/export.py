@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -19,13 +20,13 @@ from cliptag.bundle import FORMAT_VERSION, MANIFEST, ModelBundle, file_sha256
 from cliptag.encoder import ImageEncoder
 from cliptag.imaging import Preprocessing
 from cliptag.scoring import l2_normalise
-from cliptag.text import CONTEXT_LENGTH, TextEncoder
+from cliptag.text import TextEncoder, TextSettings
 from cliptag.vocabulary import Vocabulary
 from numpy.typing import NDArray
 
 from model_export import near_duplicates, parity
 from model_export.checkpoint import Checkpoint, load_checkpoint
-from model_export.onnx_export import export_encoders, torch_image_embeds, torch_text_embeds
+from model_export.onnx_export import export_encoders
 from model_export.photos import coco_photos, parity_photos
 from model_export.quantize import TEXT_VARIANTS, VARIANTS
 from model_export.queries import default_queries
@@ -75,13 +76,17 @@ def _tool_versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {
+    versions = {
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "onnx": onnx.__version__,
         "onnxruntime": onnxruntime.__version__,
         "tokenizers": tokenizers.__version__,
     }
+    for name in ("open_clip", "timm"):  # when the export used them
+        if name in sys.modules:
+            versions[name] = str(getattr(sys.modules[name], "__version__", "?"))
+    return versions
 
 
 def run_export(opts: ExportOptions) -> dict[str, Any]:
@@ -109,13 +114,13 @@ def run_export(opts: ExportOptions) -> dict[str, Any]:
 def _export_into(
     out: Path, ckpt: Checkpoint, vocab: Vocabulary, opts: ExportOptions
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    image_fp32, text_fp32 = export_encoders(ckpt.model, ckpt.preprocessing.crop, out)
+    image_fp32, text_fp32 = export_encoders(ckpt, out)
     shutil.copy(ckpt.tokenizer_json, out / "tokenizer.json")
     sizes = f"image {image_fp32.stat().st_size / 1e6:.1f} MB, text {text_fp32.stat().st_size / 1e6:.1f} MB"
     _log(f"ONNX written: {sizes}")
     report, pixels, reference = _check_parity(ckpt, out, vocab, opts.photos)
 
-    text_encoder = _RecordingTextEncoder(text_fp32, out / "tokenizer.json")
+    text_encoder = _RecordingTextEncoder(text_fp32, out / "tokenizer.json", ckpt.text)
     tag_matrix = embed_vocabulary(text_encoder, vocab, progress=opts.progress)
     np.save(out / "tag_embeddings.npy", tag_matrix)
     (out / "vocabulary.json").write_text(json.dumps(vocab.to_json(), ensure_ascii=False, indent=1), "utf-8")
@@ -186,25 +191,26 @@ def _check_parity(
     photos = parity_photos(n_photos)
     pixels = parity.photo_batch(photos, ckpt.preprocessing)
     onnx_image = ImageEncoder(out / "image_encoder.onnx").session.run(None, {"pixel_values": pixels})[0]
-    image = parity.cosine_stats(torch_image_embeds(ckpt.model, pixels), onnx_image)
+    image = parity.cosine_stats(ckpt.reference.image_embeds(pixels), onnx_image)
 
     prompts = all_prompts(vocab)
     step = max(1, len(prompts) // PARITY_PROMPTS)
     sample = prompts[::step][:PARITY_PROMPTS] + list(parity.HARD_TEXTS)
-    text_encoder = TextEncoder(out / "text_encoder.onnx", out / "tokenizer.json")
+    text_encoder = TextEncoder(out / "text_encoder.onnx", out / "tokenizer.json", settings=ckpt.text)
     ids = text_encoder.token_ids(sample)
     onnx_text = text_encoder.session.run(None, {"input_ids": ids})[0]
-    text = parity.cosine_stats(torch_text_embeds(ckpt.model, ids), onnx_text)
-    # The runtime drops trailing padding; it must give the same vectors as the full 77 tokens.
+    text = parity.cosine_stats(ckpt.reference.text_embeds(ids), onnx_text)
+    # Where the runtime drops trailing padding, it must give the same vectors as the full length.
     trimmed = parity.cosine_stats(onnx_text, text_encoder.embed(sample))
 
     report: dict[str, Any] = {
+        "reference": ckpt.reference.name,
         "photos": [p.name for p in photos],
         "image_fp32": parity.as_dict(image),
         "text_fp32": parity.as_dict(text),
         "text_trimmed_padding": parity.as_dict(trimmed),
-        "preprocessing": parity.preprocessing_parity(photos, ckpt.preprocessing, ckpt.processor_dir),
-        "tokenizer": parity.tokenizer_parity(out / "tokenizer.json", ckpt.vocab_dir, prompts),
+        "preprocessing": parity.preprocessing_parity(photos, ckpt.preprocessing, ckpt.reference),
+        "tokenizer": parity.tokenizer_parity(out / "tokenizer.json", ckpt.reference, prompts, ckpt.text),
     }
     failures = [
         f"{name} min cosine {stats.min_cosine:.7f} < {parity.FP32_MIN_COSINE}"
@@ -213,10 +219,13 @@ def _check_parity(
     ]
     if not report["preprocessing"]["ok"]:
         failures.append(
-            f"preprocessing differs from CLIPImageProcessor by {report['preprocessing']['max_abs_diff']:.2e}"
+            f"preprocessing differs from {ckpt.reference.name}'s by {report['preprocessing']['max_abs_diff']:.2e}"
         )
     if not report["tokenizer"]["ok"]:
-        failures.append(f"tokenizer ids differ from CLIPTokenizer on {report['tokenizer']['mismatches']} texts")
+        failures.append(
+            f"tokenizer ids differ from {ckpt.reference.name}'s on {report['tokenizer']['mismatches']} texts: "
+            f"{report['tokenizer']['examples']}"
+        )
     if failures:
         raise ParityError("parity check failed: " + "; ".join(failures))
     return report, pixels, l2_normalise(onnx_image)
@@ -269,8 +278,8 @@ class _RecordingTextEncoder(TextEncoder):
     prompt (13,317 for the default one) in order, and the quantized variants are compared with
     those vectors instead of embedding every prompt with fp32 a second time."""
 
-    def __init__(self, model_path: Path, tokenizer_path: Path) -> None:
-        super().__init__(model_path, tokenizer_path)
+    def __init__(self, model_path: Path, tokenizer_path: Path, settings: TextSettings) -> None:
+        super().__init__(model_path, tokenizer_path, settings=settings)
         self.model_path, self.tokenizer_path = model_path, tokenizer_path
         self.embedded: list[NDArray[np.float32]] = []
 
@@ -300,7 +309,7 @@ def _quantize_text(
     variants = [_text_variant("fp32", fp32.model_path, parity.text_variant_figures(reference, reference, images))]
     for name, quantize in ({} if opts.quantize == "none" else TEXT_VARIANTS).items():
         path = quantize(fp32.model_path, fp32.model_path.with_name(f"text_encoder.{name}.onnx"))
-        encoder = TextEncoder(path, fp32.tokenizer_path)
+        encoder = TextEncoder(path, fp32.tokenizer_path, settings=fp32.settings)
         candidate = (encoder.embed(prompts), parity.query_embeddings(encoder, queries))
         variants.append(_text_variant(name, path, parity.text_variant_figures(reference, candidate, images)))
     chosen = choose_text_encoder(variants)
@@ -383,14 +392,19 @@ def _manifest(
             "id": ckpt.model_id,
             "revision": ckpt.revision,
             "source": ckpt.source,
+            "family": ckpt.family,
             "embed_dim": int(shape[1]),
         },
+        # Every family difference is data here (the runtime reads it: cliptag.bundle).
         "preprocessing": {
             "size": prep.size,
             "crop": prep.crop,
+            "resize": prep.resize,
+            "crop_offset": prep.crop_offset,
             "mean": list(prep.mean),
             "std": list(prep.std),
             "resample": prep.resample,
+            "reference": ckpt.reference.name,
         },
         "image_encoder": {
             "file": chosen["file"],
@@ -406,11 +420,17 @@ def _manifest(
             "quantization": text_chosen["quantization"],
             "reason": text_chosen["reason"],
             "inputs": ["input_ids"],
-            "context_length": CONTEXT_LENGTH,
+            "context_length": ckpt.text.context_length,
         },
         "text_encoder_fp32": {"file": text_variants[0]["file"], "quantization": "fp32"},
         "text_encoder_variants": text_variants,
-        "tokenizer": {"file": "tokenizer.json"},
+        "tokenizer": {
+            "file": "tokenizer.json",
+            "context_length": ckpt.text.context_length,
+            "pad_id": ckpt.text.pad_id,
+            "eot_id": ckpt.text.eot_id,
+            "pooling": ckpt.text.pooling,
+        },
         "vocabulary": {
             "file": "vocabulary.json",
             "hash": vocab.hash,
@@ -423,24 +443,38 @@ def _manifest(
             "dtype": "float32",
             "vocabulary_hash": vocab.hash,
         },
-        "scoring": {"default_threshold": RANDOM_MODEL_THRESHOLD if ckpt.is_random else REAL_MODEL_THRESHOLD},
+        "scoring": {
+            "kind": ckpt.score.kind,
+            "scale": ckpt.score.scale,
+            "bias": ckpt.score.bias,
+            "default_threshold": default_threshold(ckpt),
+        },
         "files": files,
         "tools": _tool_versions(),
     }
+
+
+def default_threshold(ckpt: Checkpoint) -> float:
+    """The minimum score a tag needs unless the vocabulary or MinScore says otherwise: cosine 0.24
+    for real CLIP weights (prompt ensembling); none for random weights, nor for a sigmoid model
+    until its thresholds are calibrated on labelled photos (`evaluate --calibrate`): top-k only."""
+    if ckpt.is_random:
+        return RANDOM_MODEL_THRESHOLD if ckpt.score.kind == "cosine" else 0.0
+    return REAL_MODEL_THRESHOLD if ckpt.score.kind == "cosine" else 0.0
 
 
 def format_report(report: dict[str, Any]) -> str:
     img, txt = report["image_fp32"], report["text_fp32"]
     prep, tok = report["preprocessing"], report["tokenizer"]
     lines = [
-        "parity report",
+        f"parity report (reference: {report.get('reference', 'transformers')})",
         f"  image encoder fp32 vs torch : min cos {img['min_cosine']:.7f}  max |diff| {img['max_abs_diff']:.2e}"
         f"  ({img['n']} real photos)",
         f"  text encoder fp32 vs torch  : min cos {txt['min_cosine']:.7f}  max |diff| {txt['max_abs_diff']:.2e}"
         f"  ({txt['n']} prompts)",
-        f"  text, padding trimmed vs 77 : min cos {report['text_trimmed_padding']['min_cosine']:.7f}",
-        f"  preprocessing vs CLIPImageProcessor: max |diff| {prep['max_abs_diff']:.2e} ({prep['images']} photos)",
-        f"  tokenizer vs CLIPTokenizer  : {tok['mismatches']} mismatches in {tok['texts']} texts",
+        f"  text as the runtime embeds  : min cos {report['text_trimmed_padding']['min_cosine']:.7f}",
+        f"  preprocessing vs reference  : max |diff| {prep['max_abs_diff']:.2e} ({prep['images']} photos)",
+        f"  tokenizer vs reference      : {tok['mismatches']} mismatches in {tok['texts']} texts",
         "  image encoder variants:",
     ]
     for v in report.get("variants", []):

@@ -1,4 +1,10 @@
-"""CLIP towers -> ONNX with a dynamic batch axis (the model contract's two encoders)."""
+"""The two towers -> ONNX with a dynamic batch axis (the model contract's two encoders).
+
+transformers' CLIPModel has its towers here; any other model (open_clip's SigLIP2) brings its
+own (``Checkpoint.towers``). A text encoder pooled at the first end-of-text token under a causal
+mask takes any sequence length (the runtime drops trailing padding); one pooled at its last
+position takes exactly its context length.
+"""
 
 from __future__ import annotations
 
@@ -39,10 +45,13 @@ def _towers(model: Any) -> tuple[Any, Any]:
     return ImageTower().eval(), TextTower().eval()
 
 
-def export_encoders(model: Any, image_size: int, out_dir: Path) -> tuple[Path, Path]:
+def export_encoders(ckpt: Any, out_dir: Path) -> tuple[Path, Path]:
+    """``ckpt``: a model_export.checkpoint.Checkpoint."""
     import torch
 
-    image_tower, text_tower = _towers(model)
+    torch.backends.mha.set_fastpath_enabled(False)  # nn.MultiheadAttention's fast path has no ONNX form
+    image_tower, text_tower = ckpt.towers or _towers(ckpt.model)
+    image_size, settings = ckpt.preprocessing.input_size, ckpt.text
     image_path, text_path = out_dir / "image_encoder.onnx", out_dir / "text_encoder.onnx"
     with torch.no_grad():
         torch.onnx.export(
@@ -55,21 +64,35 @@ def export_encoders(model: Any, image_size: int, out_dir: Path) -> tuple[Path, P
             opset_version=OPSET,
             dynamo=False,  # the TorchScript exporter: one self-contained file, quantizes cleanly
         )
-        ids = torch.full((2, 77), 49407, dtype=torch.int64)
-        ids[:, 0] = 49406
+        trimmable = settings.pooling == "eot_argmax"
         torch.onnx.export(
             text_tower,
-            (ids,),
+            (example_ids(settings),),
             str(text_path),
             input_names=["input_ids"],
             output_names=["text_embeds"],
-            # Dynamic sequence too: callers may drop trailing padding (causal model, pooled at
+            # Dynamic sequence where callers may drop trailing padding (causal model, pooled at
             # the first end-of-text token), which the parity check proves changes nothing.
-            dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "text_embeds": {0: "batch"}},
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"} if trimmable else {0: "batch"},
+                "text_embeds": {0: "batch"},
+            },
             opset_version=OPSET,
             dynamo=False,
         )
     return image_path, text_path
+
+
+def example_ids(settings: Any) -> Any:
+    """Two texts' ids of the context length: a start token (CLIP's), an end token, padding."""
+    import torch
+
+    eot = settings.eot_id if settings.eot_id is not None else 49407
+    pad = settings.pad_id if settings.pad_id is not None else eot
+    ids = torch.full((2, settings.context_length), pad, dtype=torch.int64)
+    ids[:, 0] = 49406 if settings.pooling == "eot_argmax" else 5
+    ids[:, 1] = eot
+    return ids
 
 
 def torch_image_embeds(model: Any, pixels: Any) -> Any:

@@ -2,8 +2,10 @@
 
 * ONNX fp32 vs PyTorch: image embeddings on real photos and text embeddings on the tag
   prompts; cosine >= 0.99999 or the export fails.
-* Our Pillow+numpy preprocessing vs the checkpoint's own CLIPImageProcessor: max |diff| <= 1e-4.
-* The ``tokenizers`` ids vs transformers' CLIPTokenizer on prompts and hard cases.
+* Our Pillow+numpy preprocessing vs the family's own (transformers' CLIPImageProcessor, or
+  open_clip's transform): max |diff| <= 1e-4.
+* The ``tokenizers`` ids vs the family's tokenizer (CLIPTokenizer, or open_clip's) on prompts and
+  hard cases.
 * Quantized variants vs fp32: mean/min cosine and top-5 tag agreement (image encoder); min/mean
   cosine on the tag prompts and free-text queries and top-10 search overlap (text encoder).
 """
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 from cliptag.encoder import ImageEncoder
 from cliptag.imaging import Limits, Preprocessing, decode, preprocess
-from cliptag.text import TextEncoder
+from cliptag.text import TextEncoder, TextSettings, configure_tokenizer
 from numpy.typing import NDArray
 from PIL import Image
 
@@ -60,24 +62,25 @@ def photo_batch(paths: list[Path], prep: Preprocessing) -> NDArray[np.float32]:
     return np.stack([preprocess(decode(p.read_bytes(), limits).image, prep) for p in paths])
 
 
-def preprocessing_parity(paths: list[Path], prep: Preprocessing, processor_dir: Path) -> dict[str, Any]:
-    import transformers
+def preprocessing_parity(paths: list[Path], prep: Preprocessing, reference: Any) -> dict[str, Any]:
+    """Our Pillow+numpy preprocessing against the family's own (``reference``: a directory with
+    transformers' preprocessor_config.json, or a model_export.references object)."""
+    if isinstance(reference, Path):
+        from model_export.references import TransformersReference
 
-    # The PIL reference path explicitly (the torchvision backend resizes differently);
-    # transformers < 5 has only the PIL implementation, under the plain name.
-    processor_class = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
-    processor = processor_class.from_pretrained(str(processor_dir))
+        reference = TransformersReference(None, reference, reference)
     worst = 0.0
     for path in paths:
         with Image.open(path) as img:
             rgb = img.convert("RGB")
-            theirs = processor(images=rgb, return_tensors="np")["pixel_values"][0]
+            theirs = reference.pixels(rgb)
             ours = preprocess(rgb, prep)
         worst = max(worst, float(np.abs(theirs - ours).max()))
     return {
         "images": len(paths),
         "max_abs_diff": worst,
         "limit": PREPROCESS_MAX_ABS,
+        "reference": reference.name,
         "ok": worst <= PREPROCESS_MAX_ABS,
     }
 
@@ -102,21 +105,29 @@ def reference_tokenizer(vocab_dir: Path) -> Any:
     return CLIPTokenizer.from_pretrained(str(tmp))
 
 
-def tokenizer_parity(tokenizer_json: Path, vocab_dir: Path, texts: list[str]) -> dict[str, Any]:
-    from cliptag.text import configure_clip_tokenizer
+def tokenizer_parity(
+    tokenizer_json: Path, reference: Any, texts: list[str], settings: TextSettings | None = None
+) -> dict[str, Any]:
+    """Our ``tokenizers`` ids against the family's tokenizer (``reference``: a directory with
+    vocab.json + merges.txt for CLIPTokenizer, or a model_export.references object)."""
     from tokenizers import Tokenizer
 
+    if isinstance(reference, Path):
+        from model_export.references import TransformersReference
+
+        reference = TransformersReference(None, reference, reference)
+    settings = settings or TextSettings()
     ours = Tokenizer.from_file(str(tokenizer_json))
-    configure_clip_tokenizer(ours)
-    theirs = reference_tokenizer(vocab_dir)
+    configure_tokenizer(ours, settings)
     all_texts = list(texts) + list(HARD_TEXTS)
-    expected = theirs(all_texts, padding="max_length", truncation=True, max_length=77)["input_ids"]
+    expected = reference.ids(all_texts, settings.context_length)
     got = [e.ids for e in ours.encode_batch(all_texts)]
     mismatches = [t for t, a, b in zip(all_texts, expected, got, strict=True) if list(a) != list(b)]
     return {
         "texts": len(all_texts),
         "mismatches": len(mismatches),
         "examples": mismatches[:3],
+        "reference": reference.name,
         "ok": not mismatches,
     }
 

@@ -107,6 +107,7 @@ class BulkScorer:
         scorer, k = self.scorer, self.scorer.top_k
         shifted = codes.view(np.uint8) ^ np.uint8(0x80)  # int8 -> uint8 with zero point 128
         candidates, exact = self._session.run(None, {"codes": shifted})
+        exact = scorer.transform.apply(exact)  # cosine -> the model's score (order kept)
         passing = exact >= scorer.thresholds[candidates]
         # Fewer than k passed while even the weakest candidate clears the loosest threshold: a
         # tag below the candidates may pass its own (lower) threshold, so score that row fully.

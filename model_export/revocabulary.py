@@ -42,7 +42,9 @@ def revocabulary(
     manifest: dict[str, Any] = bundle.manifest
     # The exact fp32 encoder, as the export's tag embeddings use: the shipped one may be int8.
     text = TextEncoder(
-        bundle.verified_path(fp32_text_encoder_file(manifest)), bundle.verified_path(manifest["tokenizer"]["file"])
+        bundle.verified_path(fp32_text_encoder_file(manifest)),
+        bundle.verified_path(manifest["tokenizer"]["file"]),
+        settings=bundle.text_settings,
     )
     matrix = tag_matrix(bundle, vocab, text, progress)
     files = {manifest["vocabulary"]["file"]: None, manifest["tag_embeddings"]["file"]: None}

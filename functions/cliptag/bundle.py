@@ -20,11 +20,15 @@ from numpy.typing import NDArray
 
 from cliptag.errors import ModelBundleError
 from cliptag.imaging import Preprocessing
+from cliptag.scoring import ScoreTransform
+from cliptag.text import CONTEXT_LENGTH, TextSettings
 from cliptag.vocabulary import Vocabulary
 
 MANIFEST = "manifest.json"
 DEFAULT_NEAR_DUPLICATE = 0.95
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a model family's preprocessing, tokenizer and scoring as data
+READABLE_VERSIONS = (1, 2)  # a version 1 directory is OpenAI CLIP's: every new field has its default
+INTERPOLATIONS = {"bilinear": 2, "bicubic": 3}  # names -> PIL filters
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -54,9 +58,9 @@ class ModelBundle:
             manifest = json.loads(path.read_text("utf-8"))
         except json.JSONDecodeError as exc:
             raise ModelBundleError(f"{path} is not valid JSON: {exc}") from exc
-        if manifest.get("format_version") != FORMAT_VERSION:
+        if manifest.get("format_version") not in READABLE_VERSIONS:
             raise ModelBundleError(
-                f"{path}: format_version {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
+                f"{path}: format_version {manifest.get('format_version')!r}, expected one of {READABLE_VERSIONS}"
             )
         return cls(root, manifest, fetch)
 
@@ -98,13 +102,31 @@ class ModelBundle:
     @property
     def preprocessing(self) -> Preprocessing:
         p = self.manifest["preprocessing"]
+        resample = INTERPOLATIONS[p["interpolation"]] if "interpolation" in p else int(p["resample"])
         return Preprocessing(
             size=int(p["size"]),
-            crop=int(p["crop"]),
+            crop=int(p.get("crop") or p["size"]),
             mean=tuple(p["mean"]),
             std=tuple(p["std"]),
-            resample=int(p["resample"]),
+            resample=resample,
+            resize=str(p.get("resize", "shortest")),
+            crop_offset=str(p.get("crop_offset", "floor")),
         )
+
+    @property
+    def text_settings(self) -> TextSettings:
+        t = self.manifest.get("tokenizer", {})
+        return TextSettings(
+            context_length=int(t.get("context_length", CONTEXT_LENGTH)),
+            pad_id=t.get("pad_id"),
+            eot_id=t.get("eot_id"),
+            pooling=str(t.get("pooling", "eot_argmax")),
+        )
+
+    @property
+    def score_transform(self) -> ScoreTransform:
+        s = self.manifest.get("scoring", {})
+        return ScoreTransform(str(s.get("kind", "cosine")), float(s.get("scale", 1.0)), float(s.get("bias", 0.0)))
 
     @property
     def default_threshold(self) -> float:

@@ -33,13 +33,23 @@ _EXIF_ORIENTATION = 0x0112
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """The model's preprocessing constants, as recorded in the model manifest."""
+    """The model's preprocessing constants, as recorded in the model manifest: every model
+    family's difference is data here (open_clip's PreprocessCfg, transformers' processor config)."""
 
-    size: int = 224  # shortest edge after resize
-    crop: int = 224
+    size: int = 224  # shortest edge after resize ("shortest"), or both edges ("squash")
+    crop: int = 224  # the centre crop after a "shortest" resize; a "squash" has none (= size)
     mean: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
     std: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
-    resample: int = 3  # PIL.Image.BICUBIC, as CLIPImageProcessor uses
+    resample: int = 3  # PIL's filter: 3 BICUBIC (CLIP, open_clip), 2 BILINEAR
+    resize: str = "shortest"  # "shortest" (aspect kept, then centre crop) | "squash" (to size x size)
+    # Where an odd margin's extra pixel goes: "floor" ((h - crop) // 2, transformers) or "round"
+    # (round((h - crop) / 2), half to even: torchvision's CenterCrop, which open_clip uses).
+    crop_offset: str = "floor"
+
+    @property
+    def input_size(self) -> int:
+        """The side of the square the image encoder takes."""
+        return self.size if self.resize == "squash" else self.crop
 
 
 @dataclass(frozen=True)
@@ -116,19 +126,30 @@ def resize_shortest_edge(img: Image.Image, size: int, resample: int) -> Image.Im
     return img.resize((new_w, new_h), resample=Image.Resampling(resample))
 
 
-def center_crop(img: Image.Image, crop: int) -> Image.Image:
+def center_crop(img: Image.Image, crop: int, offset: str = "floor") -> Image.Image:
     w, h = img.size
     if w < crop or h < crop:  # tiny inputs: pad with black like transformers' center_crop
         canvas = Image.new("RGB", (max(w, crop), max(h, crop)))
         canvas.paste(img, ((max(w, crop) - w) // 2, (max(h, crop) - h) // 2))
         img, (w, h) = canvas, canvas.size
-    top, left = (h - crop) // 2, (w - crop) // 2
+    if offset == "round":
+        top, left = round((h - crop) / 2), round((w - crop) / 2)  # half to even, as Python rounds
+    else:
+        top, left = (h - crop) // 2, (w - crop) // 2
     return img.crop((left, top, left + crop, top + crop))
 
 
+def resized(img: Image.Image, prep: Preprocessing) -> Image.Image:
+    """The model's resize (and crop): the square image its encoder takes."""
+    if prep.resize == "squash":
+        size = (prep.size, prep.size)
+        return img if img.size == size else img.resize(size, resample=Image.Resampling(prep.resample))
+    return center_crop(resize_shortest_edge(img, prep.size, prep.resample), prep.crop, prep.crop_offset)
+
+
 def preprocess(img: Image.Image, prep: Preprocessing) -> NDArray[np.float32]:
-    """RGB image -> normalised CHW float32 tensor of shape [3, crop, crop]."""
-    img = center_crop(resize_shortest_edge(to_rgb(img), prep.size, prep.resample), prep.crop)
+    """RGB image -> normalised CHW float32 tensor of shape [3, input_size, input_size]."""
+    img = resized(to_rgb(img), prep)
     scaled: NDArray[np.float32] = np.asarray(img, dtype=np.float32) * np.float32(1.0 / 255.0)
     normalised = (scaled - np.asarray(prep.mean, dtype=np.float32)) / np.asarray(prep.std, dtype=np.float32)
     return np.ascontiguousarray(normalised.transpose(2, 0, 1), dtype=np.float32)

@@ -78,7 +78,9 @@ def image_encoder() -> ImageEncoder:
 @single_flight
 def text_encoder() -> TextEncoder:
     b = bundle()
-    return TextEncoder(b.text_encoder_path(), b.tokenizer_path(), threads=settings().inference_threads)
+    return TextEncoder(
+        b.text_encoder_path(), b.tokenizer_path(), threads=settings().inference_threads, settings=b.text_settings
+    )
 
 
 def start() -> threading.Thread | None:

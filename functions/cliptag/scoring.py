@@ -1,6 +1,9 @@
 """Zero-shot scoring: cosine similarity of image and tag embeddings, threshold, top-k.
 
-One matrix product scores a whole batch (or every stored embedding when re-tagging).
+One matrix product scores a whole batch (or every stored embedding when re-tagging). A model
+trained with a sigmoid loss (SigLIP) turns each cosine into a per-tag probability,
+``sigmoid(scale * cos + bias)`` with its own learned scale and bias: the manifest says which
+(``ScoreTransform``), and thresholds are then probabilities. The transform keeps the order.
 """
 
 from __future__ import annotations
@@ -22,11 +25,31 @@ def l2_normalise(x: NDArray[np.float32]) -> NDArray[np.float32]:
 
 
 @dataclass(frozen=True)
+class ScoreTransform:
+    """What a tag's score is: the cosine itself, or SigLIP's probability of it."""
+
+    kind: str = "cosine"  # "cosine" | "sigmoid"
+    scale: float = 1.0  # sigmoid: exp(logit_scale) of the checkpoint
+    bias: float = 0.0  # sigmoid: its logit_bias
+
+    def apply(self, cosines: NDArray[np.float32]) -> NDArray[np.float32]:
+        if self.kind == "cosine":
+            return cosines
+        logits = np.float32(self.scale) * cosines + np.float32(self.bias)
+        out: NDArray[np.float32] = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        return out
+
+
+COSINE = ScoreTransform()
+
+
+@dataclass(frozen=True)
 class TagScorer:
     names: tuple[str, ...]
     tag_embeddings: NDArray[np.float32]  # [T, D], L2-normalised
-    thresholds: NDArray[np.float32]  # [T]: per-tag override or the global minimum
+    thresholds: NDArray[np.float32]  # [T]: per-tag override or the global minimum, in score units
     top_k: int
+    transform: ScoreTransform = COSINE
 
     @classmethod
     def build(
@@ -36,13 +59,14 @@ class TagScorer:
         per_tag: list[float | None],
         min_score: float,
         top_k: int,
+        transform: ScoreTransform = COSINE,
     ) -> TagScorer:
         thresholds = np.array([min_score if t is None else t for t in per_tag], dtype=np.float32)
-        return cls(tuple(names), l2_normalise(tag_embeddings.astype(np.float32)), thresholds, top_k)
+        return cls(tuple(names), l2_normalise(tag_embeddings.astype(np.float32)), thresholds, top_k, transform)
 
     def scores(self, embeddings: NDArray[np.float32]) -> NDArray[np.float32]:
-        """[N, D] unit vectors -> [N, T] cosine similarities."""
-        return embeddings.astype(np.float32, copy=False) @ self.tag_embeddings.T
+        """[N, D] unit vectors -> [N, T] scores (cosine similarities, or their probabilities)."""
+        return self.transform.apply(embeddings.astype(np.float32, copy=False) @ self.tag_embeddings.T)
 
     def tags(self, embeddings: NDArray[np.float32]) -> list[list[TagScore]]:
         """Best tags first, each above its threshold, at most ``top_k`` per image."""

@@ -77,7 +77,9 @@ def min_score() -> float:
 def scorer() -> TagScorer:
     b = bundle()
     per_tag = [t.threshold for t in b.vocabulary.tags]
-    return TagScorer.build(b.vocabulary.names, b.tag_embeddings, per_tag, min_score(), settings().top_k)
+    return TagScorer.build(
+        b.vocabulary.names, b.tag_embeddings, per_tag, min_score(), settings().top_k, b.score_transform
+    )
 
 
 @cache

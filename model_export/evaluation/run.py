@@ -113,7 +113,9 @@ def _scorer(bundle: ModelBundle, min_score: float, top_k: int) -> TagScorer:
     """The functions' scorer: per-tag threshold where the vocabulary sets one, else ``min_score``."""
     vocab = bundle.vocabulary
     per_tag = [t.threshold for t in vocab.tags]
-    return TagScorer.build(vocab.names, bundle.tag_embeddings, per_tag, min_score, top_k or len(vocab.tags))
+    return TagScorer.build(
+        vocab.names, bundle.tag_embeddings, per_tag, min_score, top_k or len(vocab.tags), bundle.score_transform
+    )
 
 
 def _predicted(scorer: TagScorer, scores: NDArray[np.float32]) -> NDArray[np.bool_]:
@@ -215,6 +217,7 @@ def _ablations(
             bundle.verified_path(manifest["text_encoder"]["file"]),
             bundle.verified_path(manifest["tokenizer"]["file"]),
             threads=threads,
+            settings=bundle.text_settings,
         )
     except (KeyError, ModelBundleError) as exc:
         return [{"name": "ablations skipped", "skipped": f"no text encoder: {exc}"}]

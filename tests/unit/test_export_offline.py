@@ -93,7 +93,7 @@ def test_failure_midway_removes_the_partial_export_and_keeps_the_old_one(tmp_pat
     class Interrupted(RuntimeError):
         pass
 
-    def half_written(model: object, size: int, out_dir: Path) -> None:
+    def half_written(ckpt: object, out_dir: Path) -> None:
         (out_dir / "image_encoder.onnx").write_bytes(b"partial")
         raise Interrupted
 
@@ -295,5 +295,6 @@ def test_a_model_in_the_local_cache_exports_with_the_hub_unreachable(tmp_path: P
         "id": HUB_MODEL,
         "revision": FAKE_COMMIT,
         "source": "hub",
+        "family": "clip",
         "embed_dim": 0,
     }
