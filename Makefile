@@ -13,9 +13,10 @@ TORCH_SPEC ?= torch==2.13.0
 # would import it everywhere, and PyPI's build of it does not import beside the CPU torch.
 TORCHVISION_SPEC ?= torchvision==0.28.0
 OPENCLIP_SPEC ?= open_clip_torch==3.3.0 timm==1.0.31 ftfy==6.3.1 wcwidth==0.9.5
-# The demo's model: the real CLIP (downloaded on first run) or MODEL=tiny (offline, random weights).
-MODEL ?= openai/clip-vit-base-patch32
-MODEL_DIR ?= build/model-$(subst /,_,$(MODEL))
+# The demo's model: the default (OpenCLIP's DataComp ViT-B-32-256, downloaded on first run; why:
+# docs/models.md), any other model_export --model, or MODEL=tiny (offline, random weights).
+MODEL ?= open_clip:ViT-B-32-256/datacomp_s34b_b86k
+MODEL_DIR ?= build/model-$(subst :,_,$(subst /,_,$(MODEL)))
 TEST_MODEL_DIR ?= build/model-tiny
 BENCH_MODEL_DIR ?= build/model-vit-b-32-random
 ARCH ?= x86_64
@@ -35,7 +36,7 @@ help:
 	@echo "make failures [STACK=name]             list the objects that could not be tagged (cliptag failures)"
 	@echo "make gallery [STACK=name] [ARGS=...]   browse tags, search and images on http://127.0.0.1:8080/ (cliptag gallery)"
 	@echo "make screenshots         regenerate docs/screenshots/ from the browser tests (headless Chromium)"
-	@echo "make model [MODEL=...]   export a model directory (default: the real ViT-B/32)"
+	@echo "make model [MODEL=...]   export a model directory (default: DataComp ViT-B-32-256, docs/models.md)"
 	@echo "make build [ARCH=arm64]  sam build (layers without Docker); make deploy = sam deploy --guided"
 	@echo "make layer-check         build the runtime and text layers and run each function from its own layers"
 	@echo "make openapi             write openapi.json"

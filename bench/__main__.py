@@ -18,6 +18,7 @@ from bench import (
     e2e,
     inprocess,
     memory,
+    models,
     ort,
     rescore,
     retag,
@@ -50,6 +51,7 @@ MEASURES: list[Measure] = [
         rescore,
         text,
         transformers,
+        models,
         cost,
     )
 ]
@@ -61,6 +63,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench", description=bench.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model-dir", type=Path, default=ROOT / "build" / "model-vit-b-32-random")
+    parser.add_argument(
+        "--models",
+        default=",".join(models.DEFAULT_MODELS),
+        help="the models measure's directories: build/model-<name> or paths, comma-separated, the baseline first",
+    )
     parser.add_argument("--only", default="", help="comma-separated measures (see --list); what they need runs too")
     parser.add_argument("--list", action="store_true", help="list the measures and exit")
     parser.add_argument("--quick", action="store_true", help="few photos and repeats: a smoke run, not figures")

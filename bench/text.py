@@ -39,8 +39,8 @@ def variant_files(model_dir: Path) -> Iterator[tuple[Path, Path, Path, str]]:
     before the text variants gets its int8 made here, the way the export makes it."""
     from cliptag.bundle import ModelBundle
 
-    from model_export.export import fp32_text_encoder_file
     from model_export.quantize import TEXT_VARIANTS
+    from model_export.text_variants import fp32_text_encoder_file
 
     bundle = ModelBundle.open(model_dir)
     manifest = bundle.manifest

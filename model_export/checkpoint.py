@@ -11,6 +11,7 @@ open_clip counterparts (``tiny-datacomp``, ``tiny-siglip2``, ``datacomp-b32-256-
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from model_export.openclip import RANDOM as OPENCLIP_RANDOM
 from model_export.references import TransformersReference
 
 RANDOM_CONFIGS = ("tiny", "vit-b-32-random", *OPENCLIP_RANDOM)
-DEFAULT_MODEL = "openai/clip-vit-base-patch32"
+DEFAULT_MODEL = "open_clip:ViT-B-32-256/datacomp_s34b_b86k"  # why: docs/models.md
 # The real tokenizer and geometry; random configurations need them (no hub access required).
 DEFAULT_GEOMETRY_DIR = (
     Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "tokenizer" / "clip-vit-base-patch32"
@@ -87,9 +88,7 @@ def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_
     from model_export import openclip
 
     if openclip.is_openclip_source(source):
-        from model_export.openclip_checkpoint import load_openclip
-
-        return load_openclip(source, work_dir, seed)
+        return _openclip(source, work_dir, seed)
     if source in RANDOM_CONFIGS:
         import torch
         from transformers import CLIPConfig, CLIPModel
@@ -130,6 +129,30 @@ def load_checkpoint(source: str, revision: str | None, geometry_dir: Path, work_
         return _pretrained(source, revision, work_dir, local_files_only=access.local_files_only)
     except Exception as exc:
         unavailable = hub.download_error(source, revision, exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
+
+
+def _openclip(source: str, work_dir: Path, seed: int) -> Checkpoint:
+    """An OpenCLIP model; real weights are checked for like a hub id's (the same fast failure)."""
+    from model_export import openclip
+    from model_export.openclip_checkpoint import load_openclip
+
+    repo = None if source in openclip.RANDOM else openclip.hub_repo(source)
+    if repo is None:  # random weights, or a name open_clip alone can resolve (it imports torch)
+        return load_openclip(source, work_dir, seed)
+    access = hub.check_access(repo, None, hub.OPENCLIP_FILES)
+    print(f"[export] {repo}: {access.note}", flush=True)
+    if access.local_files_only:  # open_clip's downloads take no such argument: the library-wide switch
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        import huggingface_hub.constants
+
+        huggingface_hub.constants.HF_HUB_OFFLINE = True
+    try:
+        return load_openclip(source, work_dir, seed)
+    except Exception as exc:
+        unavailable = hub.download_error(repo, None, exc)
         if unavailable is None:
             raise
         raise unavailable from exc

@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help=f"Hugging Face model id or local checkpoint dir (default {DEFAULT_MODEL}); "
+        help=f"open_clip:<model>/<pretrained tag>, open_clip:hf-hub:<repo>, a Hugging Face transformers CLIP id "
+        f"or a local checkpoint dir (default {DEFAULT_MODEL}: docs/models.md); "
         f"or an offline random-weight config: {', '.join(RANDOM_CONFIGS)}",
     )
     p.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) to pin")
@@ -177,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return near_duplicates_main(argv[1:])
     args = build_parser().parse_args(argv)
-    from model_export.export import ExportOptions, ParityError, run_export
+    from model_export.export import ExportOptions, run_export
+    from model_export.parity import ParityError
 
     try:
         run_export(

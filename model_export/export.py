@@ -5,49 +5,34 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cliptag.bundle import FORMAT_VERSION, MANIFEST, ModelBundle, file_sha256
+from cliptag.bundle import MANIFEST, ModelBundle
 from cliptag.encoder import ImageEncoder
-from cliptag.imaging import Preprocessing
 from cliptag.scoring import l2_normalise
-from cliptag.text import TextEncoder, TextSettings
+from cliptag.text import TextEncoder
 from cliptag.vocabulary import Vocabulary
-from numpy.typing import NDArray
 
 from model_export import near_duplicates, parity
 from model_export.checkpoint import Checkpoint, load_checkpoint
+from model_export.manifest import build_manifest
 from model_export.onnx_export import export_encoders
-from model_export.photos import coco_photos, parity_photos
-from model_export.quantize import TEXT_VARIANTS, VARIANTS
-from model_export.queries import default_queries
+from model_export.parity import ParityError
+from model_export.photos import parity_photos
+from model_export.quantize import VARIANTS
 from model_export.tag_embeddings import all_prompts, embed_vocabulary
+from model_export.text_variants import RecordingTextEncoder, quantize_text
 from model_export.vocabulary_file import load_vocabulary
 
 QUANTIZED_MIN_COSINE = 0.99
-# A quantized text encoder embeds search queries only where it finds what fp32 finds: cosine to
-# fp32 over the tag prompts and the free-text queries, and the top-10 photos of each query.
-TEXT_MIN_COSINE = 0.99
-TEXT_MEAN_COSINE = 0.995
-TEXT_MIN_TOP10_OVERLAP = 0.9
-# Cosine above which a tag is kept, for real CLIP weights with prompt ensembling; random
-# weights have no meaningful scale, so their bundles keep the top-k only.
-REAL_MODEL_THRESHOLD = 0.24
-RANDOM_MODEL_THRESHOLD = -1.0
 PARITY_PROMPTS = 128
-
-
-class ParityError(RuntimeError):
-    """The exported model does not compute what the original computes."""
 
 
 @dataclass
@@ -67,26 +52,6 @@ class ExportOptions:
 
 def _log(msg: str) -> None:
     print(f"[export] {msg}", flush=True)
-
-
-def _tool_versions() -> dict[str, str]:
-    import onnx
-    import onnxruntime
-    import tokenizers
-    import torch
-    import transformers
-
-    versions = {
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "onnx": onnx.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "tokenizers": tokenizers.__version__,
-    }
-    for name in ("open_clip", "timm"):  # when the export used them
-        if name in sys.modules:
-            versions[name] = str(getattr(sys.modules[name], "__version__", "?"))
-    return versions
 
 
 def run_export(opts: ExportOptions) -> dict[str, Any]:
@@ -120,7 +85,7 @@ def _export_into(
     _log(f"ONNX written: {sizes}")
     report, pixels, reference = _check_parity(ckpt, out, vocab, opts.photos)
 
-    text_encoder = _RecordingTextEncoder(text_fp32, out / "tokenizer.json", ckpt.text)
+    text_encoder = RecordingTextEncoder(text_fp32, out / "tokenizer.json", ckpt.text)
     tag_matrix = embed_vocabulary(text_encoder, vocab, progress=opts.progress)
     np.save(out / "tag_embeddings.npy", tag_matrix)
     (out / "vocabulary.json").write_text(json.dumps(vocab.to_json(), ensure_ascii=False, indent=1), "utf-8")
@@ -128,12 +93,13 @@ def _export_into(
     chosen, variants = _quantize(out, image_fp32, opts, tag_matrix, pixels, reference)
     report["variants"] = variants
     image_encoder = out / chosen["file"]
-    text_chosen, report["text_variants"] = _quantize_text(
-        text_encoder, all_prompts(vocab), image_encoder, ckpt.preprocessing, opts
+    text_chosen, report["text_variants"] = quantize_text(
+        text_encoder, all_prompts(vocab), image_encoder, ckpt.preprocessing, opts.quantize
     )
     (out / "parity.json").write_text(json.dumps(report, indent=2), "utf-8")
 
-    manifest = _manifest(ckpt, out, vocab, tag_matrix.shape, (chosen, variants), (text_chosen, report["text_variants"]))
+    text = (text_chosen, report["text_variants"])
+    manifest = build_manifest(ckpt, out, vocab, tag_matrix.shape, (chosen, variants), text)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2), "utf-8")
     ModelBundle.open(out).tag_embeddings  # noqa: B018 - load it back exactly as the Lambda will
     photos = near_duplicates.default_photos()
@@ -271,196 +237,6 @@ def _quantize(
         f" ({others})"
     )
     return chosen, variants
-
-
-class _RecordingTextEncoder(TextEncoder):
-    """The fp32 text encoder, keeping what it embeds: the tag embeddings embed every vocabulary
-    prompt (13,317 for the default one) in order, and the quantized variants are compared with
-    those vectors instead of embedding every prompt with fp32 a second time."""
-
-    def __init__(self, model_path: Path, tokenizer_path: Path, settings: TextSettings) -> None:
-        super().__init__(model_path, tokenizer_path, settings=settings)
-        self.model_path, self.tokenizer_path = model_path, tokenizer_path
-        self.embedded: list[NDArray[np.float32]] = []
-
-    def embed(self, texts: list[str], batch_size: int = 64) -> NDArray[np.float32]:
-        vectors = super().embed(texts, batch_size)
-        self.embedded.append(vectors)
-        return vectors
-
-
-def _quantize_text(
-    fp32: _RecordingTextEncoder, prompts: list[str], image_encoder: Path, prep: Preprocessing, opts: ExportOptions
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The text encoder's variants with their figures against fp32, and the one search queries use.
-
-    The figures: cosine over the vocabulary's prompts (already embedded by fp32 for the tag
-    embeddings) and the free-text queries, and the top-10 overlap of searching the COCO photos,
-    embedded once with the image encoder that ships.
-    """
-    started = time.perf_counter()
-    reference_prompts = np.concatenate(fp32.embedded)
-    if len(reference_prompts) != len(prompts):  # the tag embeddings embed each prompt exactly once, in order
-        raise ParityError(f"{len(reference_prompts)} fp32 prompt embeddings recorded for {len(prompts)} prompts")
-    queries = list(default_queries())
-    reference = (reference_prompts, parity.query_embeddings(fp32, queries))
-    photos = coco_photos()
-    images = parity.photo_embeddings(image_encoder, photos, prep) if photos else None
-    variants = [_text_variant("fp32", fp32.model_path, parity.text_variant_figures(reference, reference, images))]
-    for name, quantize in ({} if opts.quantize == "none" else TEXT_VARIANTS).items():
-        path = quantize(fp32.model_path, fp32.model_path.with_name(f"text_encoder.{name}.onnx"))
-        encoder = TextEncoder(path, fp32.tokenizer_path, settings=fp32.settings)
-        candidate = (encoder.embed(prompts), parity.query_embeddings(encoder, queries))
-        variants.append(_text_variant(name, path, parity.text_variant_figures(reference, candidate, images)))
-    chosen = choose_text_encoder(variants)
-    _log(f"text encoder variants compared in {time.perf_counter() - started:.1f} s: {chosen['file']} for queries")
-    return chosen, variants
-
-
-def _text_variant(name: str, path: Path, figures: dict[str, Any]) -> dict[str, Any]:
-    return {"quantization": name, "file": path.name, "bytes": path.stat().st_size, **figures}
-
-
-def text_variant_holds(variant: dict[str, Any]) -> bool:
-    """fp32 always holds; a quantized variant where its cosine and top-10 overlap meet the limits
-    (no overlap figure: no photos to search, cosine alone decides)."""
-    overlap = variant["top10_overlap"]
-    return variant["quantization"] == "fp32" or (
-        variant["min_cosine"] >= TEXT_MIN_COSINE
-        and variant["mean_cosine"] >= TEXT_MEAN_COSINE
-        and (overlap is None or overlap >= TEXT_MIN_TOP10_OVERLAP)
-    )
-
-
-def choose_text_encoder(variants: list[dict[str, Any]]) -> dict[str, Any]:
-    """The smallest variant that holds, with the reason: its figures, or why the others did not."""
-    chosen = dict(min((v for v in variants if text_variant_holds(v)), key=lambda v: v["bytes"]))
-    quantized = [v for v in variants if v["quantization"] != "fp32"]
-    if not quantized:
-        chosen["reason"] = "no quantized variant tried (--quantize none)"
-        return chosen
-    judged = ", ".join(f"{v['quantization']}: {_text_checks(v)}" for v in quantized)
-    verdict = (
-        "smallest variant whose parity with fp32 holds"
-        if chosen["quantization"] != "fp32"
-        else "no quantized variant holds parity with fp32"
-    )
-    photos = (
-        f"top-10 overlap of searching {quantized[0]['photos']} COCO photos"
-        if quantized[0]["top10_overlap"] is not None
-        else "no COCO photos to search: decided on cosine alone"
-    )
-    counts = f"{quantized[0]['prompts']['n']:,} prompts and {quantized[0]['queries']['n']:,} queries"
-    chosen["reason"] = f"{verdict} (cosine over {counts}; {photos}): {judged}"
-    return chosen
-
-
-def _text_checks(variant: dict[str, Any]) -> str:
-    def check(what: str, value: float, limit: float, fmt: str, limit_fmt: str) -> str:
-        return f"{what} {value:{fmt}} {'>=' if value >= limit else '<'} {limit:{limit_fmt}}"
-
-    checks = [
-        check("min cosine", variant["min_cosine"], TEXT_MIN_COSINE, ".5f", "g"),
-        check("mean cosine", variant["mean_cosine"], TEXT_MEAN_COSINE, ".5f", "g"),
-    ]
-    if variant["top10_overlap"] is not None:
-        checks.append(check("top-10 overlap", variant["top10_overlap"], TEXT_MIN_TOP10_OVERLAP, ".1%", ".0%"))
-    return ", ".join(checks)
-
-
-def fp32_text_encoder_file(manifest: dict[str, Any]) -> str:
-    """The exact (fp32) text encoder, for tag embeddings; directories exported before the text
-    variants name only that one, as ``text_encoder``."""
-    return str(manifest.get("text_encoder_fp32", manifest["text_encoder"])["file"])
-
-
-def _manifest(
-    ckpt: Checkpoint,
-    out: Path,
-    vocab: Vocabulary,
-    shape: tuple[int, ...],
-    image: tuple[dict[str, Any], list[dict[str, Any]]],
-    text: tuple[dict[str, Any], list[dict[str, Any]]],
-) -> dict[str, Any]:
-    (chosen, variants), (text_chosen, text_variants) = image, text
-    prep = ckpt.preprocessing
-    files = {p.name: file_sha256(p) for p in sorted(out.iterdir()) if p.is_file() and p.name != MANIFEST}
-    return {
-        "format_version": FORMAT_VERSION,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {
-            "id": ckpt.model_id,
-            "revision": ckpt.revision,
-            "source": ckpt.source,
-            "family": ckpt.family,
-            "embed_dim": int(shape[1]),
-        },
-        # Every family difference is data here (the runtime reads it: cliptag.bundle).
-        "preprocessing": {
-            "size": prep.size,
-            "crop": prep.crop,
-            "resize": prep.resize,
-            "crop_offset": prep.crop_offset,
-            "mean": list(prep.mean),
-            "std": list(prep.std),
-            "resample": prep.resample,
-            "reference": ckpt.reference.name,
-        },
-        "image_encoder": {
-            "file": chosen["file"],
-            "quantization": chosen["quantization"],
-            "reason": chosen["reason"],
-            "input": "pixel_values float32 [N,3,H,W]",
-            "output": "image_embeds float32 [N,D]",
-        },
-        "image_encoder_variants": variants,
-        # The variant the API embeds search queries with; tag embeddings use the exact fp32 one.
-        "text_encoder": {
-            "file": text_chosen["file"],
-            "quantization": text_chosen["quantization"],
-            "reason": text_chosen["reason"],
-            "inputs": ["input_ids"],
-            "context_length": ckpt.text.context_length,
-        },
-        "text_encoder_fp32": {"file": text_variants[0]["file"], "quantization": "fp32"},
-        "text_encoder_variants": text_variants,
-        "tokenizer": {
-            "file": "tokenizer.json",
-            "context_length": ckpt.text.context_length,
-            "pad_id": ckpt.text.pad_id,
-            "eot_id": ckpt.text.eot_id,
-            "pooling": ckpt.text.pooling,
-        },
-        "vocabulary": {
-            "file": "vocabulary.json",
-            "hash": vocab.hash,
-            "version": vocab.version,
-            "tags": len(vocab.tags),
-        },
-        "tag_embeddings": {
-            "file": "tag_embeddings.npy",
-            "shape": list(shape),
-            "dtype": "float32",
-            "vocabulary_hash": vocab.hash,
-        },
-        "scoring": {
-            "kind": ckpt.score.kind,
-            "scale": ckpt.score.scale,
-            "bias": ckpt.score.bias,
-            "default_threshold": default_threshold(ckpt),
-        },
-        "files": files,
-        "tools": _tool_versions(),
-    }
-
-
-def default_threshold(ckpt: Checkpoint) -> float:
-    """The minimum score a tag needs unless the vocabulary or MinScore says otherwise: cosine 0.24
-    for real CLIP weights (prompt ensembling); none for random weights, nor for a sigmoid model
-    until its thresholds are calibrated on labelled photos (`evaluate --calibrate`): top-k only."""
-    if ckpt.is_random:
-        return RANDOM_MODEL_THRESHOLD if ckpt.score.kind == "cosine" else 0.0
-    return REAL_MODEL_THRESHOLD if ckpt.score.kind == "cosine" else 0.0
 
 
 def format_report(report: dict[str, Any]) -> str:

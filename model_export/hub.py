@@ -91,17 +91,26 @@ def reachable(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
     return bool(answered and answered[0])
 
 
-def cached_snapshot(model_id: str, revision: str | None) -> Path | None:
-    """The cached snapshot of ``model_id`` at ``revision`` if it holds everything the export reads."""
+# An OpenCLIP repository: the configuration comes with open_clip itself, the weights from the Hub.
+OPENCLIP_FILES: tuple[tuple[str, ...], tuple[str, ...]] = (
+    (),
+    ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"),
+)
+
+
+def cached_snapshot(
+    model_id: str, revision: str | None, files: tuple[tuple[str, ...], tuple[str, ...]] = (NEEDED_FILES, WEIGHT_FILES)
+) -> Path | None:
+    """The cached snapshot of ``model_id`` at ``revision`` if it holds everything the export reads:
+    all of ``files[0]`` and one of ``files[1]`` (the weights)."""
     from huggingface_hub import snapshot_download
 
     try:
         path = Path(snapshot_download(model_id, revision=revision, local_files_only=True))
     except (OSError, ValueError):  # not cached (LocalEntryNotFoundError), or not a valid repo id
         return None
-    complete = all((path / name).is_file() for name in NEEDED_FILES) and any(
-        (path / name).is_file() for name in WEIGHT_FILES
-    )
+    needed, weights = files
+    complete = all((path / name).is_file() for name in needed) and any((path / name).is_file() for name in weights)
     return path if complete else None
 
 
@@ -111,9 +120,11 @@ class HubAccess:
     note: str  # what was decided, for the export log
 
 
-def check_access(model_id: str, revision: str | None) -> HubAccess:
+def check_access(
+    model_id: str, revision: str | None, files: tuple[tuple[str, ...], tuple[str, ...]] = (NEEDED_FILES, WEIGHT_FILES)
+) -> HubAccess:
     """How to load ``model_id``; raises CheckpointUnavailable if it cannot be loaded at all."""
-    cached = cached_snapshot(model_id, revision)
+    cached = cached_snapshot(model_id, revision, files)
     where = f"the cached copy in {cached}"
     if offline_mode():
         if cached is None:

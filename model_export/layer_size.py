@@ -5,6 +5,7 @@ Usage: ``python -m model_export.layer_size [.aws-sam/build]`` after ``sam build`
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -43,7 +44,20 @@ def report(build_dir: Path) -> tuple[str, bool]:
         rows.append(f"    {'total':<18} {total / 2**20:8.1f} MiB of {LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MiB: {verdict}")
     if not all_fit:
         rows.append("  -> deploy with ModelS3Uri=s3://bucket/prefix (model loaded into /tmp at cold start), see README")
+    if not _api_layer_has_text_encoder(build_dir / FUNCTIONS["api"]["model layer"]):
+        rows.append(
+            "  -> the API's layer has no text encoder (too big for it, layers/model/pack.py): deploy with"
+            " ApiModelS3Uri=s3://bucket/prefix holding the export directory, or search by text answers 503"
+        )
     return "unzipped deployment size per function\n" + "\n".join(rows), all_fit
+
+
+def _api_layer_has_text_encoder(layer: Path) -> bool:
+    manifest = layer / "model" / "manifest.json"
+    if not manifest.is_file():
+        return True  # nothing to say about a layer without a manifest
+    name = str(json.loads(manifest.read_text("utf-8"))["text_encoder"]["file"])
+    return (layer / "model" / name).is_file()
 
 
 def main(argv: list[str] | None = None) -> int:

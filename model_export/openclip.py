@@ -66,6 +66,24 @@ def import_open_clip() -> Any:
     return open_clip
 
 
+# The Hub repositories of the pretrained tags docs/models.md lists (open_clip's pretrained.py):
+# known here so the export can check the Hub before importing torch and open_clip.
+HUB_REPOS = {
+    "ViT-B-32/openai": "timm/vit_base_patch32_clip_224.openai",
+    "ViT-B-32-256/datacomp_s34b_b86k": "laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K",
+    "ViT-B-32-SigLIP2-256/webli": "timm/ViT-B-32-SigLIP2-256",
+    "xlm-roberta-base-ViT-B-32/laion5b_s13b_b90k": "laion/CLIP-ViT-B-32-xlm-roberta-base-laion5B-s13B-b90k",
+}
+
+
+def hub_repo(source: str) -> str | None:
+    """The Hub repository holding an OpenCLIP source's weights, where known without open_clip."""
+    spec = source.removeprefix(PREFIX)
+    if spec.startswith("hf-hub:"):
+        return spec.removeprefix("hf-hub:").partition("@")[0]
+    return HUB_REPOS.get(spec)
+
+
 def is_openclip_source(source: str) -> bool:
     return source.startswith(PREFIX) or source in RANDOM
 

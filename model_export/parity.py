@@ -23,6 +23,11 @@ from cliptag.text import TextEncoder, TextSettings, configure_tokenizer
 from numpy.typing import NDArray
 from PIL import Image
 
+
+class ParityError(RuntimeError):
+    """The exported model does not compute what the original computes."""
+
+
 FP32_MIN_COSINE = 0.99999
 PREPROCESS_MAX_ABS = 1e-4
 HARD_TEXTS = (

@@ -22,8 +22,8 @@ from cliptag.text import TextEncoder
 from cliptag.vocabulary import TagSpec, Vocabulary
 from numpy.typing import NDArray
 
-from model_export.export import fp32_text_encoder_file
 from model_export.tag_embeddings import embed_vocabulary
+from model_export.text_variants import fp32_text_encoder_file
 from model_export.vocabulary_file import load_vocabulary
 
 

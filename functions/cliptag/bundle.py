@@ -158,9 +158,13 @@ class ModelBundle:
     def image_encoder_path(self) -> Path:
         return self.verified_path(self.image_encoder_file)
 
-    def text_encoder_path(self) -> Path:
+    @property
+    def text_encoder_file(self) -> str:
         """The text encoder the export chose for search queries (int8 where parity holds)."""
-        return self.verified_path(str(self.manifest["text_encoder"]["file"]))
+        return str(self.manifest["text_encoder"]["file"])
+
+    def text_encoder_path(self) -> Path:
+        return self.verified_path(self.text_encoder_file)
 
     def tokenizer_path(self) -> Path:
         return self.verified_path(str(self.manifest.get("tokenizer", {}).get("file", "tokenizer.json")))

@@ -75,9 +75,19 @@ def image_encoder() -> ImageEncoder:
     return ImageEncoder(bundle().image_encoder_path(), threads=settings().inference_threads)
 
 
+class NoTextEncoder(RuntimeError):
+    """The API's layer was built without the text encoder (too big for it: layers/model/pack.py)
+    and no model directory in S3 was given: everything but search by text still works."""
+
+
 @single_flight
 def text_encoder() -> TextEncoder:
     b = bundle()
+    if b.fetch is None and not (b.root / b.text_encoder_file).is_file():
+        raise NoTextEncoder(
+            f"search by text is not available: this deployment's layer has no text encoder ({b.text_encoder_file},"
+            " too big for a Lambda layer); deploy with ApiModelS3Uri naming the model directory in S3 (docs/models.md)"
+        )
     return TextEncoder(
         b.text_encoder_path(), b.tokenizer_path(), threads=settings().inference_threads, settings=b.text_settings
     )

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 from functools import cache
 
+import numpy as np
 from botocore.exceptions import ClientError
+from numpy.typing import NDArray
 
 from cliptag import loading
 from cliptag.adapters import s3, s3vectors
@@ -184,7 +186,13 @@ def search() -> Search | None:
     index = vector_index()
     if index is None:
         return None
-    return Search(settings().images_bucket, index, objects(), text_encoder().embed, duplicates())
+    return Search(settings().images_bucket, index, objects(), embed_query, duplicates())
+
+
+def embed_query(texts: list[str]) -> NDArray[np.float32]:
+    """The text encoder, loaded on the first search by text: similar images and near-duplicates
+    work without it (an API whose text encoder lives only in S3, loading.NoTextEncoder)."""
+    return text_encoder().embed(texts)
 
 
 def renew_clients() -> None:

@@ -16,6 +16,7 @@ parameters, so ``openapi()`` describes exactly what is enforced. (No ``from __fu
 annotations`` here: the validator reads the annotations at run time.)
 """
 
+import contextlib
 import re
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote
@@ -28,6 +29,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cliptag import snapstart, wiring
 from cliptag.keys import VECTOR_FOLDERS_MAX
+from cliptag.loading import NoTextEncoder
 from cliptag.queries import FailurePage, TagPage
 from cliptag.records import ObjectRecord, VectorFilter
 from cliptag.search import Duplicates, SearchResults
@@ -116,6 +118,11 @@ def _unknown_name(exc: UnknownName) -> Response[Any]:
 @app.exception_handler(BadToken)
 def _bad_token(exc: BadToken) -> Response[Any]:
     return _error(400, f"next_token: {exc}")
+
+
+@app.exception_handler(NoTextEncoder)
+def _no_text_encoder(exc: NoTextEncoder) -> Response[Any]:
+    return _error(503, str(exc))
 
 
 ImageKey = Annotated[
@@ -316,7 +323,9 @@ def _build_for_snapshot() -> None:
     """What SnapStart's snapshot should hold: the vocabulary and the loaded text encoder (most of
     the API's ~1.5 s cold start); the pagination secret is fetched after a restore, on first use."""
     wiring.lexicon()
-    wiring.search()
+    if wiring.search() is not None:
+        with contextlib.suppress(NoTextEncoder):  # answered 503 by search by text, never at init
+            wiring.text_encoder()
 
 
 snapstart.register(_build_for_snapshot, wiring.renew_clients)

@@ -46,3 +46,48 @@ def test_a_bad_model_uri_is_a_clear_error(monkeypatch):
         monkeypatch.setenv("MODEL_S3_URI", "")
         wiring.reset()
         wiring.pipeline()
+
+
+def test_an_api_layer_without_its_text_encoder_reads_it_from_the_api_model_uri(
+    stack, api, info, s3, photos, model_dir: Path, tmp_path: Path, monkeypatch
+):
+    """A text encoder too big for the API's layer (SigLIP2's) is left out of it by the build:
+    search by text answers 503 saying what to deploy, everything else answers; with the export
+    directory in S3 (ApiModelS3Uri, the API's MODEL_S3_URI) search by text works again."""
+    import subprocess
+    import sys
+    import urllib.parse
+
+    from tests.conftest import ROOT
+
+    key = f"api-layer/{tmp_path.name}.jpg"
+    s3.put_object(Bucket=info.bucket, Key=key, Body=photos[0])
+    api.wait(key, until=lambda body: body.get("status") == "tagged")  # tagged and indexed by the full model
+    layer = tmp_path / "api-layer"
+    pack = [sys.executable, str(ROOT / "layers" / "model" / "pack.py"), "api", str(model_dir), str(layer)]
+    env = {**os.environ, "CLIPTAG_API_MODEL_LAYER_MIB": "0"}
+    subprocess.run(pack, check=True, env=env, capture_output=True, text=True)
+    assert {p.name for p in layer.iterdir()} == {"manifest.json", "vocabulary.json"}
+    similar = f"/images/{urllib.parse.quote(key, safe='')}/similar"
+    monkeypatch.setenv("MODEL_DIR", str(layer))
+    wiring.reset()
+    try:
+        status, body = api.get("/search?q=dog")
+        assert status == 503 and "ApiModelS3Uri" in body["error"], body
+        assert api.get(similar)[0] == 200 and api.get("/tags")[0] == 200 and api.image(key)[0] == 200
+
+        s3.create_bucket(Bucket="api-models")
+        for path in model_dir.iterdir():
+            if path.is_file():
+                s3.upload_file(str(path), "api-models", f"tiny/{path.name}")
+        monkeypatch.setenv("MODEL_S3_URI", "s3://api-models/tiny")
+        monkeypatch.setenv("CLIPTAG_TMP_MODEL_DIR", str(tmp_path / "tmp-model"))
+        wiring.reset()
+        status, body = api.get("/search?q=dog")
+        assert status == 200 and body["images"], body
+    finally:
+        monkeypatch.setenv("MODEL_S3_URI", "")
+        monkeypatch.setenv("MODEL_DIR", str(model_dir))
+        os.environ.pop("CLIPTAG_TMP_MODEL_DIR", None)
+        wiring.reset()
+        wiring.pipeline()

@@ -19,7 +19,7 @@ def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
     from cliptag.text import TextEncoder
 
     from model_export.cli import main
-    from model_export.export import fp32_text_encoder_file
+    from model_export.text_variants import fp32_text_encoder_file
     from model_export.vocabulary_file import DEFAULT_VOCABULARY, load_vocabulary
 
     vocab = tmp_path / "mine.yaml"

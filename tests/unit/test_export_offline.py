@@ -55,15 +55,23 @@ def leftovers(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if ".partial-" in p.name or ".previous-" in p.name)
 
 
-def test_unreachable_hub_fails_fast_with_one_message_and_writes_nothing(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("model", "repo"),
+    [
+        (HUB_MODEL, HUB_MODEL),
+        ("open_clip:ViT-B-32-256/datacomp_s34b_b86k", "laion/CLIP-ViT-B-32-256x256-DataComp-s34B-b86K"),
+        ("open_clip:hf-hub:timm/ViT-B-32-SigLIP2-256", "timm/ViT-B-32-SigLIP2-256"),
+    ],
+)
+def test_unreachable_hub_fails_fast_with_one_message_and_writes_nothing(tmp_path: Path, model: str, repo: str):
     out = tmp_path / "m"
     started = time.monotonic()
-    result = export(["--model", HUB_MODEL, "--out", str(out)], offline_env(tmp_path / "hf"))
+    result = export(["--model", model, "--out", str(out)], offline_env(tmp_path / "hf"))
     elapsed = time.monotonic() - started
 
     assert result.returncode == 1, result.stderr
     assert "MODEL=tiny" in result.stderr
-    assert f"cannot download {HUB_MODEL}" in result.stderr and "unreachable" in result.stderr
+    assert f"cannot download {repo}" in result.stderr and "unreachable" in result.stderr
     assert "--model /path/to/a/local/checkpoint" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not out.exists()

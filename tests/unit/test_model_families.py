@@ -112,3 +112,38 @@ def test_the_runtime_tags_and_embeds_each_family_as_open_clip_does(exported: dic
         link = (lambda p: np.log(p / (1 - p))) if name == "tiny-siglip2" else (lambda c: c)
         assert np.allclose(link(scores), link(expected), atol=0.05), (name, scores, expected)
         assert list(np.argsort(-scores)[:2]) == list(np.argsort(-expected)[:2])
+
+
+@pytest.mark.slow
+def test_evaluate_and_calibrate_work_in_each_familys_own_score_units(
+    exported: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`evaluate --calibrate` on my labelled photos: thresholds are written in the family's own
+    units (a probability for SigLIP's sigmoid, a cosine for CLIP) and the functions' loader
+    accepts the directory it rewrote."""
+    import shutil
+
+    from cliptag.bundle import ModelBundle
+
+    from model_export.cli import main
+
+    photos = real_photos(8)
+    for photo in photos:
+        shutil.copy(photo, tmp_path / photo.name)
+    # Every photo is labelled with every tag: at the lowest threshold precision is 1, so each
+    # tag calibrates, at a threshold no higher than its lowest positive score.
+    rows = [f"{p.name},dog;cat;beach;forest;city" for p in photos]
+    (tmp_path / "labels.csv").write_text("path,tags\n" + "\n".join(rows) + "\n")
+    for name, directory in exported.items():
+        copy = tmp_path / name
+        shutil.copytree(directory, copy)
+        args = ["--labels", str(tmp_path / "labels.csv"), "--calibrate", "--min-positives", "2"]
+        assert main(["evaluate", "--model-dir", str(copy), "--no-progress", "--threads", "1", *args]) == 0
+        assert "calibration: target precision 0.9" in capsys.readouterr().out
+        bundle = ModelBundle.open(copy)
+        thresholds = [t.threshold for t in bundle.vocabulary.tags]
+        assert len(thresholds) == 5 and all(t is not None for t in thresholds), (name, thresholds)
+        if bundle.score_transform.kind == "sigmoid":
+            assert all(0.0 < t < 1.0 for t in thresholds if t is not None), thresholds
+        else:
+            assert all(-1.0 <= t <= 1.0 for t in thresholds if t is not None), thresholds

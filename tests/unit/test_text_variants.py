@@ -62,7 +62,7 @@ FP32 = variant("fp32", 250_000_000)
     ],
 )
 def test_int8_ships_only_where_cosine_and_top10_overlap_hold(int8: dict[str, Any], chosen: str, in_reason: str):
-    from model_export.export import choose_text_encoder, text_variant_holds
+    from model_export.text_variants import choose_text_encoder, text_variant_holds
 
     choice = choose_text_encoder([FP32, int8])
     assert choice["quantization"] == chosen
@@ -73,14 +73,14 @@ def test_int8_ships_only_where_cosine_and_top10_overlap_hold(int8: dict[str, Any
 
 
 def test_without_quantized_variants_fp32_ships_and_says_why():
-    from model_export.export import choose_text_encoder
+    from model_export.text_variants import choose_text_encoder
 
     choice = choose_text_encoder([FP32])
     assert choice["file"] == "text_encoder.onnx" and "--quantize none" in choice["reason"]
 
 
 def test_the_fp32_text_encoder_is_found_in_new_and_old_manifests():
-    from model_export.export import fp32_text_encoder_file
+    from model_export.text_variants import fp32_text_encoder_file
 
     new = {"text_encoder": {"file": QUANTIZED}, "text_encoder_fp32": {"file": "text_encoder.onnx"}}
     old = {"text_encoder": {"file": "text_encoder.onnx"}}  # exported before the variants: fp32 only
@@ -113,8 +113,8 @@ def test_a_small_vocabulary_gives_fewer_unique_queries_without_looping_forever()
 def test_the_manifest_names_a_verified_text_encoder_variant_and_keeps_fp32(variant_model: Path):
     from cliptag.bundle import ModelBundle
 
-    from model_export.export import choose_text_encoder, fp32_text_encoder_file
     from model_export.tag_embeddings import all_prompts
+    from model_export.text_variants import choose_text_encoder, fp32_text_encoder_file
 
     bundle = ModelBundle.open(variant_model)
     manifest = bundle.manifest
@@ -141,7 +141,7 @@ def test_the_shipped_encoder_embeds_a_query_like_fp32(variant_model: Path):
     from cliptag.bundle import ModelBundle
     from cliptag.text import TextEncoder
 
-    from model_export.export import fp32_text_encoder_file
+    from model_export.text_variants import fp32_text_encoder_file
 
     bundle = ModelBundle.open(variant_model)
     tokenizer = bundle.verified_path(bundle.manifest["tokenizer"]["file"])
