@@ -18,7 +18,9 @@ OPENCLIP_SPEC ?= open_clip_torch==3.3.0 timm==1.0.31 ftfy==6.3.1 wcwidth==0.9.5
 MODEL ?= open_clip:ViT-B-32-256/datacomp_s34b_b86k
 MODEL_DIR ?= build/model-$(subst :,_,$(subst /,_,$(MODEL)))
 TEST_MODEL_DIR ?= build/model-tiny
-BENCH_MODEL_DIR ?= build/model-vit-b-32-random
+# The bench runs random weights of the default model's real geometry (same compute as the real one).
+BENCH_MODEL ?= datacomp-b32-256-random
+BENCH_MODEL_DIR ?= build/model-$(BENCH_MODEL)
 ARCH ?= x86_64
 export SAM_CLI_TELEMETRY = 0
 
@@ -41,7 +43,8 @@ help:
 	@echo "make layer-check         build the runtime and text layers and run each function from its own layers"
 	@echo "make openapi             write openapi.json"
 	@echo "make soak                1,000 uploads with 10% injected faults through the local stack, then an audit"
-	@echo "make bench [BENCH_ARGS=] the performance table (full-size ViT-B/32 geometry, random weights);"
+	@echo "make bench [BENCH_ARGS=] the performance table (the default model's geometry, random weights;"
+	@echo "                         BENCH_MODEL=vit-b-32-random for OpenAI's);"
 	@echo "                         BENCH_ARGS=\"--only stages,cost\" runs some measures (python -m bench --list)"
 	@echo "make lint typecheck      ruff, mypy"
 	@echo "make checkov             checkov on template.yaml, offline: no failed check, every skip with a reason"
@@ -64,11 +67,11 @@ $(SAM_VENV)/.installed:
 
 # One rule exports every model directory; each directory's arguments are a target-specific
 # variable. The demo's, the tests' and the bench's directories coincide for MODEL=tiny or
-# MODEL=vit-b-32-random: a rule per directory would then define one target twice, and make
+# MODEL=$(BENCH_MODEL): a rule per directory would then define one target twice, and make
 # would warn and keep the last recipe. Here the last assignment simply wins (same export).
 MODEL_EXPORT_ARGS = --model $(MODEL)
 $(MODEL_DIR)/manifest.json: MODEL_EXPORT_ARGS = --model $(MODEL)
-$(BENCH_MODEL_DIR)/manifest.json: MODEL_EXPORT_ARGS = --model vit-b-32-random
+$(BENCH_MODEL_DIR)/manifest.json: MODEL_EXPORT_ARGS = --model $(BENCH_MODEL)
 $(TEST_MODEL_DIR)/manifest.json: MODEL_EXPORT_ARGS = --model tiny --no-progress
 
 # The default vocabulary and its descriptions: editing them re-exports (`make model`).

@@ -1,10 +1,11 @@
 """cliptag benchmark: one run, one table, ratios measured side by side on this machine.
 
-Runs the full-size ViT-B/32 geometry (random weights: same compute and size as the real model)
+Runs the default model's full-size geometry, DataComp ViT-B-32-256 (random weights: the same
+compute and size as the real model; ``make bench BENCH_MODEL=vit-b-32-random`` for OpenAI's)
 on real COCO photos, plus 12 MP JPEGs and large PNGs made by upscaling them, against the local
 stack (moto in its own process, real HTTP). Prints the table and writes it as JSON.
 
-    make bench                 # or: .venv/bin/python -m bench --model-dir build/model-vit-b-32-random
+    make bench                 # or: .venv/bin/python -m bench --model-dir build/model-datacomp-b32-256-random
     python -m bench --list     # the measures, one module each
     python -m bench --model-dir build/model-tiny --quick --only ort,decode   # a quick partial run
 

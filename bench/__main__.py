@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=bench.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model-dir", type=Path, default=ROOT / "build" / "model-vit-b-32-random")
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "build" / "model-datacomp-b32-256-random")
     parser.add_argument(
         "--models",
         default=",".join(models.DEFAULT_MODELS),

@@ -18,8 +18,8 @@ import json, statistics, sys, time
 import numpy as np, onnxruntime as ort
 from cliptag.encoder import session_options
 
-path, batch, rounds, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-x = np.random.default_rng(0).normal(size=(batch, 3, 224, 224)).astype(np.float32)
+path, batch, rounds, repeats, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+x = np.random.default_rng(0).normal(size=(batch, 3, size, size)).astype(np.float32)
 unoptimised = session_options()
 unoptimised.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
 no_arena = session_options()
@@ -51,10 +51,11 @@ print(json.dumps(out))
 
 
 def ort_variants(
-    path: str, batch: int, rounds: int, singles: int, preexec: Callable[[], None] | None = None
+    path: str, size: int, batch: int, rounds: int, singles: int, preexec: Callable[[], None] | None = None
 ) -> dict[str, float]:
     """ms per image for ORT's defaults, our options and no graph optimisation, in a fresh process."""
-    out = run_python(ORT_VARIANTS, [path, str(batch), str(rounds), str(singles)], python_env(), preexec)
+    args = [path, str(batch), str(rounds), str(singles), str(size)]
+    out = run_python(ORT_VARIANTS, args, python_env(), preexec)
     result: dict[str, float] = json.loads(out)
     return result
 
@@ -87,11 +88,12 @@ def run(bench: Bench) -> None:
     from cliptag.bundle import ModelBundle
     from cliptag.config import vcpus
 
-    path = str(ModelBundle.open(bench.model_dir).image_encoder_path())
+    bundle = ModelBundle.open(bench.model_dir)
+    path, size = str(bundle.image_encoder_path()), bundle.preprocessing.input_size
     batch, rounds, singles = bench.args.batch_size, bench.scale.ort_rounds, bench.scale.ort_singles
-    here = ort_variants(path, batch, rounds, singles)
+    here = ort_variants(path, size, batch, rounds, singles)
     join = cgroup_joiner(cpus=1)
-    one = ort_variants(path, batch, rounds, singles, preexec=join) if join else None
+    one = ort_variants(path, size, batch, rounds, singles, preexec=join) if join else None
     bench.section(f"inference, batch of {batch}, ms per image (median of {rounds})")
     single = here.pop("single")
     for label, ms in here.items():

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import gzip
 import io
 import json
@@ -35,6 +36,7 @@ from cliptag_cli import prices
 from cliptag_cli.feed import QueueFeeder
 from cliptag_cli.jobs import Checkpoint
 from cliptag_cli.target import Target
+from cliptag_cli.wake import wake
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,17 @@ class Backfill:
         return same_bytes and record.model == self.deployment.model and record.scoring == self.deployment.scoring
 
 
+def planned(deployment: Deployment | None, model_dir: str) -> Deployment:
+    """What the tagger would record with ``model_dir`` deployed: every record of another model is
+    due (the settings it keeps only matter for records of the same model)."""
+    from cliptag.bundle import ModelBundle
+
+    model = ModelBundle.open(model_dir).model_key
+    if deployment is None:
+        return Deployment(model, "", "", 0, 0.0)
+    return dataclasses.replace(deployment, model=model) if deployment.model != model else deployment
+
+
 def command(args: argparse.Namespace) -> int:
     """``cliptag backfill``: list, skip what is done, send the rest; report counts and cost."""
     from cliptag.adapters.dynamodb import DynamoCheckpoints, DynamoDeployments, Table
@@ -195,7 +208,14 @@ def command(args: argparse.Namespace) -> int:
     target = Target.from_args(args)
     table = Table(target.table, target.dynamodb)
     prefix, suffixes = target.listing_prefix(args.prefix), target.suffixes(args.suffix)
+    if args.model_dir and not args.dry_run:
+        print("error: --model-dir counts a switch of model: use it with --dry-run, then deploy that directory")
+        return 1
+    if not (args.no_wake or args.model_dir):
+        wake(target)  # a tagger deployed since its last message records what it runs now
     deployment = DynamoDeployments(table).get()
+    if args.model_dir:
+        deployment = planned(deployment, args.model_dir)
     if deployment is None:
         print("no tagger has recorded its model yet: every object counts as untagged", file=sys.stderr)
     source = args.inventory or f"s3://{target.bucket}/{prefix}"

@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="read an S3 Inventory report (CSV) instead of listing: s3://bucket/path/manifest.json",
     )
     p.add_argument("--page-size", type=int, default=1000, help="keys listed per request and per checkpoint (max 1000)")
+    p.add_argument(
+        "--model-dir",
+        help="with --dry-run: count for this exported model directory instead of the deployed one (the cost of a"
+        " switch of model, before deploying it)",
+    )
+    p.add_argument("--no-wake", action="store_true", help="do not ping the tagger first (it records what it runs)")
     _add_job_arguments(p, "count and estimate the cost; send nothing")
     p.set_defaults(fn=backfill.command)
 

@@ -17,6 +17,7 @@ product) and the exact tag changes and write units are reported.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -208,9 +209,7 @@ def command(args: argparse.Namespace) -> int:
         if preview.model_key != deployment.model:
             print(f"error: {args.model_dir} holds another image encoder than the deployed one ({deployment.model})")
             return 1
-        deployment = Deployment(
-            deployment.model, "", preview.scoring, deployment.top_k, deployment.min_score, deployment.vector_index
-        )
+        deployment = dataclasses.replace(deployment, vocabulary_version="", scoring=preview.scoring)
     checkpoint = checkpoint_for(DynamoCheckpoints(table), deployment)
     if args.restart:
         checkpoint.clear()

@@ -28,7 +28,7 @@ from cliptag_cli.retag import ITEM_BYTES
 from cliptag_cli.target import Target
 from cliptag_cli.verify.drift import KINDS, Confirm, counts, find, findings
 from cliptag_cli.verify.repair import Repairs
-from cliptag_cli.verify.snapshot import Scope, Snapshot
+from cliptag_cli.verify.snapshot import SCHEMA_VERSION, Scope, Snapshot
 
 DEFAULT_SETTLE_S = 900  # events still in the queue or being retried (visibility timeout x receives)
 EXAMPLES = 5
@@ -76,13 +76,16 @@ def _verify(args: argparse.Namespace) -> int:
         "source": args.inventory or "listing",
         "index": f"{target.vector_bucket}/{target.vector_index}",
         "scoring": deployment.scoring if deployment else "",
+        "legacy_model": deployment.legacy_model if deployment else "",
+        "schema": SCHEMA_VERSION,
     }
     name = hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
     snapshot = Snapshot(Path(args.state_dir) / f"{name}.sqlite", basis, fresh=args.restart)
     _walk(snapshot, target, table, scope, index, args)
     if snapshot.position("judged") is None:  # a repair interrupted after judging goes on from its findings
         as_of = _report_time(target, args.inventory) if args.inventory else None
-        snapshot.judged(find(snapshot, args.settle, _live_check(table, scope.bucket, index), as_of))
+        still = _live_check(table, scope.bucket, index, basis["legacy_model"])
+        snapshot.judged(find(snapshot, args.settle, still, as_of))
     pending = int(snapshot.position("judged"))
     found = counts(snapshot)
     _report(snapshot, found, pending, args.settle, index is not None)
@@ -125,24 +128,26 @@ def _walk(snapshot: Snapshot, target: Target, table: Table, scope: Scope, index:
             snapshot.add_vectors(index, scope, progress)
 
 
-def _live_check(table: Table, bucket: str, index: S3VectorIndex | None) -> Confirm:
+def _live_check(table: Table, bucket: str, index: S3VectorIndex | None, legacy_model: str) -> Confirm:
     """Read again (consistently) what the walk found, before it is reported: a write may have
     been half done (TAG items before their META, a vector before its record) or changed since."""
 
     def still(kind: str, key: str) -> bool:
         ref = keys.object_ref(bucket, key)
-        meta, tags = None, {}
+        meta, tags = None, {}  # tag -> (index sort key, model space)
         for item in table.query(f"{keys.PK} = :pk", {":pk": keys.object_pk(ref)}, ConsistentRead=True):
             if item[keys.SK] == keys.META:
                 meta = item
             elif (tag := keys.tag_from_sk(item[keys.SK])) is not None:
-                tags[tag] = item.get(keys.TAG_INDEX_SK, "")
+                tags[tag] = (item.get(keys.TAG_INDEX_SK, ""), keys.space_of_index_pk(item.get(keys.TAG_INDEX_PK, "")))
         tagged = meta is not None and meta.get("status") == "tagged"
         if kind == "orphan-vector":
             return not tagged
         if kind == "tag-items":
             scores = {t["tag"]: float(t["score"]) for t in (meta or {}).get("tags") or []} if tagged else {}
-            return tags != {t: keys.tag_index_sk(score, ref) for t, score in scores.items()}
+            model = str((meta or {}).get("model") or "")
+            space = keys.tag_space(model, legacy_model or model)
+            return tags != {t: (keys.tag_index_sk(score, ref), space) for t, score in scores.items()}
         if kind == "missing-vector":
             return tagged and index is not None and index.content_of(ref) != (meta or {}).get("content_id")
         return True

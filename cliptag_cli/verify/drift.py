@@ -101,19 +101,23 @@ def _gone_or_changed(snapshot: Snapshot, cutoff: float) -> Iterator[tuple[str, s
 def _tag_items(snapshot: Snapshot, cutoff: float, still: Confirm) -> Iterator[tuple[str, str, str]]:
     db = snapshot.db
     bucket = _bucket(snapshot)
-    records = db.execute("SELECT key, status, tags FROM records WHERE updated_at <= ?", (cutoff,))
-    for key, status, tags_json in records.fetchall():
-        ref = keys.object_ref(bucket, key)
-        wanted = {t: keys.tag_index_sk(s, ref) for t, s in json.loads(tags_json or "{}").items()}
+    legacy = snapshot.basis.get("legacy_model", "")
+    records = db.execute("SELECT key, status, tags, model FROM records WHERE updated_at <= ?", (cutoff,))
+    for key, status, tags_json, model in records.fetchall():
+        ref, space = keys.object_ref(bucket, key), keys.tag_space(model or "", legacy or model or "")
+        wanted = {t: (keys.tag_index_sk(s, ref), space) for t, s in json.loads(tags_json or "{}").items()}
         if status != "tagged":
             wanted = {}
-        stored = dict(db.execute("SELECT tag, sort_key FROM tag_items WHERE key = ?", (key,)).fetchall())
+        found = db.execute("SELECT tag, sort_key, space FROM tag_items WHERE key = ?", (key,)).fetchall()
+        stored = {tag: (sort_key, item_space or "") for tag, sort_key, item_space in found}
         if stored != wanted and still("tag-items", key):
             missing = sorted(wanted.keys() - stored.keys())
             extra = sorted(stored.keys() - wanted.keys())
-            scored = sorted(t for t in wanted.keys() & stored.keys() if wanted[t] != stored[t])
+            moved = sorted(t for t in wanted.keys() & stored.keys() if wanted[t][1] != stored[t][1])
+            scored = sorted(t for t in wanted.keys() & stored.keys() if wanted[t][0] != stored[t][0])
             parts = [f"{label} {', '.join(tags[:3])}" for label, tags in
-                     (("missing", missing), ("extra", extra), ("other score", scored)) if tags]  # fmt: skip
+                     (("missing", missing), ("extra", extra), ("other score", scored),
+                      ("another model's partition", moved)) if tags]  # fmt: skip
             yield "tag-items", key, f"{status}: " + "; ".join(parts)
     strays = db.execute(
         "SELECT DISTINCT t.key FROM tag_items t LEFT JOIN records r ON r.key = t.key WHERE r.key IS NULL"

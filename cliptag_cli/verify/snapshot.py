@@ -25,8 +25,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (id INTEGER PRIMARY KEY CHECK (id = 1), basis TEXT, started REAL, positions TEXT);
 CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, etag TEXT, size INTEGER, last_modified REAL);
 CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, status TEXT, etag TEXT, content_id TEXT,
-    tags TEXT, last_modified INTEGER, updated_at INTEGER);
-CREATE TABLE IF NOT EXISTS tag_items (key TEXT, tag TEXT, sort_key TEXT, PRIMARY KEY (key, tag));
+    tags TEXT, last_modified INTEGER, updated_at INTEGER, model TEXT);
+CREATE TABLE IF NOT EXISTS tag_items (key TEXT, tag TEXT, sort_key TEXT, space TEXT, PRIMARY KEY (key, tag));
 CREATE TABLE IF NOT EXISTS duplicates (key TEXT, sk TEXT, other_key TEXT, content_id TEXT, other_content_id TEXT,
     PRIMARY KEY (key, sk));
 CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector_key TEXT, content_id TEXT);
@@ -36,8 +36,19 @@ CREATE TABLE IF NOT EXISTS findings (kind TEXT, key TEXT, detail TEXT, repaired 
 MAX_AGE_S = 24 * 3600  # an unfinished walk older than this is stale: start afresh
 PHASES = ("objects", "table", "vectors")
 # Only what the comparison reads (a Scan is billed for whole items anyway: this saves transfer).
-SCAN_NAMES = {"#pk": keys.PK, "#sk": keys.SK, "#st": "status", "#k": "key", "#gs": keys.TAG_INDEX_SK}
-SCAN_FIELDS = "#pk, #sk, #st, #k, etag, content_id, tags, last_modified, updated_at, #gs, other_ref, other_content_id"
+SCAN_NAMES = {
+    "#pk": keys.PK,
+    "#sk": keys.SK,
+    "#st": "status",
+    "#k": "key",
+    "#gs": keys.TAG_INDEX_SK,
+    "#gp": keys.TAG_INDEX_PK,
+    "#m": "model",
+}
+SCAN_FIELDS = (
+    "#pk, #sk, #st, #k, etag, content_id, tags, last_modified, updated_at, #gs, #gp, #m, other_ref, other_content_id"
+)
+SCHEMA_VERSION = "2"  # in each walk's basis: a walk saved by another schema starts afresh
 
 
 @dataclass
@@ -155,13 +166,12 @@ class Snapshot:
                 values = (item.get("status"), item.get("etag") or "", item.get("content_id") or "")
                 times = (int(item.get("last_modified") or 0), int(item.get("updated_at") or 0))
                 tags = json.dumps({t["tag"]: float(t["score"]) for t in item.get("tags") or []})
-                self.db.execute(
-                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", (key, *values, tags, *times)
-                )
+                record = (key, *values, tags, *times, item.get("model") or "")
+                self.db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)", record)
             elif (tag := keys.tag_from_sk(sk)) is not None:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO tag_items VALUES (?, ?, ?)", (key, tag, item.get(keys.TAG_INDEX_SK, ""))
-                )
+                space = keys.space_of_index_pk(str(item.get(keys.TAG_INDEX_PK, "")))
+                tag_item = (key, tag, item.get(keys.TAG_INDEX_SK, ""), space)
+                self.db.execute("INSERT OR REPLACE INTO tag_items VALUES (?, ?, ?, ?)", tag_item)
             elif sk.startswith(keys.DUPLICATE_PREFIX):
                 other = scope.key_of(str(item.get("other_ref", ""))) or ""
                 row = (key, sk, other, item.get("content_id") or "", item.get("other_content_id") or "")

@@ -3,7 +3,7 @@
 | item                   | PK                 | SK              | GSI1PK          | GSI1SK                 |
 |------------------------|--------------------|-----------------|-----------------|------------------------|
 | object's tags          | OBJ#<bucket>/<key> | META            |                 |                        |
-| object has tag T       | OBJ#<bucket>/<key> | TAG#<T>         | TAG#<T>[#shard] | <score 7 digits>#<ref> |
+| object has tag T       | OBJ#<bucket>/<key> | TAG#<T>         | TAG[@<space>]#<T>[#shard] | <score 7 digits>#<ref> |
 | near-duplicate of R    | OBJ#<bucket>/<key> | DUP#<R>         |                 |                        |
 | embedding of content   | IMG#<sha256>       | MODEL#<model>   |                 |                        |
 | what the tagger runs   | DEPLOYMENT         | TAGGER          |                 |                        |
@@ -11,6 +11,9 @@
 
 Failed objects' META items also carry GSI2PK = FAILED#<bucket> and GSI2SK = <time>#<ref>: a
 sparse index holding only failures, newest first.
+
+Each model's records have their tag index partitions apart (``tag_space``): two models' scores
+never meet in one page, while a switch of model is re-tagging the library (docs/models.md).
 
 A category has no items of its own: its images are its tags' index partitions read together,
 in one order (every partition's sort keys compare alike), at read time (docs/search.md).
@@ -42,6 +45,7 @@ TIME_WIDTH = 10  # unix seconds, zero-padded: string order is time order until 2
 SCORE_DECIMALS = 6
 SCORE_SCALE = 1_000_000  # 10**SCORE_DECIMALS; (score + 1) * SCALE: 0..2,000,000, one step per 6th decimal
 SCORE_WIDTH = 7
+SPACE_DIGITS = 12  # hex digits of a model's tag space
 
 
 def object_ref(bucket: str, key: str) -> str:
@@ -110,8 +114,22 @@ def shard_of(ref: str, shards: int) -> int:
     return zlib.crc32(ref.encode("utf-8")) % shards if shards > 1 else 0
 
 
-def tag_index_pk(tag: str, shard: int = 0, shards: int = 1) -> str:
-    return f"{_TAG}{tag}" if shards <= 1 else f"{_TAG}{tag}#{shard}"
+def tag_space(model: str, legacy_model: str) -> str:
+    """The tag index partitions of one model's records: "" (the original ``TAG#<T>``) for the
+    table's first model, else a digest of the model key."""
+    if not model or model == legacy_model:
+        return ""
+    return hashlib.sha256(model.encode("utf-8")).hexdigest()[:SPACE_DIGITS]
+
+
+def space_of_index_pk(partition: str) -> str:
+    """The model space a tag index partition belongs to ("" for the original ``TAG#`` ones)."""
+    return partition.removeprefix("TAG@").partition("#")[0] if partition.startswith("TAG@") else ""
+
+
+def tag_index_pk(tag: str, shard: int = 0, shards: int = 1, space: str = "") -> str:
+    base = f"{_TAG}{tag}" if not space else f"TAG@{space}#{tag}"
+    return base if shards <= 1 else f"{base}#{shard}"
 
 
 def round_score(score: float) -> float:

@@ -92,6 +92,9 @@ class Deployment:
     top_k: int
     min_score: float
     vector_index: str = ""  # where objects' vectors go ("" when search is not deployed)
+    # The model the table's first records were tagged with: its records keep the tag index's
+    # original partitions, any other model's get partitions of their own (keys.tag_space).
+    legacy_model: str = ""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from cliptag import keys
 from cliptag.ports import DuplicateStore, ObjectStore, VectorIndex
-from cliptag.records import DOCUMENTED, Neighbour, TagScore, VectorFilter
+from cliptag.records import DOCUMENTED, Neighbour, ObjectRecord, TagScore, VectorFilter
 
 TOP_TAGS = 5
 SPARE = 5  # asked for beyond the limit, so hits dropped as stale rarely shorten a page
@@ -77,9 +77,15 @@ class Search:
         objects: ObjectStore,
         embed_text: Callable[[list[str]], NDArray[np.float32]],
         duplicates: DuplicateStore | None = None,
+        model: str | None = None,
     ) -> None:
+        """``model``: the deployed model's key; records of another one (a switch of model being
+        re-tagged) are never answered: their vectors live in another embedding space."""
         self.bucket, self.index, self.objects = bucket, index, objects
-        self.embed_text, self.duplicates_store = embed_text, duplicates
+        self.embed_text, self.duplicates_store, self.model = embed_text, duplicates, model
+
+    def _current(self, record: ObjectRecord | None) -> bool:
+        return record is not None and record.status == "tagged" and self.model in (None, record.model)
 
     def text(self, query: str, limit: int, where: VectorFilter | None = None, min_score: float = -1.0) -> SearchResults:
         (vector,) = self.embed_text([query])
@@ -90,7 +96,7 @@ class Search:
         """Images like this one, from its stored vector; None when it has none (unknown, failed,
         or not indexed yet)."""
         record = self.objects.get(self.bucket, key)
-        if record is None or record.status != "tagged":  # a vector left behind is not an image
+        if record is None or not self._current(record):  # a vector left behind is not an image
             return None
         ref = record.ref
         vector = self.index.get(ref)
@@ -119,7 +125,7 @@ class Search:
         hits = []
         for n in found:
             record = records.get(n.ref)
-            if record is None or record.status != "tagged" or record.content_id != n.content_id:
-                continue  # deleted, failed or overwritten since its vector was written
+            if record is None or not self._current(record) or record.content_id != n.content_id:
+                continue  # deleted, failed, overwritten or another model's since its vector was written
             hits.append(SearchHit(record.bucket, record.key, n.similarity, record.tags[:TOP_TAGS]))
         return tuple(hits[:limit])

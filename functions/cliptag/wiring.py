@@ -9,14 +9,15 @@ adapters. Tests and the local stack call ``reset()`` after changing the environm
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from functools import cache
 
 import numpy as np
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from numpy.typing import NDArray
 
-from cliptag import loading
+from cliptag import keys, loading
 from cliptag.adapters import s3, s3vectors
 from cliptag.adapters.dynamodb import (
     DynamoContentCache,
@@ -67,7 +68,23 @@ def reader() -> s3.S3ObjectReader:
 
 @cache
 def objects() -> DynamoObjectStore:
-    return DynamoObjectStore(table(), shards=settings().tag_index_shards)
+    # The table's first model is read when the store first writes (a failure there retries that
+    # message), not here: a cold start with the table out of reach still loads the model.
+    return DynamoObjectStore(table(), shards=settings().tag_index_shards, legacy_model=legacy_model)
+
+
+@cache
+def legacy_model() -> str:
+    """The table's first model, whose records keep the tag index's original partitions (the
+    deployment records it; before any deployment, this model). Another model's records go to
+    partitions of their own, so a switch of model never mixes two models in one page."""
+    try:
+        found = DynamoDeployments(table()).get()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise  # which partitions to write cannot be guessed: the message is retried
+        found = None  # no table (an in-memory bench): nothing to keep apart
+    return found.legacy_model if found else bundle().model_key
 
 
 def min_score() -> float:
@@ -135,8 +152,8 @@ def pipeline() -> TaggingPipeline:
     source, store = reader(), objects()
     b, s, runs = bundle(), settings(), deployment()
     try:  # so `cliptag retag` knows what is deployed; a failure here must not stop tagging
-        DynamoDeployments(table()).record(runs)
-    except (TransientError, ClientError) as exc:
+        DynamoDeployments(table()).record(dataclasses.replace(runs, legacy_model=legacy_model()))
+    except (TransientError, ClientError, BotoCoreError) as exc:
         logging.getLogger(__name__).warning("could not record the deployment: %s", exc)
     return TaggingPipeline(
         encoder=image_encoder(),
@@ -176,7 +193,8 @@ def page_tokens() -> PageTokens:
 @cache
 def queries() -> TagQueries:
     s = settings()
-    index = DynamoTagIndex(table(), s.tag_index_shards)
+    space = keys.tag_space(bundle().model_key, legacy_model())  # the API's manifest is the tagger's
+    index = DynamoTagIndex(table(), s.tag_index_shards, space)
     return TagQueries(s.images_bucket, objects(), index, DynamoFailureIndex(table()), page_tokens())
 
 
@@ -186,7 +204,7 @@ def search() -> Search | None:
     index = vector_index()
     if index is None:
         return None
-    return Search(settings().images_bucket, index, objects(), embed_query, duplicates())
+    return Search(settings().images_bucket, index, objects(), embed_query, duplicates(), bundle().model_key)
 
 
 def embed_query(texts: list[str]) -> NDArray[np.float32]:
@@ -212,6 +230,7 @@ def reset() -> None:
         table,
         reader,
         objects,
+        legacy_model,
         scorer,
         deployment,
         lexicon,

@@ -11,7 +11,6 @@ import shutil
 import sys
 from pathlib import Path
 
-
 # What the API's model layer may hold: Lambda's 250 MiB unzipped, less the API's code, runtime
 # layer and text layer (154.5 MiB measured, docs/performance.md), less a margin. A text encoder
 # above it (SigLIP2's, 256k-token vocabulary) stays out: the API reads it from ApiModelS3Uri.

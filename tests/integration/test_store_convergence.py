@@ -14,7 +14,8 @@ from cliptag.records import ObjectRecord, StaleEvent, TagScore
 
 @pytest.fixture
 def store(stack) -> DynamoObjectStore:
-    return wiring.objects()
+    """The tagger's store, in a table whose first model is "m" (the records below)."""
+    return DynamoObjectStore(wiring.table(), legacy_model="m")
 
 
 def record(key: str, tags: list[tuple[str, float]], content: str = "c1") -> ObjectRecord:
@@ -110,3 +111,21 @@ def test_index_sort_key_orders_by_score(store: DynamoObjectStore):
     rest, token = index.page(tag, 0.0, 2, token)
     assert [s for _, s in rest] == [0.1] and token is None
     assert keys.decode_score(keys.encode_score(0.123456)) == 0.123456
+
+
+def test_a_record_of_another_model_moves_to_that_models_partitions(store: DynamoObjectStore):
+    """A switch of model re-tags an object with the same tag, maybe the same score: its TAG item
+    must still leave the old model's partition for the new one's (keys.tag_space), or the new
+    model's pages would miss it and the old one's would keep it."""
+    import dataclasses
+
+    key = f"switch-{uuid.uuid4().hex[:6]}.jpg"
+    ref = f"b/{key}"
+    store.put(record(key, [("dog", 0.31)]), Claim("0A"))
+    assert ref in index_refs(store, "dog")  # the table's first model: the original partitions
+    store.put(dataclasses.replace(record(key, [("dog", 0.31)]), model="m2"), Claim("0B"))
+    assert ref not in index_refs(store, "dog")
+    space = keys.tag_space("m2", "m")
+    assert space and keys.tag_index_pk("dog", space=space) != keys.tag_index_pk("dog")
+    page, _ = DynamoTagIndex(store.table, space=space).page("dog", -1.0, 100, [None])
+    assert [r for r, _ in page if r == ref] == [ref]

@@ -43,6 +43,7 @@ NO_STACK = {
         ["bulk: 4,096 int8 embeddings", "live fp32 scorer", "rows whose tags differ"],
         ["rescore_per_s", "rescore_fp32_per_s", "rescore_differing"],
     ),
+    "models": (["tiny: image", "tiny: one query", "tiny: api model layer", "tiny: API cold, first query"], []),
     "transformers": (
         ["cliptag: total", "transformers: total", "transformers / cliptag", "embeddings, cliptag vs transformers"],
         ["cliptag_ms_per_image", "transformers_ms_per_image", "transformers_over_cliptag", "transformers_min_cosine"],
@@ -111,7 +112,10 @@ def test_retag_cost_per_million_objects():
 def test_quick_run_without_the_stack_prints_each_row_and_writes_each_figure(model_dir: Path, tmp_path: Path):
     real_photos(10)  # skips without photos
     out = tmp_path / "bench.json"
-    stdout = bench("--model-dir", str(model_dir), "--quick", "--only", ",".join(NO_STACK), "--json", str(out))
+    only = ",".join(NO_STACK)
+    stdout = bench(
+        "--model-dir", str(model_dir), "--models", str(model_dir), "--quick", "--only", only, "--json", str(out)
+    )
     rows = [line.strip() for line in stdout.splitlines() if line.startswith("  ")]
     figures = json.loads(out.read_text())
     assert figures["machine"]["cores"] >= 1
@@ -119,3 +123,5 @@ def test_quick_run_without_the_stack_prints_each_row_and_writes_each_figure(mode
         assert all(any(row.startswith(label) for row in rows) for label in labels), (name, rows)
         assert all(isinstance(figures.get(key), int | float) for key in keys), (name, figures)
     assert not any(row.startswith(("S3 GET", "throughput", "x86_64")) for row in rows)  # no stack, no cost
+    tiny = figures["models"]["tiny"]
+    assert tiny["image_ms"] > 0 and tiny["api_cold_s3_ms"] > 0 and tiny["embed_dim"] == 64

@@ -30,6 +30,27 @@ def test_shards_are_stable_and_in_range():
     assert keys.tag_index_pk("dog", shard, 4) == f"TAG#dog#{shard}"
 
 
+def test_each_model_has_tag_partitions_of_its_own_and_the_first_keeps_the_original_ones():
+    first, other = "openai/clip@main:int8:aa", "open_clip:ViT-B-32-256@datacomp:int8:bb"
+    assert keys.tag_space(first, first) == "" and keys.tag_space("", first) == ""
+    space = keys.tag_space(other, first)
+    assert len(space) == keys.SPACE_DIGITS and space == keys.tag_space(other, "anything else")
+    assert keys.tag_index_pk("dog", space=space) == f"TAG@{space}#dog"
+    assert keys.tag_index_pk("dog", 3, 4, space) == f"TAG@{space}#dog#3"
+    # A tag named like a space cannot reach another model's partition: the prefixes differ.
+    assert not keys.tag_index_pk(f"@{space}#dog").startswith(f"TAG@{space}#")
+    assert keys.space_of_index_pk(keys.tag_index_pk("dog", 1, 2, space)) == space
+    assert keys.space_of_index_pk(keys.tag_index_pk("dog", 1, 2)) == ""
+
+
+def test_a_deployment_recorded_before_tag_spaces_makes_its_model_the_first():
+    from cliptag.adapters.dynamodb import items
+
+    item = {"model": "m1", "vocabulary_version": "v", "scoring": "s", "top_k": 10, "min_score": 0.2}
+    assert items.deployment_from_item(item).legacy_model == "m1"
+    assert items.deployment_from_item({**item, "legacy_model": "m0"}).legacy_model == "m0"
+
+
 SECRET = b"a-test-secret-of-32-bytes-length"
 QUERY = "dog\n-1.0"
 

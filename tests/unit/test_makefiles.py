@@ -34,6 +34,7 @@ def exports(stdout: str) -> list[str]:
         ["demo"],
         ["test"],
         ["demo", "MODEL=vit-b-32-random"],
+        ["demo", "MODEL=datacomp-b32-256-random"],
         ["bench"],
         ["local", "MODEL=tiny"],
         ["layer-check"],
@@ -57,7 +58,8 @@ def test_dry_runs_print_no_warning(args: list[str]):
             ],
         ),
         (["test"], ["--model tiny --no-progress --out build/model-tiny"]),
-        (["bench"], ["--model vit-b-32-random --out build/model-vit-b-32-random"]),
+        (["bench"], ["--model datacomp-b32-256-random --out build/model-datacomp-b32-256-random"]),
+        (["bench", "BENCH_MODEL=vit-b-32-random"], ["--model vit-b-32-random --out build/model-vit-b-32-random"]),
         (["demo", "MODEL=/ckpt/mine"], ["--model /ckpt/mine --out build/model-_ckpt_mine"]),
         (
             ["demo", "MODEL=openai/clip-vit-base-patch32"],

@@ -51,7 +51,9 @@ def test_api_model_uri_moves_only_the_api_to_s3():
     # What each function is told to read (the code fetches from MODEL_S3_URI when it is set).
     tagger_env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["MODEL_S3_URI"]
     api_env = RESOURCES["ApiFunction"]["Properties"]["Environment"]["Variables"]["MODEL_S3_URI"]
-    assert _resolve(tagger_env, both) == "s3://models-bucket/clip" and _resolve(api_env, both) == "s3://api-models/siglip2"
+    assert (
+        _resolve(tagger_env, both) == "s3://models-bucket/clip" and _resolve(api_env, both) == "s3://api-models/siglip2"
+    )
     assert _resolve(api_env, {"ModelS3Uri": "s3://models-bucket/clip"}) == "s3://models-bucket/clip"
     assert _resolve(api_env, {"ModelS3Uri": "", "ApiModelS3Uri": ""}) == ""
 

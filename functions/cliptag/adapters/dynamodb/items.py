@@ -57,12 +57,13 @@ def record_from_meta(item: dict[str, Any]) -> ObjectRecord | None:
     return ObjectRecord(**values)
 
 
-def tag_items(record: ObjectRecord, shards: int) -> list[dict[str, Any]]:
-    shard = keys.shard_of(record.ref, shards)
+def tag_items(record: ObjectRecord, shards: int, legacy_model: str) -> list[dict[str, Any]]:
+    """One item per tag, in the index partitions of the record's model (keys.tag_space)."""
+    shard, space = keys.shard_of(record.ref, shards), keys.tag_space(record.model, legacy_model)
     return [
         {
             **object_key(record.ref, keys.tag_sk(t.tag)),
-            keys.TAG_INDEX_PK: keys.tag_index_pk(t.tag, shard, shards),
+            keys.TAG_INDEX_PK: keys.tag_index_pk(t.tag, shard, shards, space),
             keys.TAG_INDEX_SK: keys.tag_index_sk(t.score, record.ref),
             "score": _decimal(t.score),
         }
@@ -212,4 +213,6 @@ def deployment_from_item(item: dict[str, Any]) -> Deployment:
         top_k=int(item["top_k"]),
         min_score=float(item["min_score"]),
         vector_index=item.get("vector_index") or "",
+        # Written by a release before tag spaces: the model it ran tagged every record there is.
+        legacy_model=item.get("legacy_model") or item["model"],
     )

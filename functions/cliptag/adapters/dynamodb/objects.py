@@ -9,6 +9,7 @@ deleted, cannot resurrect it (cliptag.ordering).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from cliptag import keys, ordering
@@ -22,9 +23,17 @@ MAX_WRITERS = 5  # rounds of "read, converge" before giving up to SQS's redelive
 
 
 class DynamoObjectStore:
-    def __init__(self, table: Table, shards: int = 1) -> None:
+    def __init__(self, table: Table, shards: int = 1, legacy_model: str | Callable[[], str] | None = None) -> None:
+        """``legacy_model``: the table's first model (keys.tag_space), or how to read it when the
+        store first writes; None keeps every model's TAG items in the original partitions (a
+        table of one model)."""
         self.table = table
         self.shards = max(1, shards)
+        self.legacy_model = legacy_model
+
+    def _tag_items(self, record: ObjectRecord) -> list[dict[str, Any]]:
+        first = self.legacy_model() if callable(self.legacy_model) else self.legacy_model
+        return items.tag_items(record, self.shards, record.model if first is None else first)
 
     def get(self, bucket: str, key: str) -> ObjectRecord | None:
         item = self.table.get(items.object_key(keys.object_ref(bucket, key)))
@@ -39,7 +48,7 @@ class DynamoObjectStore:
     def put(self, record: ObjectRecord, claim: Claim) -> None:
         """Replace the object's tags with ``record``'s (a failed record has none), unless the
         stored state is newer than ``claim`` (StaleEvent)."""
-        meta, tag_items = items.meta_item(record), items.tag_items(record, self.shards)
+        meta, tag_items = items.meta_item(record), self._tag_items(record)
         self._converge(record.ref, meta, tag_items, claim)
 
     def delete(self, bucket: str, key: str, claim: Claim) -> None:
@@ -82,7 +91,7 @@ class DynamoObjectStore:
                 continue  # another writer moved META meanwhile: look again
             sequencer = ordering.later(claim.sequencer, (current or {}).get(items.SEQUENCER))
             legacy = None if sequencer else (current or {}).get(items.LEGACY_SEQUENCER)
-            puts = [item for sk, item in wanted.items() if existing.get(sk) != item[keys.TAG_INDEX_SK]]
+            puts = [item for sk, item in wanted.items() if existing.get(sk) != _index_keys(item)]
             deletes = [items.object_key(ref, sk) for sk in existing if sk not in wanted]
             deletes += items.stale_duplicates(
                 ref, meta.get("content_id") if meta.get("status") == "tagged" else None, duplicates
@@ -103,33 +112,38 @@ class DynamoObjectStore:
         revision = int(current.get("revision", 0))
         return self.table.put({**meta, "revision": revision + 1}, "revision = :rev", values={":rev": revision})
 
-    def _restore(self, ref: str, current: dict[str, Any] | None, existing: dict[str, str]) -> bool:
+    def _restore(self, ref: str, current: dict[str, Any] | None, existing: dict[str, tuple[str, str]]) -> bool:
         """After losing to newer state: bring the TAG items in line with the winner's META (its
         tags and scores), whoever left them wrong (this writer before a crash or a lost race),
         then move the winner's revision on, so that a writer converging meanwhile re-reads
         instead of keeping what was overwritten. True when nothing was left to do or it was
         done; False when META changed first (the caller looks again)."""
         record = items.record_from_meta(current) if current else None
-        winner = {item[keys.SK]: item for item in items.tag_items(record, self.shards)} if record else {}
-        puts = [item for sk, item in winner.items() if existing.get(sk) != item[keys.TAG_INDEX_SK]]
+        winner = {item[keys.SK]: item for item in self._tag_items(record)} if record else {}
+        puts = [item for sk, item in winner.items() if existing.get(sk) != _index_keys(item)]
         deletes = [items.object_key(ref, sk) for sk in existing if sk not in winner]
         if not (puts or deletes):
             return True
         self.table.batch_write(puts, deletes)
         return current is None or self._put_meta(current, current)
 
-    def _state(self, ref: str) -> tuple[dict[str, Any] | None, dict[str, str], list[dict[str, Any]]]:
-        """(META or None, {TAG sort key: its index sort key}, the near-duplicate items) as stored
+    def _state(self, ref: str) -> tuple[dict[str, Any] | None, dict[str, tuple[str, str]], list[dict[str, Any]]]:
+        """(META or None, {TAG sort key: its index keys}, the near-duplicate items) as stored
         right now."""
         meta: dict[str, Any] | None = None
-        tags: dict[str, str] = {}
+        tags: dict[str, tuple[str, str]] = {}
         duplicates: list[dict[str, Any]] = []
         partition = self.table.query(f"{keys.PK} = :pk", {":pk": keys.object_pk(ref)}, ConsistentRead=True)
         for item in partition:
             if item[keys.SK] == keys.META:
                 meta = item
             elif keys.tag_from_sk(item[keys.SK]) is not None:
-                tags[item[keys.SK]] = item.get(keys.TAG_INDEX_SK, "")
+                tags[item[keys.SK]] = _index_keys(item)
             elif item[keys.SK].startswith(keys.DUPLICATE_PREFIX):
                 duplicates.append(item)
         return meta, tags, duplicates
+
+
+def _index_keys(item: dict[str, Any]) -> tuple[str, str]:
+    """Where a TAG item sits in the tag index: its partition (tag, shard, model's space) and place."""
+    return item.get(keys.TAG_INDEX_PK, ""), item.get(keys.TAG_INDEX_SK, "")

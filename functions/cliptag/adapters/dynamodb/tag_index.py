@@ -20,9 +20,11 @@ PARALLEL_QUERIES = 16  # a category's partitions are read concurrently (one Quer
 
 
 class DynamoTagIndex:
-    def __init__(self, table: Table, shards: int = 1) -> None:
+    def __init__(self, table: Table, shards: int = 1, space: str = "") -> None:
+        """``space``: the deployed model's partitions (keys.tag_space): only its records are read."""
         self.table = table
         self.shards = max(1, shards)
+        self.space = space
         self._pool: ThreadPoolExecutor | None = None
 
     def page(
@@ -47,7 +49,7 @@ class DynamoTagIndex:
         """Up to limit+1 index sort keys of one shard after ``position``, best first."""
         if position == "":  # exhausted
             return []
-        partition = keys.tag_index_pk(tag, shard, self.shards)
+        partition = keys.tag_index_pk(tag, shard, self.shards, self.space)
         start: dict[str, Any] | None = None
         if position:
             ref = keys.ref_from_index_sk(position)
@@ -77,7 +79,9 @@ class DynamoTagIndex:
         last entry of a partition that had more cannot be placed yet, so they wait for the next
         call (which starts after the last key returned).
         """
-        partitions = [keys.tag_index_pk(tag, shard, self.shards) for tag in tags for shard in range(self.shards)]
+        partitions = [
+            keys.tag_index_pk(tag, shard, self.shards, self.space) for tag in tags for shard in range(self.shards)
+        ]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(PARALLEL_QUERIES, thread_name_prefix="index")
         # limit+1 rows a partition: one more than kept tells a finished partition from a cut one.
