@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+from botocore.exceptions import ClientError
 from cliptag import keys
 from cliptag.adapters.dynamodb import DynamoObjectStore
 from cliptag.adapters.notifications import recheck_body
@@ -212,7 +213,10 @@ def command(args: argparse.Namespace) -> int:
         print("error: --model-dir counts a switch of model: use it with --dry-run, then deploy that directory")
         return 1
     if not (args.no_wake or args.model_dir):
-        wake(target)  # a tagger deployed since its last message records what it runs now
+        try:  # a tagger deployed since its last message records what it runs now
+            wake(target)
+        except ClientError as exc:  # e.g. read-only credentials for a dry run
+            print(f"could not wake the tagger ({exc}): counting against what it recorded last", file=sys.stderr)
     deployment = DynamoDeployments(table).get()
     if args.model_dir:
         deployment = planned(deployment, args.model_dir)

@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         " switch of model, before deploying it)",
     )
     p.add_argument("--no-wake", action="store_true", help="do not ping the tagger first (it records what it runs)")
-    _add_job_arguments(p, "count and estimate the cost; send nothing")
+    _add_job_arguments(p, "count and estimate the cost; send nothing to tag (the tagger is still pinged: --no-wake)")
     p.set_defaults(fn=backfill.command)
 
     p = sub.add_parser(

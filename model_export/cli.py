@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vocabulary", type=Path, default=DEFAULT_VOCABULARY, help="tag vocabulary YAML")
     p.add_argument(
         "--quantize",
-        choices=["auto", "none", "int8", "fp16"],
+        choices=["auto", "none", "int8", "int8-per-channel", "fp16"],
         default="auto",
         help="image encoder variant: auto picks the smallest with min cosine >= 0.99 vs fp32",
     )

@@ -225,18 +225,23 @@ def _quantize(
                 "top5_agreement": parity.top5_agreement(reference, embeds, tag_matrix),
             }
         )
+    return choose_image_encoder(variants, opts.quantize, len(pixels)), variants
+
+
+def choose_image_encoder(variants: list[dict[str, Any]], quantize: str, photos: int) -> dict[str, Any]:
+    """The smallest variant whose min cosine to fp32 holds (an explicit ``--quantize`` is
+    honoured), with the reason and every variant's figures."""
     eligible = [v for v in variants if v["min_cosine"] >= QUANTIZED_MIN_COSINE]
-    if opts.quantize not in ("auto", "none"):  # an explicit choice is honoured, with its figures recorded
-        eligible = [v for v in variants if v["quantization"] == opts.quantize]
+    if quantize not in ("auto", "none"):  # an explicit choice is honoured, with its figures recorded
+        eligible = [v for v in variants if v["quantization"] == quantize]
     chosen = dict(min(eligible, key=lambda v: v["bytes"]))
     others = ", ".join(f"{v['quantization']} {v['bytes'] / 1e6:.1f} MB min cos {v['min_cosine']:.4f}" for v in variants)
     chosen["reason"] = (
-        f"explicitly requested (--quantize {opts.quantize})"
-        if opts.quantize not in ("auto", "none")
-        else f"smallest variant with min cosine >= {QUANTIZED_MIN_COSINE} vs fp32 on {len(pixels)} real photos"
-        f" ({others})"
+        f"explicitly requested (--quantize {quantize})"
+        if quantize not in ("auto", "none")
+        else f"smallest variant with min cosine >= {QUANTIZED_MIN_COSINE} vs fp32 on {photos} real photos ({others})"
     )
-    return chosen, variants
+    return chosen
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -43,15 +43,14 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 class ModelBundle:
     root: Path
     manifest: dict[str, Any]
-    # Brings a missing file into ``root`` by its manifest name (a model directory kept in S3).
+    # Brings a file missing from ``root`` by its manifest name and says where it put it (a model
+    # directory kept in S3); the manifest in ``root`` checks it like any other.
     fetch: Callable[[str], Path] | None = None
 
     @classmethod
     def open(cls, root: str | Path, fetch: Callable[[str], Path] | None = None) -> ModelBundle:
         root = Path(root)
         path = root / MANIFEST
-        if fetch is not None:
-            fetch(MANIFEST)
         if not path.is_file():
             raise ModelBundleError(f"{root} has no {MANIFEST}: not a cliptag model directory (run model_export)")
         try:
@@ -71,7 +70,7 @@ class ModelBundle:
             raise ModelBundleError(f"{name} is not listed in {self.root / MANIFEST}")
         path = self.root / name
         if not path.is_file() and self.fetch is not None:
-            self.fetch(name)
+            path = self.fetch(name)  # into a writable directory of its own (the root may be a layer)
         if not path.is_file():
             raise ModelBundleError(f"{path} is missing")
         actual = file_sha256(path)

@@ -25,6 +25,9 @@ class Settings:
     model_dir: str = field(default_factory=lambda: os.environ.get("MODEL_DIR", "/opt/model"))
     # s3://bucket/prefix: download the model directory into /tmp at cold start instead of a layer.
     model_s3_uri: str = field(default_factory=lambda: os.environ.get("MODEL_S3_URI", ""))
+    # Files the model layer left out (a text encoder too big for it), fetched from here and held to
+    # the layer's manifest: the layer stays the one truth about the model (ApiModelS3Uri).
+    model_files_s3_uri: str = field(default_factory=lambda: os.environ.get("MODEL_FILES_S3_URI", ""))
     # None: the manifest's default threshold (set by the export: one constant for real CLIP
     # weights, none for random ones); per-tag thresholds in the vocabulary override it.
     min_score: float | None = field(default_factory=lambda: _env_float("MIN_SCORE", None))

@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from cliptag.bundle import ModelBundle
+from cliptag.bundle import MANIFEST, ModelBundle
 from cliptag.config import Settings
 from cliptag.encoder import ImageEncoder
 from cliptag.text import TextEncoder
@@ -62,12 +62,17 @@ def settings() -> Settings:
 @single_flight
 def bundle() -> ModelBundle:
     s = settings()
-    if not s.model_s3_uri:
+    if not (s.model_s3_uri or s.model_files_s3_uri):
         return ModelBundle.open(Path(s.model_dir))
     from cliptag.adapters.s3 import ModelFiles  # boto3: only when the model lives in S3
 
     tmp_dir = Path(os.environ.get("CLIPTAG_TMP_MODEL_DIR", TMP_MODEL_DIR))
-    return ModelBundle.open(tmp_dir, fetch=ModelFiles(s.model_s3_uri, tmp_dir).fetch)
+    if s.model_s3_uri:  # the whole model directory, its manifest first
+        files = ModelFiles(s.model_s3_uri, tmp_dir)
+        files.fetch(MANIFEST)
+        return ModelBundle.open(tmp_dir, fetch=files.fetch)
+    # The layer's manifest, and from S3 only the files the layer lacks, checked against it.
+    return ModelBundle.open(Path(s.model_dir), fetch=ModelFiles(s.model_files_s3_uri, tmp_dir).fetch)
 
 
 @single_flight
@@ -88,13 +93,16 @@ def text_encoder() -> TextEncoder:
             f"search by text is not available: this deployment's layer has no text encoder ({b.text_encoder_file},"
             " too big for a Lambda layer); deploy with ApiModelS3Uri naming the model directory in S3 (docs/models.md)"
         )
-    return TextEncoder(
-        b.text_encoder_path(), b.tokenizer_path(), threads=settings().inference_threads, settings=b.text_settings
-    )
+    try:
+        paths = b.text_encoder_path(), b.tokenizer_path()
+    except Exception as exc:  # not in S3, refused, or another build's file: say so, never a bare 500
+        _log.error("the text encoder could not be had: %s", exc)
+        raise NoTextEncoder(f"search by text is not available: {exc} (ApiModelS3Uri, docs/models.md)") from exc
+    return TextEncoder(*paths, threads=settings().inference_threads, settings=b.text_settings)
 
 
-def start() -> threading.Thread | None:
-    """Load the image encoder on a thread, inside Lambda only (AWS_LAMBDA_FUNCTION_NAME is set).
+def start(build: Callable[[], object] | None = None) -> threading.Thread | None:
+    """Load the image encoder (or ``build``) on a thread, inside Lambda only (AWS_LAMBDA_FUNCTION_NAME is set).
 
     Elsewhere (tests, the local stack) nothing starts: they configure the environment first and
     build what they need themselves. A failure here is left for the first invocation, which
@@ -105,7 +113,7 @@ def start() -> threading.Thread | None:
 
     def run() -> None:
         try:
-            image_encoder()
+            (build or image_encoder)()
         except Exception as exc:  # reported by the first invocation's own attempt
             _log.warning("model preload failed; the first invocation will retry: %s", exc)
 

@@ -65,9 +65,13 @@ class Deployments(Protocol):
 
 
 class TagIndex(Protocol):
-    """Objects by tag, best first, over ``shards`` index partitions per tag."""
+    """Objects by tag, best first, over ``shards`` index partitions per tag, of one model's
+    records (``space``: keys.tag_space)."""
 
     shards: int
+
+    @property
+    def space(self) -> str: ...
 
     def page(
         self, tag: str, min_score: float, limit: int, positions: list[str | None]

@@ -62,7 +62,8 @@ class TagQueries:
 
     def images_with_tag(self, tag: str, min_score: float, limit: int, next_token: str | None) -> TagPage:
         """One page of the objects carrying ``tag`` (BadToken for a token this query did not issue)."""
-        query = f"{tag}\n{min_score!r}"  # a token only continues the query that issued it
+        # A token only continues the query that issued it, in the model's partitions it read.
+        query = f"{tag}\n{min_score!r}\n{self.index.space}"
         positions = self.tokens.decode(next_token, query, self.index.shards)
         rows, following = self.index.page(tag, min_score, limit, positions)
         images = tuple(TaggedImage(*keys.split_ref(ref), score) for ref, score in rows)
@@ -77,7 +78,7 @@ class TagQueries:
         An object carrying several of the tags is met once per tag; it is listed where its best
         one is met (its record says which), so it never appears twice, across pages too.
         """
-        query = f"category:{category}\n{min_score!r}"
+        query = f"category:{category}\n{min_score!r}\n{self.index.space}"
         (cursor,) = self.tokens.decode(next_token, query, 1)
         listed: list[TaggedImage] = []
         seen: set[str] = set()

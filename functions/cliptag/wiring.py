@@ -73,18 +73,26 @@ def objects() -> DynamoObjectStore:
     return DynamoObjectStore(table(), shards=settings().tag_index_shards, legacy_model=legacy_model)
 
 
-@cache
+_legacy: list[str] = []  # the table's first model, once read from the table
+
+
 def legacy_model() -> str:
     """The table's first model, whose records keep the tag index's original partitions (the
     deployment records it; before any deployment, this model). Another model's records go to
-    partitions of their own, so a switch of model never mixes two models in one page."""
+    partitions of their own, so a switch of model never mixes two models in one page. Kept once
+    read from the table; a guess (no deployment recorded yet) is asked again next time."""
+    if _legacy:
+        return _legacy[0]
     try:
         found = DynamoDeployments(table()).get()
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
             raise  # which partitions to write cannot be guessed: the message is retried
         found = None  # no table (an in-memory bench): nothing to keep apart
-    return found.legacy_model if found else bundle().model_key
+    if found is None:
+        return bundle().model_key
+    _legacy.append(found.legacy_model)
+    return found.legacy_model
 
 
 def min_score() -> float:
@@ -193,8 +201,8 @@ def page_tokens() -> PageTokens:
 @cache
 def queries() -> TagQueries:
     s = settings()
-    space = keys.tag_space(bundle().model_key, legacy_model())  # the API's manifest is the tagger's
-    index = DynamoTagIndex(table(), s.tag_index_shards, space)
+    # The API's manifest is the tagger's (its layer's); the table's first model is read at the query.
+    index = DynamoTagIndex(table(), s.tag_index_shards, lambda: keys.tag_space(bundle().model_key, legacy_model()))
     return TagQueries(s.images_bucket, objects(), index, DynamoFailureIndex(table()), page_tokens())
 
 
@@ -226,11 +234,11 @@ def renew_clients() -> None:
 
 def reset() -> None:
     loading.reset()
+    _legacy.clear()
     for fn in (
         table,
         reader,
         objects,
-        legacy_model,
         scorer,
         deployment,
         lexicon,

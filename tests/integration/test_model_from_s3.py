@@ -53,7 +53,7 @@ def test_an_api_layer_without_its_text_encoder_reads_it_from_the_api_model_uri(
 ):
     """A text encoder too big for the API's layer (SigLIP2's) is left out of it by the build:
     search by text answers 503 saying what to deploy, everything else answers; with the export
-    directory in S3 (ApiModelS3Uri, the API's MODEL_S3_URI) search by text works again."""
+    directory in S3 (ApiModelS3Uri) search by text works again, with the layer's manifest."""
     import subprocess
     import sys
     import urllib.parse
@@ -76,17 +76,25 @@ def test_an_api_layer_without_its_text_encoder_reads_it_from_the_api_model_uri(
         assert status == 503 and "ApiModelS3Uri" in body["error"], body
         assert api.get(similar)[0] == 200 and api.get("/tags")[0] == 200 and api.image(key)[0] == 200
 
+        # ApiModelS3Uri: the API's MODEL_FILES_S3_URI. Another build's text encoder uploaded there is
+        # refused against the layer's manifest (503, saying why); the export's own is used.
         s3.create_bucket(Bucket="api-models")
-        for path in model_dir.iterdir():
-            if path.is_file():
-                s3.upload_file(str(path), "api-models", f"tiny/{path.name}")
-        monkeypatch.setenv("MODEL_S3_URI", "s3://api-models/tiny")
+        encoder = wiring.bundle().text_encoder_file
+        s3.put_object(Bucket="api-models", Key=f"tiny/{encoder}", Body=b"another build's encoder")
+        s3.upload_file(str(model_dir / "tokenizer.json"), "api-models", "tiny/tokenizer.json")
+        monkeypatch.setenv("MODEL_FILES_S3_URI", "s3://api-models/tiny")
         monkeypatch.setenv("CLIPTAG_TMP_MODEL_DIR", str(tmp_path / "tmp-model"))
         wiring.reset()
         status, body = api.get("/search?q=dog")
+        assert status == 503 and "does not match the manifest" in body["error"], body
+        (tmp_path / "tmp-model" / encoder).unlink()  # a new container: /tmp starts empty
+        s3.upload_file(str(model_dir / encoder), "api-models", f"tiny/{encoder}")
+        wiring.reset()
+        status, body = api.get("/search?q=dog")
         assert status == 200 and body["images"], body
+        assert wiring.bundle().root == layer  # the layer's manifest and vocabulary, not S3's
     finally:
-        monkeypatch.setenv("MODEL_S3_URI", "")
+        monkeypatch.setenv("MODEL_FILES_S3_URI", "")
         monkeypatch.setenv("MODEL_DIR", str(model_dir))
         os.environ.pop("CLIPTAG_TMP_MODEL_DIR", None)
         wiring.reset()

@@ -52,9 +52,9 @@ def test_tiny_export_with_custom_vocabulary(tmp_path: Path):
     assert report["text_fp32"]["min_cosine"] >= 0.99999
     assert report["preprocessing"]["max_abs_diff"] <= 1e-4
     assert report["tokenizer"]["mismatches"] == 0
-    assert {v["quantization"] for v in report["variants"]} == {"fp32", "int8", "fp16"}
+    assert {v["quantization"] for v in report["variants"]} == {"fp32", "int8", "int8-per-channel", "fp16"}
     chosen = manifest["image_encoder"]
-    assert chosen["quantization"] in ("fp32", "int8", "fp16") and "min cosine" in chosen["reason"]
+    assert chosen["quantization"] in ("fp32", "int8", "int8-per-channel", "fp16") and "min cosine" in chosen["reason"]
     assert set(manifest["files"]) >= {
         "image_encoder.onnx",
         "text_encoder.onnx",

@@ -35,27 +35,32 @@ def test_model_bucket_statement_reads_only_the_model_prefix():
             assert _resolve(model["Resource"], {"ModelS3Uri": uri, "AWS::Partition": "aws"}) == arn
 
 
-def test_api_model_uri_moves_only_the_api_to_s3():
-    """ApiModelS3Uri (a text tower too big for a layer): the API reads that prefix and nothing
-    else in S3; the tagger keeps its layer and gains nothing. With both set, each reads its own."""
+def test_api_model_uri_moves_only_the_apis_missing_files_to_s3():
+    """ApiModelS3Uri (a text tower too big for a layer): the API may read that prefix and nothing
+    else in S3, and fetches from it only what its layer lacks (MODEL_FILES_S3_URI, checked against
+    the layer's manifest); the tagger keeps its layer and gains nothing. ModelS3Uri, when set, is
+    where both read the whole model."""
     assert _model_statements("TaggerFunction", api_model_bucket=True) == []
     (api,) = _model_statements("ApiFunction", api_model_bucket=True)
     assert api["Action"] == "s3:GetObject"
     params = {"ApiModelS3Uri": "s3://api-models/siglip2", "AWS::Partition": "aws"}
     assert _resolve(api["Resource"], params) == "arn:aws:s3:::api-models/siglip2/*"
     both = {**params, "ModelS3Uri": "s3://models-bucket/clip"}
-    (api,) = _model_statements("ApiFunction", api_model_bucket=True, model_bucket=True)
-    (tagger,) = _model_statements("TaggerFunction", api_model_bucket=True, model_bucket=True)
-    assert _resolve(api["Resource"], both) == "arn:aws:s3:::api-models/siglip2/*"
-    assert _resolve(tagger["Resource"], both) == "arn:aws:s3:::models-bucket/clip/*"
-    # What each function is told to read (the code fetches from MODEL_S3_URI when it is set).
-    tagger_env = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["MODEL_S3_URI"]
-    api_env = RESOURCES["ApiFunction"]["Properties"]["Environment"]["Variables"]["MODEL_S3_URI"]
-    assert (
-        _resolve(tagger_env, both) == "s3://models-bucket/clip" and _resolve(api_env, both) == "s3://api-models/siglip2"
-    )
-    assert _resolve(api_env, {"ModelS3Uri": "s3://models-bucket/clip"}) == "s3://models-bucket/clip"
-    assert _resolve(api_env, {"ModelS3Uri": "", "ApiModelS3Uri": ""}) == ""
+    for function in ("ApiFunction", "TaggerFunction"):
+        (statement,) = _model_statements(function, api_model_bucket=True, model_bucket=True)
+        assert _resolve(statement["Resource"], both) == "arn:aws:s3:::models-bucket/clip/*"
+    variables = RESOURCES["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["MODEL_FILES_S3_URI"] == {"Ref": "ApiModelS3Uri"} and "MODEL_S3_URI" not in variables
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["MODEL_S3_URI"] == {"Ref": "ModelS3Uri"}
+
+
+def test_an_api_reading_s3_may_take_api_gateways_29_s():
+    timeout = RESOURCES["ApiFunction"]["Properties"]["Timeout"]
+    assert [_resolve(timeout, p) for p in ({}, {"ApiModelS3Uri": "s3://m/p"}, {"ModelS3Uri": "s3://m/p"})] == [
+        10,
+        29,
+        29,
+    ]
 
 
 def test_tmp_follows_the_parameter_only_for_a_function_reading_s3():

@@ -9,6 +9,7 @@ between pages inside signed tokens.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,18 +21,26 @@ PARALLEL_QUERIES = 16  # a category's partitions are read concurrently (one Quer
 
 
 class DynamoTagIndex:
-    def __init__(self, table: Table, shards: int = 1, space: str = "") -> None:
-        """``space``: the deployed model's partitions (keys.tag_space): only its records are read."""
+    def __init__(self, table: Table, shards: int = 1, space: str | Callable[[], str] = "") -> None:
+        """``space``: the deployed model's partitions (keys.tag_space), or how to find them at each
+        query: only its records are read."""
         self.table = table
         self.shards = max(1, shards)
-        self.space = space
+        self._space = space
         self._pool: ThreadPoolExecutor | None = None
+
+    @property
+    def space(self) -> str:
+        return self._space() if callable(self._space) else self._space
 
     def page(
         self, tag: str, min_score: float, limit: int, positions: list[str | None]
     ) -> tuple[list[tuple[str, float]], list[str | None] | None]:
         """Objects with ``tag`` and score >= min_score, best first: (page of (ref, score), next positions)."""
-        heads = [self._shard_head(tag, shard, min_score, limit, positions[shard]) for shard in range(self.shards)]
+        space = self.space
+        heads = [
+            self._shard_head(tag, shard, space, min_score, limit, positions[shard]) for shard in range(self.shards)
+        ]
         merged = sorted(((sk, shard) for shard, rows in enumerate(heads) for sk in rows), reverse=True)
         page = merged[:limit]
         following = list(positions)
@@ -45,11 +54,13 @@ class DynamoTagIndex:
         results = [(keys.ref_from_index_sk(sk), keys.score_from_index_sk(sk)) for sk, _ in page]
         return results, following if any(p != "" for p in following) else None
 
-    def _shard_head(self, tag: str, shard: int, min_score: float, limit: int, position: str | None) -> list[str]:
+    def _shard_head(
+        self, tag: str, shard: int, space: str, min_score: float, limit: int, position: str | None
+    ) -> list[str]:
         """Up to limit+1 index sort keys of one shard after ``position``, best first."""
         if position == "":  # exhausted
             return []
-        partition = keys.tag_index_pk(tag, shard, self.shards, self.space)
+        partition = keys.tag_index_pk(tag, shard, self.shards, space)
         start: dict[str, Any] | None = None
         if position:
             ref = keys.ref_from_index_sk(position)
@@ -79,9 +90,8 @@ class DynamoTagIndex:
         last entry of a partition that had more cannot be placed yet, so they wait for the next
         call (which starts after the last key returned).
         """
-        partitions = [
-            keys.tag_index_pk(tag, shard, self.shards, self.space) for tag in tags for shard in range(self.shards)
-        ]
+        space = self.space
+        partitions = [keys.tag_index_pk(tag, shard, self.shards, space) for tag in tags for shard in range(self.shards)]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(PARALLEL_QUERIES, thread_name_prefix="index")
         # limit+1 rows a partition: one more than kept tells a finished partition from a cut one.
