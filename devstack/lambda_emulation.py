@@ -3,6 +3,7 @@ poller) and API Gateway's REST proxy integration, the way `sam local start-api` 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
 
 
 class FakeContext:
@@ -20,7 +22,7 @@ class FakeContext:
         self.function_name = name
         self.function_version = "$LATEST"
         self.memory_limit_in_mb = memory_mb
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:{name}"
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{name}"
         self.log_stream_name = "local"
@@ -92,6 +94,18 @@ class EventSourceMapping:
         }
 
 
+def signer(headers: dict[str, str]) -> dict[str, str]:
+    """Who signed the request, as API Gateway's IAM authorizer puts it in the request context
+    ("Amazon API Gateway Developer Guide": $context.identity.userArn, caller, accessKey). The local
+    gateway checks no signature and has no IAM: it names the signer by the access key of the
+    SigV4 Authorization header, in the emulated account; unsigned requests carry no identity."""
+    found = re.search(r"Credential=([A-Za-z0-9]+)/", headers.get("Authorization") or headers.get("authorization") or "")
+    if not found:
+        return {}
+    key = found.group(1)
+    return {"accessKey": key, "caller": key, "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/{key}"}
+
+
 def api_gateway_event(method: str, raw_path: str, headers: dict[str, str], body: str | None) -> dict[str, Any]:
     """An API Gateway REST proxy event, as `sam local start-api` would build it."""
     parts = urlsplit(raw_path)
@@ -111,7 +125,7 @@ def api_gateway_event(method: str, raw_path: str, headers: dict[str, str], body:
             "stage": "v1",
             "httpMethod": method,
             "path": f"/v1{parts.path}",
-            "identity": {"sourceIp": "127.0.0.1"},
+            "identity": {"sourceIp": "127.0.0.1", **signer(headers)},
         },
         "body": body,
         "isBase64Encoded": False,

@@ -267,6 +267,7 @@ class LocalStack:
             {
                 "TOKEN_SECRET_ARN": pagination_secret(self.client("secretsmanager")),
                 "TABLE_NAME": info.table,
+                "TAGGING_QUEUE_URL": info.queue_url,
                 "IMAGES_BUCKET": info.bucket,
                 "MODEL_DIR": str(self.model_dir),
                 "MODEL_S3_URI": "",

@@ -144,10 +144,13 @@ def _live_check(table: Table, bucket: str, index: S3VectorIndex | None, legacy_m
         if kind == "orphan-vector":
             return not tagged
         if kind == "tag-items":
-            scores = {t["tag"]: float(t["score"]) for t in (meta or {}).get("tags") or []} if tagged else {}
+            given = (meta or {}).get("tags") or [] if tagged else []
             model = str((meta or {}).get("model") or "")
             space = keys.tag_space(model, legacy_model or model)
-            return tags != {t: (keys.tag_index_sk(score, ref), space) for t, score in scores.items()}
+            wanted = {
+                t["tag"]: (keys.tag_index_sk(float(t["score"]), ref, t.get("source") == "person"), space) for t in given
+            }
+            return tags != wanted
         if kind == "missing-vector":
             return tagged and index is not None and index.content_of(ref) != (meta or {}).get("content_id")
         return True

@@ -105,7 +105,8 @@ def _tag_items(snapshot: Snapshot, cutoff: float, still: Confirm) -> Iterator[tu
     records = db.execute("SELECT key, status, tags, model FROM records WHERE updated_at <= ?", (cutoff,))
     for key, status, tags_json, model in records.fetchall():
         ref, space = keys.object_ref(bucket, key), keys.tag_space(model or "", legacy or model or "")
-        wanted = {t: (keys.tag_index_sk(s, ref), space) for t, s in json.loads(tags_json or "{}").items()}
+        tags = json.loads(tags_json or "{}").items()
+        wanted = {t: (keys.tag_index_sk(s, ref, confirmed), space) for t, (s, confirmed) in tags}
         if status != "tagged":
             wanted = {}
         found = db.execute("SELECT tag, sort_key, space FROM tag_items WHERE key = ?", (key,)).fetchall()

@@ -48,7 +48,7 @@ SCAN_NAMES = {
 SCAN_FIELDS = (
     "#pk, #sk, #st, #k, etag, content_id, tags, last_modified, updated_at, #gs, #gp, #m, other_ref, other_content_id"
 )
-SCHEMA_VERSION = "2"  # in each walk's basis: a walk saved by another schema starts afresh
+SCHEMA_VERSION = "3"  # in each walk's basis: a walk saved by another schema starts afresh
 
 
 @dataclass
@@ -165,7 +165,10 @@ class Snapshot:
             if sk == keys.META:
                 values = (item.get("status"), item.get("etag") or "", item.get("content_id") or "")
                 times = (int(item.get("last_modified") or 0), int(item.get("updated_at") or 0))
-                tags = json.dumps({t["tag"]: float(t["score"]) for t in item.get("tags") or []})
+                # tag -> [score, confirmed by a person]: both decide the tag's index sort key
+                tags = json.dumps(
+                    {t["tag"]: [float(t["score"]), t.get("source") == "person"] for t in item.get("tags") or []}
+                )
                 record = (key, *values, tags, *times, item.get("model") or "")
                 self.db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?)", record)
             elif (tag := keys.tag_from_sk(sk)) is not None:

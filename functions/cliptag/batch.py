@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from cliptag.records import ContentRecord, ObjectEvent, TagScore
+from cliptag.records import ContentRecord, Decision, ObjectEvent, TagScore
 
 
 @dataclass
@@ -37,6 +37,7 @@ class Item:
     data: bytes = b""  # held only between read and decode
     pixels: NDArray[np.float32] | None = None
     tags: tuple[TagScore, ...] = ()  # scored in plan(), for the whole batch at once
+    decisions: dict[str, Decision] = field(default_factory=dict)  # people's, on its content (tag ->)
     transient: str = ""  # set: this message must be retried
     gone: bool = False  # nothing to write: deleted before we read it, or nothing to re-tag
     outcome: str = ""  # tagged | reused | retagged | failed | deleted | skipped | stale | changed

@@ -46,6 +46,8 @@ class Settings:
     # neighbours at or above the cosine threshold; empty threshold: the model directory's own.
     near_duplicates: bool = field(default_factory=lambda: os.environ.get("NEAR_DUPLICATES", "Off").lower() == "on")
     near_duplicate_threshold: float | None = field(default_factory=lambda: _env_float("NEAR_DUPLICATE_THRESHOLD", None))
+    # The tagging queue (the API only): a person's decision on a tag re-tags the objects it concerns.
+    tagging_queue_url: str = field(default_factory=lambda: os.environ.get("TAGGING_QUEUE_URL", ""))
     # Browser origin allowed to call the API (CORS); empty: CORS off.
     cors_allow_origin: str = field(default_factory=lambda: os.environ.get("CORS_ALLOW_ORIGIN", "").strip())
 

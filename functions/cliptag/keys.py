@@ -6,9 +6,12 @@
 | object has tag T       | OBJ#<bucket>/<key> | TAG#<T>         | TAG[@<space>]#<T>[#shard] | <score 7 digits>#<ref> |
 | near-duplicate of R    | OBJ#<bucket>/<key> | DUP#<R>         |                 |                        |
 | embedding of content   | IMG#<sha256>       | MODEL#<model>   |                 |                        |
+| decisions on content   | IMG#<sha256>       | DECISIONS       |                 |                        |
 | what the tagger runs   | DEPLOYMENT         | TAGGER          |                 |                        |
 | a job's checkpoint     | JOB#<job>          | CHECKPOINT      |                 |                        |
 
+Tagged objects' META items also carry GSI3PK = IMG#<sha256> and GSI3SK = <ref> (keys only): the
+objects that hold some bytes, which a person's decision on those bytes re-tags.
 Failed objects' META items also carry GSI2PK = FAILED#<bucket> and GSI2SK = <time>#<ref>: a
 sparse index holding only failures, newest first.
 
@@ -46,6 +49,10 @@ SCORE_DECIMALS = 6
 SCORE_SCALE = 1_000_000  # 10**SCORE_DECIMALS; (score + 1) * SCALE: 0..2,000,000, one step per 6th decimal
 SCORE_WIDTH = 7
 SPACE_DIGITS = 12  # hex digits of a model's tag space
+CONFIRMED_OFFSET = 3_000_000  # above any encoded score (2,000,000 at most), still SCORE_WIDTH digits
+CONTENT_INDEX = "GSI3"
+CONTENT_INDEX_PK, CONTENT_INDEX_SK = "GSI3PK", "GSI3SK"
+_DECISIONS, _DECISION = "DECISIONS", "tag:"
 
 
 def object_ref(bucket: str, key: str) -> str:
@@ -145,8 +152,12 @@ def decode_score(encoded: str) -> float:
     return round(int(encoded) / SCORE_SCALE - 1.0, SCORE_DECIMALS)
 
 
-def tag_index_sk(score: float, ref: str) -> str:
-    return f"{encode_score(score)}#{ref}"
+def tag_index_sk(score: float, ref: str, confirmed: bool = False) -> str:
+    """``<score>#<ref>``; a tag a person confirmed sorts above every score the model gives (its
+    own score plus CONFIRMED_OFFSET, the same width), so a tag page lists confirmed images first
+    and any minimum score keeps them."""
+    encoded = encode_score(score)
+    return f"{int(encoded) + CONFIRMED_OFFSET}#{ref}" if confirmed else f"{encoded}#{ref}"
 
 
 def ref_from_index_sk(sk: str) -> str:
@@ -154,7 +165,31 @@ def ref_from_index_sk(sk: str) -> str:
 
 
 def score_from_index_sk(sk: str) -> float:
-    return decode_score(sk.split("#", 1)[0])
+    value = int(sk.split("#", 1)[0])
+    return decode_score(str(value - CONFIRMED_OFFSET if value >= CONFIRMED_OFFSET else value))
+
+
+def confirmed_in_index_sk(sk: str) -> bool:
+    return int(sk.split("#", 1)[0]) >= CONFIRMED_OFFSET
+
+
+def decisions_sk() -> str:
+    """A content's decisions (one item under its content partition, one attribute per tag)."""
+    return _DECISIONS
+
+
+def decision_attribute(tag: str) -> str:
+    return f"{_DECISION}{tag}"
+
+
+def tag_from_decision_attribute(name: str) -> str | None:
+    return name.removeprefix(_DECISION) if name.startswith(_DECISION) else None
+
+
+def content_index_pk(content_id: str) -> str:
+    """A tagged object's META carries its content here: the objects holding some bytes, found
+    when a decision about those bytes must reach every key that holds them."""
+    return f"{_CONTENT}{content_id}"
 
 
 def _is_sort_key(text: str, width: int) -> bool:

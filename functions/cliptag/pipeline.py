@@ -28,10 +28,10 @@ from cliptag.encoder import ImageEncoder
 from cliptag.errors import TransientError
 from cliptag.imaging import Limits, Preprocessing
 from cliptag.ordering import Claim
-from cliptag.ports import ContentCache, ObjectReader, ObjectStore
+from cliptag.ports import ContentCache, DecisionStore, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, StaleEvent
 from cliptag.scoring import TagScorer
-from cliptag.steps import decode, object_record, read, read_revisions, resolve_retags, score
+from cliptag.steps import decode, object_record, read, read_decisions, read_revisions, resolve_retags, score
 from cliptag.vectors import VectorSync
 
 
@@ -48,6 +48,7 @@ class TaggingPipeline:
     objects: ObjectStore
     categories: Mapping[str, str] = field(default_factory=dict)  # tag -> its vocabulary category
     vectors: VectorSync | None = None  # the search index and near-duplicates; None: not deployed
+    decisions: DecisionStore | None = None  # people's decisions on tags; None: none are applied
     limits: Limits = field(default_factory=Limits)
     fast_decode: bool = True
     io_workers: int = 10
@@ -76,7 +77,9 @@ class TaggingPipeline:
         for group in todo.values():
             for other in group[1:]:
                 other.result, other.outcome = group[0].result, "reused"
-        score(self.scorer, items + [item for item in retags if item.event.kind == "retag" and item.result])
+        scored = items + [item for item in retags if item.event.kind == "retag" and item.result]
+        read_decisions(self.decisions, scored)
+        score(self.scorer, scored)
         return plans, stats
 
     def commit_all(self, plans: Sequence[MessagePlan]) -> dict[str, TransientError | None]:

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from cliptag.ordering import Claim, Stored
 from cliptag.records import (
     ContentRecord,
+    Decision,
     Deployment,
     DuplicatePair,
     Neighbour,
@@ -75,7 +76,7 @@ class TagIndex(Protocol):
 
     def page(
         self, tag: str, min_score: float, limit: int, positions: list[str | None]
-    ) -> tuple[list[tuple[str, float]], list[str | None] | None]: ...
+    ) -> tuple[list[tuple[str, float, bool]], list[str | None] | None]: ...
 
     def merged(
         self, tags: list[str], min_score: float, limit: int, after: str | None
@@ -98,3 +99,17 @@ class DuplicateStore(Protocol):
 
     def record(self, pairs: list[DuplicatePair]) -> None: ...
     def of(self, ref: str) -> list[DuplicatePair]: ...
+
+
+class DecisionStore(Protocol):
+    """People's decisions on tags, per content; and which tagged objects hold a content."""
+
+    def of_many(self, content_ids: list[str]) -> dict[str, dict[str, Decision]]: ...
+    def record(self, content_id: str, decision: Decision) -> None: ...
+    def holders(self, content_id: str, limit: int) -> list[str]: ...
+
+
+class RetagRequests(Protocol):
+    """Asks the tagger to re-score objects from their stored embeddings (no model, no S3 read)."""
+
+    def request(self, refs: list[str]) -> None: ...

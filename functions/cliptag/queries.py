@@ -8,6 +8,7 @@ indexes' shards and positions stay behind this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from cliptag import keys
 from cliptag.ports import FailureIndex, ObjectStore, TagIndex
@@ -23,6 +24,8 @@ class TaggedImage:
     key: str
     score: float
     """the tag's score on this image (a category's: its best tag's), as in its record"""
+    source: Literal["model", "person"] = "model"
+    """person: a person confirmed the tag (listed before the model's)"""
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,10 @@ class TagQueries:
         query = f"{tag}\n{min_score!r}\n{self.index.space}"
         positions = self.tokens.decode(next_token, query, self.index.shards)
         rows, following = self.index.page(tag, min_score, limit, positions)
-        images = tuple(TaggedImage(*keys.split_ref(ref), score) for ref, score in rows)
+        images = tuple(
+            TaggedImage(*keys.split_ref(ref), score, "person" if confirmed else "model")
+            for ref, score, confirmed in rows
+        )
         return TagPage(tag, images, self.tokens.encode(following, query) if following else None)
 
     def images_in_category(
@@ -92,12 +98,15 @@ class TagQueries:
             for sk, ref, score in rows:
                 cursor = sk
                 record = records.get(ref)
-                best = max((t.score for t in record.tags if t.tag in wanted), default=None) if record else None
+                # Its best tag in the category: a confirmed one first (as the index orders them).
+                ranks = ((t.source == "person", t.score) for t in record.tags if t.tag in wanted) if record else ()
+                best = max(ranks, default=None)
+                confirmed = keys.confirmed_in_index_sk(sk)
                 # Else: listed at its best tag, or the entry is stale. Two of its tags tied at its
                 # best score share one sort key: the first is listed.
-                if best == score and ref not in seen:
+                if best == (confirmed, score) and ref not in seen:
                     seen.add(ref)
-                    listed.append(TaggedImage(*keys.split_ref(ref), score))
+                    listed.append(TaggedImage(*keys.split_ref(ref), score, "person" if confirmed else "model"))
                     if len(listed) == limit:
                         more = more or sk != rows[-1][0]
                         break

@@ -28,7 +28,25 @@ class TagScore:
     tag: str
     """the tag's name, as in the vocabulary"""
     score: float
-    """cosine similarity of image and tag embeddings, -1..1 (6 decimals)"""
+    """the model's score: cosine similarity of image and tag embeddings, -1..1, or SigLIP's probability (6 decimals)"""
+    source: Literal["model", "person"] = "model"
+    """who gave the tag: the model, or a person who confirmed it (listed first)"""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A person's decision on one tag of some bytes: it holds for every key with those bytes,
+    through re-tags, vocabulary edits and re-uploads; new bytes start without."""
+
+    __pydantic_config__ = DOCUMENTED
+
+    tag: str
+    verdict: Literal["confirmed", "rejected"]
+    """confirmed: the tag applies (listed first); rejected: the model never gives it to these bytes"""
+    by: str
+    """the IAM identity that decided (the caller's ARN)"""
+    at: int
+    """when (unix seconds)"""
 
 
 @dataclass(frozen=True)
@@ -144,6 +162,9 @@ class VectorEntry:
     embedding: NDArray[np.float32]
     tags: tuple[str, ...]  # best first
     categories: tuple[str, ...]
+    # The model's space (keys.tag_space): "" for the table's first model, whose vectors carry no
+    # model (as every vector did before models had spaces), else a digest of the model key.
+    space: str = ""
 
 
 @dataclass(frozen=True)
@@ -153,6 +174,7 @@ class VectorFilter:
     tag: str | None = None
     category: str | None = None
     folder: str | None = None  # a key prefix ending in "/"
+    space: str | None = None  # one model's vectors (keys.tag_space; "" the first model's); None: any
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,9 +73,16 @@ class TagScorer:
         """Best tags first, each above its threshold, at most ``top_k`` per image."""
         return self.named(*self.select(self.scores(embeddings)))
 
-    def select(self, scores: NDArray[np.float32]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    @cached_property
+    def positions(self) -> dict[str, int]:
+        """Tag name -> its row in ``tag_embeddings``."""
+        return {name: i for i, name in enumerate(self.names)}
+
+    def select(
+        self, scores: NDArray[np.float32], top_k: int | None = None
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """[N, T] scores -> ([N, k] tag indices, best first, -1 where fewer passed; [N, k] scores)."""
-        n, k = scores.shape[0], min(self.top_k, scores.shape[1])
+        n, k = scores.shape[0], min(self.top_k if top_k is None else top_k, scores.shape[1])
         if k <= 0:
             return np.empty((n, 0), np.int64), np.empty((n, 0), np.float32)
         # Thresholds first, so a tag that fails its own threshold never takes a top-k slot.

@@ -8,6 +8,7 @@ dropped, and the record gives each hit its top tags.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -78,18 +79,27 @@ class Search:
         embed_text: Callable[[list[str]], NDArray[np.float32]],
         duplicates: DuplicateStore | None = None,
         model: str | None = None,
+        space: Callable[[], str] | None = None,
     ) -> None:
         """``model``: the deployed model's key; records of another one (a switch of model being
-        re-tagged) are never answered: their vectors live in another embedding space."""
+        re-tagged) are never answered: their vectors live in another embedding space. ``space``:
+        that model's space in the index (keys.tag_space), so queries find only its vectors and
+        a page is full even while most of the index still holds the previous model's."""
         self.bucket, self.index, self.objects = bucket, index, objects
         self.embed_text, self.duplicates_store, self.model = embed_text, duplicates, model
+        self.space = space
+
+    def _scoped(self, where: VectorFilter | None) -> VectorFilter | None:
+        if self.space is None:
+            return where
+        return dataclasses.replace(where or VectorFilter(), space=self.space())
 
     def _current(self, record: ObjectRecord | None) -> bool:
         return record is not None and record.status == "tagged" and self.model in (None, record.model)
 
     def text(self, query: str, limit: int, where: VectorFilter | None = None, min_score: float = -1.0) -> SearchResults:
         (vector,) = self.embed_text([query])
-        found = self.index.nearest(vector, limit + SPARE, where)
+        found = self.index.nearest(vector, limit + SPARE, self._scoped(where))
         return SearchResults(query, self._hits(found, limit, min_score))
 
     def similar(self, key: str, limit: int, where: VectorFilter | None = None) -> SearchResults | None:
@@ -102,7 +112,7 @@ class Search:
         vector = self.index.get(ref)
         if vector is None:
             return None
-        found = [n for n in self.index.nearest(vector, limit + SPARE + 1, where) if n.ref != ref]
+        found = [n for n in self.index.nearest(vector, limit + SPARE + 1, self._scoped(where)) if n.ref != ref]
         return SearchResults(key, self._hits(found, limit, -1.0))
 
     def duplicates(self, key: str) -> Duplicates | None:

@@ -9,9 +9,10 @@ import numpy as np
 
 from cliptag.batch import Item
 from cliptag.content import content_id
+from cliptag.decisions import decided_tags
 from cliptag.errors import ObjectChanged, ObjectGone, PermanentError, TransientError
 from cliptag.imaging import Limits, Preprocessing, load_pixels
-from cliptag.ports import ContentCache, ObjectReader, ObjectStore
+from cliptag.ports import ContentCache, DecisionStore, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, ObjectRecord
 from cliptag.scoring import TagScorer, categorise
 
@@ -95,13 +96,29 @@ def decode(preprocessing: Preprocessing, limits: Limits, fast: bool, item: Item)
     item.result = ContentRecord(status="pending", width=decoded.width, height=decoded.height, format=decoded.format)
 
 
+def read_decisions(decisions: DecisionStore | None, items: list[Item]) -> None:
+    """People's decisions on the batch's contents, in one read (most contents have none)."""
+    decided = [item for item in items if item.content_id and not item.transient]
+    if decisions is None or not decided:
+        return
+    try:
+        found = decisions.of_many([item.content_id for item in decided])
+    except TransientError as exc:
+        for item in decided:
+            item.retry(str(exc))
+        return
+    for item in decided:
+        item.decisions = found.get(item.content_id, {})
+
+
 def score(scorer: TagScorer, items: list[Item]) -> None:
-    """Tags for every embedded item of the batch, new, cached or re-tagged: one matrix product."""
+    """Tags for every embedded item of the batch, new, cached or re-tagged: one matrix product;
+    an item whose content has people's decisions is scored under them."""
     embedded = [(i, i.result.embedding) for i in items if i.result and i.result.embedding is not None]
     if embedded:
         scored = scorer.tags(np.stack([vector for _, vector in embedded]))
-        for (item, _), tags in zip(embedded, scored, strict=True):
-            item.tags = tuple(tags)
+        for (item, vector), tags in zip(embedded, scored, strict=True):
+            item.tags = decided_tags(scorer, vector, item.decisions) if item.decisions else tuple(tags)
 
 
 def object_record(

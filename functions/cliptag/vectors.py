@@ -25,7 +25,7 @@ from typing import TypeVar
 from cliptag.batch import Item, MessagePlan
 from cliptag.errors import TransientError
 from cliptag.ports import ContentCache, DuplicateStore, ObjectStore, VectorIndex
-from cliptag.records import DuplicatePair, ObjectRecord, VectorEntry
+from cliptag.records import DuplicatePair, ObjectRecord, VectorEntry, VectorFilter
 from cliptag.scoring import categorise
 
 INDEXED = {"tagged", "reused", "retagged"}  # outcomes whose object has a vector
@@ -56,6 +56,10 @@ class VectorSync:
     # Nearest objects a new upload is compared with: a query costs the same whatever its topK, and
     # exact copies of the upload (same bytes, skipped) must not crowd the near ones out.
     neighbours: int = 50
+    # The deployed model and each model's space in the index (keys.tag_space): during a switch of
+    # model its vectors are compared only with its own; by default all share one (tests).
+    model: str = ""
+    space_of: Callable[[str], str] = lambda model: ""
 
     def sync(self, plans: Sequence[MessagePlan], pool: Executor) -> dict[str, TransientError]:
         """Bring the index in line with ``plans`` (whose records are written); message id ->
@@ -91,6 +95,7 @@ class VectorSync:
             embedding=item.result.embedding,
             tags=tuple(t.tag for t in item.tags),
             categories=tuple(c.category for c in categorise(item.tags, self.categories)),
+            space=self.space_of(self.model),
         )
 
     def _write(self, puts: list[Item], deletes: list[Item]) -> dict[str, TransientError]:
@@ -149,6 +154,7 @@ class VectorSync:
                 content.embedding,
                 tuple(t.tag for t in r.tags),
                 tuple(c.category for c in r.categories),
+                self.space_of(r.model),
             )
             for r in records
             if (content := stored.get(r.content_id)) is not None and content.embedding is not None
@@ -158,7 +164,8 @@ class VectorSync:
     def _near_duplicates(self, item: Item) -> list[DuplicatePair]:
         assert item.result is not None and item.result.embedding is not None
         # One more than wanted: the object itself is its own nearest neighbour.
-        found = self.index.nearest(item.result.embedding, self.neighbours + 1)
+        own_model = VectorFilter(space=self.space_of(self.model))
+        found = self.index.nearest(item.result.embedding, self.neighbours + 1, own_model)
         return [
             DuplicatePair(item.event.ref, item.content_id, n.ref, n.content_id, n.similarity)
             for n in found

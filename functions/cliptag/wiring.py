@@ -21,6 +21,7 @@ from cliptag import keys, loading
 from cliptag.adapters import s3, s3vectors
 from cliptag.adapters.dynamodb import (
     DynamoContentCache,
+    DynamoDecisions,
     DynamoDeployments,
     DynamoDuplicates,
     DynamoFailureIndex,
@@ -28,7 +29,9 @@ from cliptag.adapters.dynamodb import (
     DynamoTagIndex,
     Table,
 )
+from cliptag.adapters.sqs import SqsRetagRequests
 from cliptag.config import objects_in_memory
+from cliptag.decisions import Corrections
 from cliptag.errors import TransientError
 from cliptag.imaging import Limits
 from cliptag.lexicon import Lexicon
@@ -150,7 +153,16 @@ def vector_sync() -> VectorSync | None:
         return None
     found = duplicates()
     threshold = near_duplicate_threshold() if found is not None else 1.0
-    return VectorSync(index, lexicon().category_of, objects(), contents(), duplicates=found, threshold=threshold)
+    return VectorSync(
+        index,
+        lexicon().category_of,
+        objects(),
+        contents(),
+        duplicates=found,
+        threshold=threshold,
+        model=bundle().model_key,
+        space_of=lambda model: keys.tag_space(model, legacy_model()),
+    )
 
 
 @cache
@@ -175,6 +187,7 @@ def pipeline() -> TaggingPipeline:
         objects=store,
         categories=lexicon().category_of,
         vectors=vector_sync(),
+        decisions=decisions(),
         limits=Limits(max_bytes=s.max_object_bytes, max_pixels=s.max_pixels),
         read_wave=objects_in_memory(s.max_object_bytes),
     )
@@ -212,7 +225,27 @@ def search() -> Search | None:
     index = vector_index()
     if index is None:
         return None
-    return Search(settings().images_bucket, index, objects(), embed_query, duplicates(), bundle().model_key)
+    model = bundle().model_key
+    space = lambda: keys.tag_space(model, legacy_model())  # noqa: E731 (read at the query, like the tag index's)
+    return Search(settings().images_bucket, index, objects(), embed_query, duplicates(), model, space)
+
+
+@cache
+def decisions() -> DynamoDecisions:
+    return DynamoDecisions(table())
+
+
+@cache
+def retag_requests() -> SqsRetagRequests:
+    return SqsRetagRequests(settings().tagging_queue_url)
+
+
+@cache
+def corrections() -> Corrections:
+    """Confirm and reject tags (the API); a stack without a queue URL cannot re-tag: refused."""
+    if not settings().tagging_queue_url:
+        raise RuntimeError("TAGGING_QUEUE_URL is not set: the API cannot have decisions applied")
+    return Corrections(settings().images_bucket, objects(), decisions(), retag_requests())
 
 
 def embed_query(texts: list[str]) -> NDArray[np.float32]:
@@ -230,6 +263,8 @@ def renew_clients() -> None:
         reader().client = s3.client()
     if vector_index.cache_info().currsize and (index := vector_index()) is not None:
         index.client = s3vectors.client()
+    if retag_requests.cache_info().currsize:
+        retag_requests().client = SqsRetagRequests(settings().tagging_queue_url).client
 
 
 def reset() -> None:
@@ -246,6 +281,9 @@ def reset() -> None:
         vector_index,
         duplicates,
         vector_sync,
+        decisions,
+        retag_requests,
+        corrections,
         pipeline,
         page_tokens,
         queries,

@@ -8,6 +8,7 @@ GET /tags/{tag}/images            objects with a tag (any case, or a synonym), b
 GET /categories/{name}/images     objects with any tag of a category, best first, paginated
 GET /search?q=                    images by meaning: free text embedded by the text encoder
 GET /tags                         the vocabulary
+PUT, DELETE /images/{key}/tags/{tag}  confirm or reject a tag (handlers.api_decisions)
 
 An unknown tag or category answers 404 with up to five close matches in "suggestions".
 
@@ -26,9 +27,10 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cliptag import loading, snapstart, wiring
+from cliptag.decisions import NotTagged
 from cliptag.keys import VECTOR_FOLDERS_MAX
 from cliptag.loading import NoTextEncoder
 from cliptag.queries import FailurePage, TagPage
@@ -36,6 +38,28 @@ from cliptag.records import ObjectRecord, VectorFilter
 from cliptag.search import Duplicates, SearchResults
 from cliptag.tokens import BadToken
 from pydantic import BaseModel
+
+from handlers import api_decisions
+from handlers.api_common import (
+    HINTS,
+    IMAGE_ROUTES,
+    MAX_QUERY_LENGTH,
+    TAG_PATTERN,
+    CategoryFilter,
+    CategoryName,
+    FolderFilter,
+    ImageKey,
+    Limit,
+    MinScore,
+    NextToken,
+    TagFilter,
+    TagName,
+    UnknownName,
+    error,
+    object_key_of,
+    vocabulary_category,
+    vocabulary_tag,
+)
 
 logger = Logger(service="cliptag-api")
 tracer = Tracer(service="cliptag-api")
@@ -52,26 +76,7 @@ def _cors() -> CORSConfig | None:
 
 
 app = APIGatewayRestResolver(enable_validation=True, cors=_cors())
-
-MAX_KEY_BYTES = 1024  # S3's own limit, on the decoded key
-MAX_TAG_LENGTH = 100
-TAG_PATTERN = r"^\w[\w '&.,()!+\-]*$"  # also what the router can match in a path segment
-# What a failed constraint means, in words, for the parameters whose rule is a pattern.
-HINTS = {
-    "tag": f"tag must be 1..{MAX_TAG_LENGTH} letters, digits, spaces or simple punctuation",
-    "name": f"name must be 1..{MAX_TAG_LENGTH} letters, digits, spaces or simple punctuation",
-}
-MAX_QUERY_LENGTH = 300  # characters; CLIP reads at most 77 tokens of it anyway
-KEY_DESCRIPTION = f"the object key, URL-encoded; at most {MAX_KEY_BYTES} bytes decoded"
-IMAGE_ROUTES = ("tags", "similar", "duplicates")  # /images/{key}/<route>
-
-
-class UnknownName(Exception):
-    """A tag or category the vocabulary does not have; ``suggestions`` are its closest names."""
-
-    def __init__(self, kind: str, name: str, suggestions: list[str]) -> None:
-        super().__init__(f"unknown {kind} {name!r}")
-        self.suggestions = suggestions
+app.include_router(api_decisions.router)
 
 
 class VocabularyTag(BaseModel):
@@ -87,27 +92,23 @@ class VocabularyListing(BaseModel):
     tags: list[VocabularyTag]
 
 
-def _error(status: int, message: str) -> Response[Any]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"error": message})
-
-
 @app.exception_handler(RequestValidationError)
 def _bad_request(exc: RequestValidationError) -> Response[Any]:
     problems = []
     for e in exc.errors():
         field = ".".join(str(p) for p in e.get("loc", ())[1:]) or "request"
         problems.append(HINTS.get(field) or f"{field}: {e.get('msg')}")
-    return _error(400, "; ".join(problems) or "invalid request")
+    return error(400, "; ".join(problems) or "invalid request")
 
 
 @app.exception_handler(NotFoundError)
 def _not_found(exc: NotFoundError) -> Response[Any]:
-    return _error(404, str(exc) or "not found")
+    return error(404, str(exc) or "not found")
 
 
 @app.exception_handler(BadRequestError)
 def _bad_parameter(exc: BadRequestError) -> Response[Any]:
-    return _error(400, str(exc.msg))
+    return error(400, str(exc.msg))
 
 
 @app.exception_handler(UnknownName)
@@ -118,54 +119,17 @@ def _unknown_name(exc: UnknownName) -> Response[Any]:
 
 @app.exception_handler(BadToken)
 def _bad_token(exc: BadToken) -> Response[Any]:
-    return _error(400, f"next_token: {exc}")
+    return error(400, f"next_token: {exc}")
+
+
+@app.exception_handler(NotTagged)
+def _not_tagged(exc: NotTagged) -> Response[Any]:
+    return error(409, str(exc))
 
 
 @app.exception_handler(NoTextEncoder)
 def _no_text_encoder(exc: NoTextEncoder) -> Response[Any]:
-    return _error(503, str(exc))
-
-
-ImageKey = Annotated[
-    str, Path(min_length=1, max_length=3 * MAX_KEY_BYTES, description=KEY_DESCRIPTION)  # 3 characters per byte
-]
-Limit = Annotated[int, Query(ge=1, le=100, description="how many images at most")]
-NextToken = Annotated[str | None, Query(max_length=4096, description="from the previous page")]
-MinScore = Annotated[float, Query(ge=-1.0, le=1.0, description="lowest score returned")]
-TagName = Annotated[
-    str,
-    Path(min_length=1, max_length=MAX_TAG_LENGTH, pattern=TAG_PATTERN, description="a tag or a synonym, any case"),
-]
-CategoryName = Annotated[
-    str, Path(min_length=1, max_length=MAX_TAG_LENGTH, pattern=TAG_PATTERN, description="a category, any case")
-]
-# Search filters (tag and category names resolve like the paths above).
-TagFilter = Annotated[str | None, Query(max_length=MAX_TAG_LENGTH, description="only images with this tag")]
-CategoryFilter = Annotated[str | None, Query(max_length=MAX_TAG_LENGTH, description="only images in it")]
-FolderFilter = Annotated[str | None, Query(max_length=MAX_KEY_BYTES, description="only keys under this folder")]
-
-
-def _object_key(key: str) -> str:
-    object_key = unquote(key)
-    if len(object_key.encode("utf-8")) > MAX_KEY_BYTES:  # the byte limit has no OpenAPI form
-        raise BadRequestError(f"key must be 1..{MAX_KEY_BYTES} bytes")
-    return object_key
-
-
-def _tag(name: str) -> str:
-    lexicon = wiring.lexicon()
-    tag = lexicon.tag(name)
-    if tag is None:
-        raise UnknownName("tag", name.strip(), lexicon.suggest_tags(name))
-    return tag
-
-
-def _category(name: str) -> str:
-    lexicon = wiring.lexicon()
-    category = lexicon.category(name)
-    if category is None:
-        raise UnknownName("category", name.strip(), lexicon.suggest_categories(name))
-    return category
+    return error(503, str(exc))
 
 
 def _search() -> Any:
@@ -182,13 +146,15 @@ def _filter(tag: str | None, category: str | None, prefix: str | None) -> Vector
         raise BadRequestError("prefix must be a folder: a key prefix ending in '/'")
     if prefix and prefix.count("/") > VECTOR_FOLDERS_MAX:
         raise BadRequestError(f"prefix may be at most {VECTOR_FOLDERS_MAX} folders deep (the index keeps no deeper)")
-    return VectorFilter(_tag(tag) if tag else None, _category(category) if category else None, prefix or None)
+    return VectorFilter(
+        vocabulary_tag(tag) if tag else None, vocabulary_category(category) if category else None, prefix or None
+    )
 
 
 @app.get("/images/<key>/tags", summary="Tags of one object", responses={404: {"description": "unknown key"}})
 @tracer.capture_method
 def image_tags(key: ImageKey) -> ObjectRecord:
-    object_key = _object_key(key)
+    object_key = object_key_of(key)
     record = wiring.queries().image(object_key)
     if record is None:
         raise NotFoundError(f"no tags for key {object_key!r}")
@@ -208,7 +174,7 @@ def similar_images(
     category: CategoryFilter = None,
     prefix: FolderFilter = None,
 ) -> SearchResults:
-    object_key = _object_key(key)
+    object_key = object_key_of(key)
     found = _search().similar(object_key, limit, _filter(tag, category, prefix))
     if found is None:
         raise NotFoundError(f"{object_key!r} is not in the search index (unknown, failed, or not indexed yet)")
@@ -223,7 +189,7 @@ def similar_images(
 )
 @tracer.capture_method
 def image_duplicates(key: ImageKey) -> Duplicates:
-    object_key = _object_key(key)
+    object_key = object_key_of(key)
     found = _search().duplicates(object_key)
     if found is None:
         raise NotFoundError(f"no record for key {object_key!r}")
@@ -269,7 +235,7 @@ def tag_images(
     limit: Limit = 20,
     next_token: NextToken = None,
 ) -> TagPage:
-    return wiring.queries().images_with_tag(_tag(tag), min_score, limit, next_token)
+    return wiring.queries().images_with_tag(vocabulary_tag(tag), min_score, limit, next_token)
 
 
 @app.get(
@@ -284,7 +250,7 @@ def category_images(
     limit: Limit = 20,
     next_token: NextToken = None,
 ) -> TagPage:
-    category = _category(name)
+    category = vocabulary_category(name)
     tags = wiring.lexicon().tags_in(category)
     return wiring.queries().images_in_category(category, tags, min_score, limit, next_token)
 
@@ -308,7 +274,10 @@ def normalise_path(event: dict[str, Any]) -> dict[str, Any]:
     greedy ``{key+}`` route); a tag or category decoded, so its limits apply to the name itself."""
     path = event.get("path") or ""
     parts = path.split("/")
-    if len(parts) >= 4 and parts[1] == "images" and parts[-1] in IMAGE_ROUTES:
+    decision = event.get("httpMethod") in ("PUT", "DELETE")  # /images/{key}/tags/{tag}
+    if decision and len(parts) >= 5 and parts[1] == "images" and parts[-2] == "tags":
+        path = f"/images/{quote(unquote('/'.join(parts[2:-2])), safe='')}/tags/{unquote(parts[-1])}"
+    elif len(parts) >= 4 and parts[1] == "images" and parts[-1] in IMAGE_ROUTES:
         path = f"/images/{quote(unquote('/'.join(parts[2:-1])), safe='')}/{parts[-1]}"
     elif (
         len(parts) == 4

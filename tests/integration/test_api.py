@@ -153,7 +153,8 @@ def test_an_edited_token_is_called_invalid(api, tagged_folder):
 
 
 def test_limits_are_in_the_openapi_document():
-    from handlers.api import MAX_TAG_LENGTH, openapi
+    from handlers.api import openapi
+    from handlers.api_common import MAX_TAG_LENGTH
 
     doc = json.loads(openapi())
     params = {p["name"]: p["schema"] for p in doc["paths"]["/tags/{tag}/images"]["get"]["parameters"]}

@@ -12,9 +12,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from cliptag import keys, wiring
 from cliptag.bundle import ModelBundle
+from cliptag.records import VectorFilter
 
 from cliptag_cli.main import main
 from devstack.stack import LocalStack
@@ -70,6 +72,15 @@ def searched_keys(api: Any, bucket: str) -> set[str]:
     return {img["key"] for img in body["images"] if img["bucket"] == bucket}
 
 
+def in_index(bucket: str, space: str) -> set[str]:
+    """Our objects whose vector the index holds under one model's space (queried over HTTP)."""
+    index = wiring.vector_index()
+    assert index is not None
+    dimension = wiring.bundle().embed_dim  # both models' (the test checks they are equal)
+    found = index.nearest(np.ones(dimension, np.float32), 100, VectorFilter(folder="switch/", space=space))
+    return {keys.split_ref(n.ref)[1] for n in found if keys.split_ref(n.ref)[0] == bucket}
+
+
 def test_a_switch_of_model_never_mixes_the_two_and_backfill_re_tags_everything(
     stack: LocalStack, api: Any, s3: Any, model_dir: Path, datacomp_dir: Path, tmp_path: Path, capsys: Any
 ) -> None:
@@ -101,8 +112,18 @@ def test_a_switch_of_model_never_mixes_the_two_and_backfill_re_tags_everything(
         assert main([*backfill, "--dry-run"]) == 0  # the tagger woken records what it runs now
         assert "listed 4, would send 4, skipped 0" in capsys.readouterr().out
 
-        assert main(backfill) == 0  # 4. re-embed and re-tag
+        # 4. re-embed and re-tag: first one object, so that the index holds both models' vectors
+        assert main([*backfill[:-1], names[0]]) == 0
+        wait_models(bucket, names[:1], second.model_key)
+        assert searched_keys(api, bucket) == {names[0]}
+        legacy = wiring.legacy_model()
+        assert legacy == first.model_key  # the table's first model keeps the original partitions
+        assert in_index(bucket, keys.tag_space(first.model_key, legacy)) == set(names[1:])
+        assert in_index(bucket, keys.tag_space(second.model_key, legacy)) == {names[0]}
+
+        assert main(backfill) == 0
         wait_models(bucket, names, second.model_key)
+        assert in_index(bucket, keys.tag_space(first.model_key, legacy)) == set()
         tags = {t.tag for n in names for t in wiring.objects().get(bucket, n).tags}  # type: ignore[union-attr]
         assert all(paged_keys(api, t, bucket) for t in tags)  # every new tag's page has its objects
         assert searched_keys(api, bucket) == set(names)

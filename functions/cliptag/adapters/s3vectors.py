@@ -29,6 +29,7 @@ TOP_K_MAX = 100
 MAX_FOLDERS = keys.VECTOR_FOLDERS_MAX
 FILTERABLE_BYTES = 1900
 NON_FILTERABLE = ("ref", "content_id")  # the template's MetadataConfiguration lists the same keys
+MODEL_KEY = "model"  # filterable: the model's space (records.VectorEntry.space)
 TRANSIENT_CODES = {
     "ThrottlingException",
     "TooManyRequestsException",
@@ -44,33 +45,38 @@ def folders(key: str) -> list[str]:
     return ["/".join(parts[: i + 1]) + "/" for i in range(min(len(parts), MAX_FOLDERS))]
 
 
-def filterable(entry: VectorEntry) -> dict[str, list[str]]:
+def filterable(entry: VectorEntry) -> dict[str, Any]:
     """The entry's filterable metadata, within S3 Vectors' 2 KB: a deep, long key's folders go
-    first (deepest first), then its lowest tags; what is dropped only narrows what filters find."""
-    metadata = {
+    first (deepest first), then its lowest tags; what is dropped only narrows what filters find.
+    The model's space is never dropped: it keeps two models' vectors apart in one index."""
+    lists = {
         "tags": list(entry.tags),
         "categories": list(entry.categories),
         "folders": folders(keys.split_ref(entry.ref)[1]),
     }
+    metadata: dict[str, Any] = {**lists, MODEL_KEY: entry.space} if entry.space else dict(lists)
     for name in ("folders", "tags", "categories"):
         while metadata[name] and _size(metadata) > FILTERABLE_BYTES:
             metadata[name].pop()
     return metadata
 
 
-def _size(metadata: dict[str, list[str]]) -> int:
+def _size(metadata: dict[str, Any]) -> int:
     return len(json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
 def metadata_filter(where: VectorFilter | None) -> dict[str, Any] | None:
-    """S3 Vectors' filter language: ``$eq`` on a list matches when the list holds the value."""
+    """S3 Vectors' filter language: ``$eq`` on a list matches when the list holds the value. The
+    first model's vectors carry no model key (``$exists: false``), another model's its space."""
     if where is None:
         return None
-    clauses = [
+    clauses: list[dict[str, Any]] = [
         {name: {"$eq": value}}
         for name, value in (("tags", where.tag), ("categories", where.category), ("folders", where.folder))
         if value
     ]
+    if where.space is not None:
+        clauses.append({MODEL_KEY: {"$eq": where.space} if where.space else {"$exists": False}})
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}

@@ -10,10 +10,12 @@
 | `failures`   | failed objects, newest first, from the sparse failure index       |
 | `duplicates` | near-duplicate pairs under both objects (DuplicateStore port)     |
 | `control`    | what the deployed tagger runs; checkpoints of resumable jobs      |
+| `decisions`  | people's decisions on tags, per content (DecisionStore port)      |
 """
 
 from cliptag.adapters.dynamodb.contents import DynamoContentCache
 from cliptag.adapters.dynamodb.control import DynamoCheckpoints, DynamoDeployments
+from cliptag.adapters.dynamodb.decisions import DynamoDecisions
 from cliptag.adapters.dynamodb.duplicates import DynamoDuplicates
 from cliptag.adapters.dynamodb.failures import DynamoFailureIndex
 from cliptag.adapters.dynamodb.objects import DynamoObjectStore
@@ -23,6 +25,7 @@ from cliptag.adapters.dynamodb.tag_index import DynamoTagIndex
 __all__ = [
     "DynamoCheckpoints",
     "DynamoContentCache",
+    "DynamoDecisions",
     "DynamoDeployments",
     "DynamoDuplicates",
     "DynamoFailureIndex",

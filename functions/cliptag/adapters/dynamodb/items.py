@@ -37,14 +37,22 @@ def object_key(ref: str, sk: str = keys.META) -> dict[str, str]:
 
 def meta_item(record: ObjectRecord) -> dict[str, Any]:
     values: dict[str, Any] = {name: getattr(record, name) for name in RECORD_FIELDS}
-    values["tags"] = [{"tag": t.tag, "score": _decimal(t.score)} for t in record.tags]
+    values["tags"] = [_tag_value(t) for t in record.tags]
     values["categories"] = [{"category": c.category, "score": _decimal(c.score)} for c in record.categories] or None
     now = int(time.time())
     item = {**object_key(record.ref), **{k: (v if v != "" else None) for k, v in values.items()}, "updated_at": now}
     if record.status == "failed":  # listed in the sparse failure index until tagged again
         item[keys.FAILURE_INDEX_PK] = keys.failure_index_pk(record.bucket)
         item[keys.FAILURE_INDEX_SK] = keys.failure_index_sk(now, record.ref)
+    elif record.content_id:  # the content index: which objects a decision on these bytes re-tags
+        item[keys.CONTENT_INDEX_PK] = keys.content_index_pk(record.content_id)
+        item[keys.CONTENT_INDEX_SK] = record.ref
     return item
+
+
+def _tag_value(t: TagScore) -> dict[str, Any]:
+    value: dict[str, Any] = {"tag": t.tag, "score": _decimal(t.score)}
+    return {**value, "source": t.source} if t.source != "model" else value
 
 
 def record_from_meta(item: dict[str, Any]) -> ObjectRecord | None:
@@ -52,7 +60,10 @@ def record_from_meta(item: dict[str, Any]) -> ObjectRecord | None:
     if item.get("status") == "deleted":
         return None
     values = {name: item[name] for name in RECORD_FIELDS if item.get(name) is not None}
-    values["tags"] = tuple(TagScore(t["tag"], float(t["score"])) for t in item.get("tags", []))
+    values["tags"] = tuple(
+        TagScore(t["tag"], float(t["score"]), "person" if t.get("source") == "person" else "model")
+        for t in item.get("tags", [])
+    )
     values["categories"] = tuple(CategoryScore(c["category"], float(c["score"])) for c in item.get("categories") or [])
     return ObjectRecord(**values)
 
@@ -64,7 +75,7 @@ def tag_items(record: ObjectRecord, shards: int, legacy_model: str) -> list[dict
         {
             **object_key(record.ref, keys.tag_sk(t.tag)),
             keys.TAG_INDEX_PK: keys.tag_index_pk(t.tag, shard, shards, space),
-            keys.TAG_INDEX_SK: keys.tag_index_sk(t.score, record.ref),
+            keys.TAG_INDEX_SK: keys.tag_index_sk(t.score, record.ref, t.source == "person"),
             "score": _decimal(t.score),
         }
         for t in record.tags

@@ -35,8 +35,9 @@ class DynamoTagIndex:
 
     def page(
         self, tag: str, min_score: float, limit: int, positions: list[str | None]
-    ) -> tuple[list[tuple[str, float]], list[str | None] | None]:
-        """Objects with ``tag`` and score >= min_score, best first: (page of (ref, score), next positions)."""
+    ) -> tuple[list[tuple[str, float, bool]], list[str | None] | None]:
+        """Objects with ``tag`` and score >= min_score, those a person confirmed first, then best
+        first: (page of (ref, score, confirmed), next positions)."""
         space = self.space
         heads = [
             self._shard_head(tag, shard, space, min_score, limit, positions[shard]) for shard in range(self.shards)
@@ -51,7 +52,9 @@ class DynamoTagIndex:
                 following[shard] = ""
             elif taken:
                 following[shard] = taken[-1]
-        results = [(keys.ref_from_index_sk(sk), keys.score_from_index_sk(sk)) for sk, _ in page]
+        results = [
+            (keys.ref_from_index_sk(sk), keys.score_from_index_sk(sk), keys.confirmed_in_index_sk(sk)) for sk, _ in page
+        ]
         return results, following if any(p != "" for p in following) else None
 
     def _shard_head(

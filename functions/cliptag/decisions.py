@@ -1,0 +1,90 @@
+"""People's decisions on tags, applied wherever tags are scored (no AWS here).
+
+A decision belongs to the bytes (the content id): every key holding them carries it, and it
+holds through re-tags, vocabulary edits and re-uploads of the same bytes; new bytes start
+without. A confirmed tag is listed first, with its model score, whatever that score; a
+rejected tag is never given by the model to those bytes. A decision on a tag the vocabulary no
+longer has is kept and applies again if the tag comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cliptag.keys import round_score
+from cliptag.ports import DecisionStore, ObjectStore, RetagRequests
+from cliptag.records import DOCUMENTED, Decision, TagScore
+from cliptag.scoring import TagScorer
+
+Verdict = Literal["confirmed", "rejected"]
+
+
+def decided_tags(
+    scorer: TagScorer, embedding: NDArray[np.float32], decisions: Mapping[str, Decision]
+) -> tuple[TagScore, ...]:
+    """The tags of one embedding under ``decisions`` (tag -> decision): the confirmed ones first,
+    best first, then the model's best of the rest, up to TopK in all (the confirmed are always
+    kept); each model tag passes its threshold as usual."""
+    scores = scorer.scores(embedding[None, :])[0]
+    position = scorer.positions
+    decided = [position[tag] for tag in decisions if tag in position]
+    confirmed = sorted(
+        (
+            TagScore(tag, round_score(float(scores[position[tag]])), "person")
+            for tag, d in decisions.items()
+            if d.verdict == "confirmed" and tag in position
+        ),
+        key=lambda t: (-t.score, t.tag),
+    )
+    masked = scores.copy()
+    masked[decided] = -np.inf  # decided either way: never a model tag
+    (model,) = scorer.named(*scorer.select(masked[None, :], max(0, scorer.top_k - len(confirmed))))
+    return (*confirmed, *model)
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    """A person's decision, recorded; the objects holding those bytes are being re-tagged."""
+
+    __pydantic_config__ = DOCUMENTED
+
+    bucket: str
+    key: str
+    decision: Decision
+    retagging: int
+    """objects holding these bytes (this one included) whose tags are being brought in line,
+    from their stored embeddings: their records show the decision within seconds"""
+
+
+class NotTagged(Exception):
+    """The object has no tags to decide on (it failed, or holds no embedding yet)."""
+
+
+@dataclass
+class Corrections:
+    """Confirm or reject a tag of an object: recorded on its bytes, then applied by the tagger
+    (a re-tag, no model) to every object holding them."""
+
+    bucket: str
+    objects: ObjectStore
+    decisions: DecisionStore
+    retags: RetagRequests
+    holders_max: int = 1000  # objects re-tagged at once; the rest follow at the next `cliptag retag`
+
+    def decide(self, key: str, tag: str, verdict: Verdict, by: str, now: int) -> DecisionOutcome | None:
+        """None: no such object. NotTagged: it failed or is not tagged yet."""
+        record = self.objects.get(self.bucket, key)
+        if record is None:
+            return None
+        if record.status != "tagged" or not record.content_id:
+            raise NotTagged(f"{key!r} is not tagged ({record.error or record.status}): there is no tag to decide on")
+        decision = Decision(tag, verdict, by, now)
+        self.decisions.record(record.content_id, decision)
+        refs = list(dict.fromkeys([record.ref, *self.decisions.holders(record.content_id, self.holders_max)]))
+        self.retags.request(refs)
+        return DecisionOutcome(record.bucket, record.key, decision, len(refs))
