@@ -49,6 +49,8 @@ class WriteMeter:
         units = 1 if deleted else -(-item_bytes(item or {}) // 1024)
         if deleted or (item and keys.TAG_INDEX_PK in item):
             units += 1  # the index write (KEYS_ONLY projection: one unit)
+        if item and keys.CONTENT_INDEX_PK in item:
+            units += 1  # its entry in the content index (GSI3 on content_id, keys only)
         with self._lock:
             self.units += units
 

@@ -80,6 +80,32 @@ class GalleryHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._route()
 
+    def do_PUT(self) -> None:
+        self._decide(confirm=True)
+
+    def do_DELETE(self) -> None:
+        self._decide(confirm=False)
+
+    def _decide(self, confirm: bool) -> None:
+        """Confirm (PUT) or reject (DELETE) a tag: ``/api/images/<key>/tags/<tag>``, passed on
+        signed. Only from this gallery's own pages: a browser sends PUT and DELETE to another
+        origin only after a CORS preflight this server never answers, and says where a request
+        comes from (Sec-Fetch-Site) when it does."""
+        self.close_connection = int(self.headers.get("Content-Length") or 0) > 0  # a body is never read
+        path = self.path.partition("?")[0]
+        refusal = self._refusal(path)
+        if refusal is None and self.headers.get("Sec-Fetch-Site") not in (None, "same-origin"):
+            refusal = "only the gallery's own pages may change tags"
+        if refusal:
+            return self._json(error(403, refusal))
+        if not path.startswith("/api/"):
+            return self._json(error(405, f"{self.command} is only for /api/images/<key>/tags/<tag>"))
+        try:
+            self._json(self.server.api.decide(path.removeprefix("/api"), confirm))
+        except Exception as exc:  # the network: shown to the user, the server goes on
+            print(f"gallery: {self.command} {self.path}: {exc!r}", file=sys.stderr)
+            self._json(error(502, f"{type(exc).__name__}: {exc}"))
+
     def _route(self) -> None:
         path, _, query = self.path.partition("?")
         refusal = self._refusal(path)

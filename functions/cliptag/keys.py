@@ -10,8 +10,8 @@
 | what the tagger runs   | DEPLOYMENT         | TAGGER          |                 |                        |
 | a job's checkpoint     | JOB#<job>          | CHECKPOINT      |                 |                        |
 
-Tagged objects' META items also carry GSI3PK = IMG#<sha256> and GSI3SK = <ref> (keys only): the
-objects that hold some bytes, which a person's decision on those bytes re-tags.
+The index GSI3 (keys only) is keyed on the content_id attribute of META items (and of DUP items,
+which the reader skips): the objects that hold some bytes, which a decision on them re-tags.
 Failed objects' META items also carry GSI2PK = FAILED#<bucket> and GSI2SK = <time>#<ref>: a
 sparse index holding only failures, newest first.
 
@@ -51,7 +51,9 @@ SCORE_WIDTH = 7
 SPACE_DIGITS = 12  # hex digits of a model's tag space
 CONFIRMED_OFFSET = 3_000_000  # above any encoded score (2,000,000 at most), still SCORE_WIDTH digits
 CONTENT_INDEX = "GSI3"
-CONTENT_INDEX_PK, CONTENT_INDEX_SK = "GSI3PK", "GSI3SK"
+# Its key is the records' own content_id attribute: META carries no extra bytes, and DynamoDB
+# fills the index from the items already there when it is created.
+CONTENT_INDEX_PK = "content_id"
 _DECISIONS, _DECISION = "DECISIONS", "tag:"
 
 
@@ -184,12 +186,6 @@ def decision_attribute(tag: str) -> str:
 
 def tag_from_decision_attribute(name: str) -> str | None:
     return name.removeprefix(_DECISION) if name.startswith(_DECISION) else None
-
-
-def content_index_pk(content_id: str) -> str:
-    """A tagged object's META carries its content here: the objects holding some bytes, found
-    when a decision about those bytes must reach every key that holds them."""
-    return f"{_CONTENT}{content_id}"
 
 
 def _is_sort_key(text: str, width: int) -> bool:

@@ -130,7 +130,10 @@ def test_clicking_an_image_opens_its_page_with_its_tags(
     link = page.find_element(By.CSS_SELECTOR, f'.card[data-key="{CAMERA}"]')
     then(page, link.click)
     assert text(page, "h1") == CAMERA
-    shown = [li.text for li in page.find_elements(By.CSS_SELECTOR, ".facts section:first-of-type .scores li")]
+    shown = page.execute_script(
+        "return [...document.querySelectorAll('.tags-decided li')]"
+        ".map(li => li.querySelector('a').textContent + ' ' + li.querySelector('.score').textContent)"
+    )
     assert shown == [f"{t['tag']} {t['score']:.3f}" for t in record["tags"]]
     categories = page.find_elements(By.CSS_SELECTOR, ".facts section:last-of-type .scores a")
     assert [a.text for a in categories] == [c["category"] for c in record["categories"]]
@@ -274,3 +277,37 @@ def test_keyboard_tab_reaches_search_slash_focuses_it_arrows_move_through_a_grid
     assert outline != "none", "focus must be visible"
     then(page, lambda: keys.send_keys(Keys.ENTER).perform())
     assert text(page, "h1") == first
+
+
+def test_a_person_rejects_and_confirms_tags_on_the_image_page(
+    page: WebDriver, gallery: GalleryServer, info: StackInfo, s3: Any, api: Api, shot: Shot
+) -> None:
+    """✕ rejects a tag and ✓ (or the box, for a tag the model did not give) confirms one: the page
+    shows the decision once the tagger has applied it, and the tag's page lists the image first."""
+    key = "decided/photo.jpg"
+    s3.put_object(Bucket=info.bucket, Key=key, Body=real_photos(1)[0].read_bytes() + b"decided in the gallery")
+    record = api.wait(key, lambda r: r["status"] == "tagged")
+    given = [t["tag"] for t in record["tags"]]
+    missing = next(t["name"] for t in api.get("/tags")[1]["tags"] if t["name"] not in given)
+    try:
+        visit(page, gallery, f"#/image/{quote(key, safe='')}")
+        page.find_element(
+            By.CSS_SELECTOR, f'.tags-decided li[data-tag="{given[0]}"] button[aria-label^="Reject"]'
+        ).click()
+        WebDriverWait(page, 30).until(lambda d: text(d, ".decision-status").startswith(f"Rejected “{given[0]}”."))
+        assert given[0] not in [
+            li.get_attribute("data-tag") for li in page.find_elements(By.CSS_SELECTOR, ".tags-decided li")
+        ]
+        box = page.find_element(By.CSS_SELECTOR, ".add-tag input")
+        box.send_keys(missing, Keys.ENTER)
+        WebDriverWait(page, 30).until(lambda d: text(d, ".decision-status").startswith(f"Confirmed “{missing}”."))
+        first = page.find_element(By.CSS_SELECTOR, ".tags-decided li")
+        assert first.get_attribute("data-tag") == missing and first.get_attribute("data-source") == "person"
+        assert "✓ confirmed" in first.text
+        shot("decided", full_page=True)
+        visit(page, gallery, f"#/tag/{quote(missing)}")
+        card = page.find_element(By.CSS_SELECTOR, ".grid li:first-child .card")
+        assert card.get_attribute("data-key") == key and "✓ confirmed" in card.text
+    finally:  # a confirmed image would lead the pages the other tests read
+        s3.delete_object(Bucket=info.bucket, Key=key)
+        api.wait_gone(key)

@@ -27,6 +27,21 @@ export async function api(path, params = {}) {
   return body;
 }
 
+// Confirm (PUT) or reject (DELETE) a tag of an image: the server passes it on signed.
+export async function decide(key, tag, confirm) {
+  let response;
+  try {
+    response = await fetch(`/api/images/${enc(key)}/tags/${enc(tag)}`, {
+      method: confirm ? 'PUT' : 'DELETE', headers: { Accept: 'application/json' },
+    });
+  } catch (err) {
+    throw new ApiError(0, { error: `the gallery server did not answer (${err.message}): is cliptag gallery running?` });
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, body);
+  return body;
+}
+
 export const paths = {
   tag: (name) => `/tags/${enc(name)}/images`,
   category: (name) => `/categories/${enc(name)}/images`,

@@ -9,7 +9,7 @@ export function grid(label) {
 }
 
 // One image: a link to its page, its 320 px rendition (never the original), its key and score.
-export function card({ key, score: value, note }) {
+export function card({ key, score: value, note, source }) {
   const img = h('img', { src: picture('grid', key), alt: '', width: 320, height: 320, loading: 'lazy', decoding: 'async' });
   const link = h(
     'a',
@@ -17,6 +17,7 @@ export function card({ key, score: value, note }) {
     img,
     h('span', { class: 'key' }, key),
     value === undefined ? null : h('span', { class: 'score', 'data-score': value }, score(value)),
+    source === 'person' ? h('span', { class: 'confirmed', title: 'confirmed by a person' }, '✓ confirmed') : null,
     note ? h('span', { class: 'note' }, note) : null,
   );
   img.addEventListener('error', () => link.classList.add('broken'), { once: true });

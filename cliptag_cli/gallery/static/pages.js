@@ -3,6 +3,7 @@
 import { api, href, paths, picture, vocabulary } from './api.js';
 import { announce, bytes, errorBox, h, score } from './dom.js';
 import { card, grid, pager } from './grid.js';
+import { tagEditor } from './tags.js';
 
 const PAGE = 40; // images per request while scrolling (the API allows 1-100)
 
@@ -64,7 +65,7 @@ function filterTags(sections, text) {
 export function listing(kind) {
   return async (main, ctx, { arg: name, params }) => {
     const title = heading(kind === 'tag' ? 'Tag ' : 'Category ', h('q', {}, name));
-    const meta = h('p', { class: 'meta' }, 'Best first, by score.');
+    const meta = h('p', { class: 'meta' }, 'Confirmed by a person first, then best first, by score.');
     const list = grid(`Images ${kind === 'tag' ? 'tagged' : 'in'} ${name}`);
     const path = kind === 'tag' ? paths.tag(name) : paths.category(name);
     let shown = 0;
@@ -127,7 +128,7 @@ export async function image(main, ctx, { arg: key }) {
     h('div', { class: 'image-page' },
       h('figure', {}, large),
       h('div', { class: 'facts' }, facts,
-        h('section', {}, h('h2', {}, 'Tags'), scores(record.tags, 'tag', href.tag)),
+        tagEditor(key, record, ctx),
         h('section', {}, h('h2', {}, 'Categories'), scores(record.categories, 'category', href.category)))),
     similar, duplicates,
   );

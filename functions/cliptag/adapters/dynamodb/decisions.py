@@ -1,8 +1,8 @@
 """People's decisions on tags (the DecisionStore port): one item per content, one attribute per
 tag, so a batch reads every content's decisions in one BatchGetItem and a decision is one
 UpdateItem that never overwrites another tag's (~200 bytes a decision: a decision on every tag
-of a 1,620-tag vocabulary stays inside DynamoDB's 400 KB item). The objects holding some bytes come from the
-content index (GSI3, keys only), which tagged objects' META items feed."""
+of a 1,620-tag vocabulary stays inside DynamoDB's 400 KB item). The objects holding some bytes
+come from the content index (GSI3, keys only, on the records' content_id)."""
 
 from __future__ import annotations
 
@@ -58,15 +58,15 @@ class DynamoDecisions:
         )
 
     def holders(self, content_id: str, limit: int) -> list[str]:
-        """Refs of up to ``limit`` tagged objects holding these bytes (the content index is
-        eventually consistent: an object tagged a moment ago may be missing)."""
+        """Refs of up to ``limit`` objects whose record holds these bytes (the content index is
+        eventually consistent: an object recorded a moment ago may be missing). Near-duplicate
+        items, which carry the attribute too, are skipped; a failed object is returned, and its
+        re-tag does nothing."""
         refs: list[str] = []
-        for item in self.table.query(
-            f"{keys.CONTENT_INDEX_PK} = :pk",
-            {":pk": keys.content_index_pk(content_id)},
-            IndexName=keys.CONTENT_INDEX,
-        ):
-            refs.append(item[keys.CONTENT_INDEX_SK])
-            if len(refs) >= limit:
-                break
+        for item in self.table.query(f"{keys.CONTENT_INDEX_PK} = :c", {":c": content_id}, IndexName=keys.CONTENT_INDEX):
+            ref = keys.ref_from_object_pk(str(item[keys.PK]))
+            if item[keys.SK] == keys.META and ref is not None:
+                refs.append(ref)
+                if len(refs) >= limit:
+                    break
         return refs

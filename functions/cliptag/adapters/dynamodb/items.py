@@ -44,9 +44,6 @@ def meta_item(record: ObjectRecord) -> dict[str, Any]:
     if record.status == "failed":  # listed in the sparse failure index until tagged again
         item[keys.FAILURE_INDEX_PK] = keys.failure_index_pk(record.bucket)
         item[keys.FAILURE_INDEX_SK] = keys.failure_index_sk(now, record.ref)
-    elif record.content_id:  # the content index: which objects a decision on these bytes re-tags
-        item[keys.CONTENT_INDEX_PK] = keys.content_index_pk(record.content_id)
-        item[keys.CONTENT_INDEX_SK] = record.ref
     return item
 
 
