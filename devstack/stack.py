@@ -268,6 +268,7 @@ class LocalStack:
                 "TOKEN_SECRET_ARN": pagination_secret(self.client("secretsmanager")),
                 "TABLE_NAME": info.table,
                 "TAGGING_QUEUE_URL": info.queue_url,
+                "DECISION_RECHECK_SECONDS": self.parameters.get("QueueVisibilityTimeout", "720"),
                 "IMAGES_BUCKET": info.bucket,
                 "MODEL_DIR": str(self.model_dir),
                 "MODEL_S3_URI": "",

@@ -1,6 +1,7 @@
 """The cliptag API, called from the local process: every request SigV4-signed (service
 ``execute-api``) with the user's credentials, so the browser never holds them and the API keeps
-IAM auth. The gallery passes on only the API's read routes; ``decide`` is the command line's."""
+IAM auth. Only the API's read routes are passed on, and one write: a person's decision on a
+tag (``decide``, also the command line's)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,8 @@ class Message:
     id: str
     events: list[ObjectEvent]
     malformed: str = ""
+    # A decision's late round: re-tag whatever holds these contents when it is delivered.
+    contents: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -55,6 +57,7 @@ class MessagePlan:
     message_id: str
     items: list[Item] = field(default_factory=list)
     malformed: str = ""
+    transient: str = ""  # set: the message must be retried (its objects could not be found)
 
 
 @dataclass

@@ -48,6 +48,9 @@ class Settings:
     near_duplicate_threshold: float | None = field(default_factory=lambda: _env_float("NEAR_DUPLICATE_THRESHOLD", None))
     # The tagging queue (the API only): a person's decision on a tag re-tags the objects it concerns.
     tagging_queue_url: str = field(default_factory=lambda: os.environ.get("TAGGING_QUEUE_URL", ""))
+    # How long a decision's late round waits: the queue's visibility timeout outlasts any tagger
+    # invocation that read the decisions before it (capped at SQS's 15-minute delay).
+    decision_recheck_s: int = field(default_factory=lambda: _env_int("DECISION_RECHECK_SECONDS", 720))
     # Browser origin allowed to call the API (CORS); empty: CORS off.
     cors_allow_origin: str = field(default_factory=lambda: os.environ.get("CORS_ALLOW_ORIGIN", "").strip())
 

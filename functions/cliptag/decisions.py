@@ -22,6 +22,7 @@ from cliptag.records import DOCUMENTED, Decision, TagScore
 from cliptag.scoring import TagScorer
 
 Verdict = Literal["confirmed", "rejected"]
+HOLDERS_MAX = 1000  # objects one decision re-tags at once, in each of its two rounds
 
 
 def decided_tags(
@@ -74,7 +75,7 @@ class Corrections:
     objects: ObjectStore
     decisions: DecisionStore
     retags: RetagRequests
-    holders_max: int = 1000  # objects re-tagged at once; the rest follow at the next `cliptag retag`
+    holders_max: int = HOLDERS_MAX  # objects re-tagged at once (the late round takes as many again)
 
     def decide(self, key: str, tag: str, verdict: Verdict, by: str, now: int) -> DecisionOutcome | None:
         """None: no such object. NotTagged: it failed or is not tagged yet."""
@@ -87,4 +88,7 @@ class Corrections:
         self.decisions.record(record.content_id, decision)
         refs = list(dict.fromkeys([record.ref, *self.decisions.holders(record.content_id, self.holders_max)]))
         self.retags.request(refs)
+        # A batch that read the decisions before this one, or a copy the index does not show yet
+        # (it is eventually consistent), is caught by a second round once they have finished.
+        self.retags.later(record.content_id)
         return DecisionOutcome(record.bucket, record.key, decision, len(refs))

@@ -54,7 +54,7 @@ CONTENT_INDEX = "GSI3"
 # Its key is the records' own content_id attribute: META carries no extra bytes, and DynamoDB
 # fills the index from the items already there when it is created.
 CONTENT_INDEX_PK = "content_id"
-_DECISIONS, _DECISION = "DECISIONS", "tag:"
+_DECISIONS, _DECISION = "DECISIONS", "tag#"
 
 
 def object_ref(bucket: str, key: str) -> str:

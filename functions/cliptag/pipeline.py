@@ -29,9 +29,18 @@ from cliptag.errors import TransientError
 from cliptag.imaging import Limits, Preprocessing
 from cliptag.ordering import Claim
 from cliptag.ports import ContentCache, DecisionStore, ObjectReader, ObjectStore
-from cliptag.records import ContentRecord, StaleEvent
+from cliptag.records import ContentRecord, ObjectEvent, StaleEvent
 from cliptag.scoring import TagScorer
-from cliptag.steps import decode, object_record, read, read_decisions, read_revisions, resolve_retags, score
+from cliptag.steps import (
+    decode,
+    object_record,
+    read,
+    read_decisions,
+    read_revisions,
+    resolve_decided,
+    resolve_retags,
+    score,
+)
 from cliptag.vectors import VectorSync
 
 
@@ -64,7 +73,8 @@ class TaggingPipeline:
         self._cpu = ThreadPoolExecutor(max_workers=self.decode_workers or vcpus(), thread_name_prefix="decode")
 
     def plan(self, messages: Sequence[Message]) -> tuple[list[MessagePlan], BatchStats]:
-        plans = [MessagePlan(m.id, [Item(e, m.id) for e in m.events], m.malformed) for m in messages]
+        held = resolve_decided(self.decisions, [m for m in messages if m.contents])
+        plans = [self._message_plan(m, held.get(m.id, m.events)) for m in messages]
         retags = [item for p in plans for item in p.items if item.event.kind == "retag"]
         resolve_retags(self.objects, self.contents, retags)  # from stored embeddings; or "created"
         items = [item for p in plans for item in p.items if item.event.kind in ("created", "recheck")]
@@ -81,6 +91,12 @@ class TaggingPipeline:
         read_decisions(self.decisions, scored)
         score(self.scorer, scored)
         return plans, stats
+
+    @staticmethod
+    def _message_plan(message: Message, events: list[ObjectEvent] | TransientError) -> MessagePlan:
+        if isinstance(events, TransientError):
+            return MessagePlan(message.id, transient=str(events))
+        return MessagePlan(message.id, [Item(e, message.id) for e in events], message.malformed)
 
     def commit_all(self, plans: Sequence[MessagePlan]) -> dict[str, TransientError | None]:
         """Cache new contents (one batched write), commit every message concurrently, then update
@@ -119,7 +135,8 @@ class TaggingPipeline:
 
     def commit(self, plan: MessagePlan) -> list[Item]:
         """Write one message's results; raise TransientError to have SQS redeliver it."""
-        retry = [item.transient for item in plan.items if item.transient]
+        retry = [plan.transient] if plan.transient else []
+        retry += [item.transient for item in plan.items if item.transient]
         for item in (i for i in plan.items if not i.transient):
             try:
                 self._commit_item(item)

@@ -110,6 +110,8 @@ class DecisionStore(Protocol):
 
 
 class RetagRequests(Protocol):
-    """Asks the tagger to re-score objects from their stored embeddings (no model, no S3 read)."""
+    """Asks the tagger to re-score objects from their stored embeddings (no model, no S3 read):
+    these objects now, and whatever holds a content once batches in flight have finished."""
 
     def request(self, refs: list[str]) -> None: ...
+    def later(self, content_id: str) -> None: ...

@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from cliptag.batch import Item
+from cliptag import keys
+from cliptag.batch import Item, Message
 from cliptag.content import content_id
-from cliptag.decisions import decided_tags
+from cliptag.decisions import HOLDERS_MAX, decided_tags
 from cliptag.errors import ObjectChanged, ObjectGone, PermanentError, TransientError
 from cliptag.imaging import Limits, Preprocessing, load_pixels
 from cliptag.ports import ContentCache, DecisionStore, ObjectReader, ObjectStore
-from cliptag.records import ContentRecord, ObjectRecord
+from cliptag.records import ContentRecord, ObjectEvent, ObjectRecord
 from cliptag.scoring import TagScorer, categorise
 
 
@@ -94,6 +95,22 @@ def decode(preprocessing: Preprocessing, limits: Limits, fast: bool, item: Item)
         return
     item.pixels = pixels
     item.result = ContentRecord(status="pending", width=decoded.width, height=decoded.height, format=decoded.format)
+
+
+def resolve_decided(
+    decisions: DecisionStore | None, messages: list[Message]
+) -> dict[str, list[ObjectEvent] | TransientError]:
+    """A decision's late round: message id -> a re-tag event for every object holding its
+    contents now (the content index), or the error that must have it retried."""
+    found: dict[str, list[ObjectEvent] | TransientError] = {}
+    for m in messages:
+        try:
+            refs = [r for c in m.contents for r in (decisions.holders(c, HOLDERS_MAX) if decisions else [])]
+        except TransientError as exc:
+            found[m.id] = exc
+            continue
+        found[m.id] = [ObjectEvent("retag", *keys.split_ref(ref)) for ref in dict.fromkeys(refs)]
+    return found
 
 
 def read_decisions(decisions: DecisionStore | None, items: list[Item]) -> None:

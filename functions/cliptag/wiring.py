@@ -237,7 +237,7 @@ def decisions() -> DynamoDecisions:
 
 @cache
 def retag_requests() -> SqsRetagRequests:
-    return SqsRetagRequests(settings().tagging_queue_url)
+    return SqsRetagRequests(settings().tagging_queue_url, later_s=settings().decision_recheck_s)
 
 
 @cache

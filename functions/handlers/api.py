@@ -31,6 +31,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cliptag import loading, snapstart, wiring
 from cliptag.decisions import NotTagged
+from cliptag.errors import TransientError
 from cliptag.keys import VECTOR_FOLDERS_MAX
 from cliptag.loading import NoTextEncoder
 from cliptag.queries import FailurePage, TagPage
@@ -120,6 +121,16 @@ def _unknown_name(exc: UnknownName) -> Response[Any]:
 @app.exception_handler(BadToken)
 def _bad_token(exc: BadToken) -> Response[Any]:
     return error(400, f"next_token: {exc}")
+
+
+@app.exception_handler(TransientError)
+def _try_again(exc: TransientError) -> Response[Any]:
+    """Throttling or a timeout behind the API: the caller may repeat the request (a decision too:
+    recording it again changes nothing)."""
+    logger.warning("answered 503", reason=str(exc))
+    body = {"error": f"try again in a few seconds: {exc}"}
+    headers = {"Retry-After": "2"}
+    return Response(status_code=503, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
 
 
 @app.exception_handler(NotTagged)

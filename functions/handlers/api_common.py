@@ -37,7 +37,15 @@ ImageKey = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=100, description="how many images at most")]
 NextToken = Annotated[str | None, Query(max_length=4096, description="from the previous page")]
-MinScore = Annotated[float, Query(ge=-1.0, le=1.0, description="lowest score returned")]
+MinScore = Annotated[
+    float,
+    Query(
+        ge=-1.0,
+        le=1.0,
+        description="lowest score returned (a tag page lists images whose tag a person confirmed first, whatever"
+        " their score)",
+    ),
+]
 TagName = Annotated[
     str,
     Path(min_length=1, max_length=MAX_TAG_LENGTH, pattern=TAG_PATTERN, description="a tag or a synonym, any case"),

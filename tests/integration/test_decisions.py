@@ -5,6 +5,7 @@ after the JPEG's end), so no other test's objects share their decisions."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import urllib.parse
@@ -18,6 +19,8 @@ from botocore.credentials import Credentials
 from cliptag import codec, wiring
 from cliptag.adapters.notifications import retag_body
 from cliptag.bundle import ModelBundle
+from cliptag.errors import TransientError
+from cliptag.ordering import Claim
 
 from cliptag_cli.gallery.upstream import SignedApi
 from cliptag_cli.main import main
@@ -160,3 +163,45 @@ def test_decisions_refuse_what_cannot_be_decided(info: StackInfo, api: Any, s3: 
     status, body = decide(writer, key, "dgo", confirm=True)
     assert status == 404 and "dog" in body["suggestions"]
     s3.delete_object(Bucket=info.bucket, Key=key)
+
+
+def test_a_copy_recorded_by_a_batch_in_flight_follows_in_the_late_round(
+    info: StackInfo, api: Any, s3: Any, writer: SignedApi
+) -> None:
+    """A batch that read the content's decisions before the decision was made commits its copy
+    after the API looked for copies: the late round (delayed by the queue's visibility timeout,
+    2 s here) finds it in the content index and re-tags it."""
+    folder = f"decide-{uuid.uuid4().hex[:8]}"
+    original, late = f"{folder}/photo.jpg", f"{folder}/copy committed late.jpg"
+    s3.put_object(Bucket=info.bucket, Key=original, Body=unique(real_photos(3)[2].read_bytes()))
+    api.wait(original)
+    record = wiring.objects().get(info.bucket, original)
+    assert record is not None
+    rejected = record.tags[0].tag
+    status, body = decide(writer, original, rejected, confirm=False)
+    assert status == 202 and body["retagging"] == 1
+    # What that batch writes: the copy's record as scored before the decision.
+    wiring.objects().put(dataclasses.replace(record, key=late), Claim(revision=0))
+    assert rejected in [t for t, _ in tags_of(api, late)]
+    wait_tags(api, late, lambda tags: rejected not in [t for t, _ in tags])
+    wait_tags(api, original, lambda tags: rejected not in [t for t, _ in tags])
+    s3.delete_object(Bucket=info.bucket, Key=original)
+    api.wait_gone(original)
+    ref = f"{info.bucket}/{late}"  # the late copy has no object: its record goes as a removal would
+    wiring.objects().delete(info.bucket, late, Claim(revision=wiring.objects().states([ref])[ref][0].revision))
+    api.wait_gone(late)
+
+
+def test_throttling_behind_the_api_answers_503_to_try_again(
+    info: StackInfo, writer: SignedApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DynamoDB or SQS throttling after botocore's retries: 503 with Retry-After, not API
+    Gateway's bare 502 (repeating a decision is safe)."""
+
+    class Throttled:
+        def decide(self, *args: Any) -> None:
+            raise TransientError("DynamoDB ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(wiring, "corrections", Throttled)
+    answer = writer.decide("/images/any.jpg/tags/dog", True)
+    assert answer.status == 503 and "try again" in json.loads(answer.body)["error"]

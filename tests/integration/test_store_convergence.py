@@ -18,8 +18,8 @@ def store(stack) -> DynamoObjectStore:
     return DynamoObjectStore(wiring.table(), legacy_model="m")
 
 
-def record(key: str, tags: list[tuple[str, float]], content: str = "c1") -> ObjectRecord:
-    scored = tuple(TagScore(t, s) for t, s in tags)
+def record(key: str, tags: list[tuple[str, float]], content: str = "c1", confirmed: str = "") -> ObjectRecord:
+    scored = tuple(TagScore(t, s, "person" if t == confirmed else "model") for t, s in tags)
     return ObjectRecord(
         bucket="b", key=key, status="tagged", content_id=content, tags=scored, model="m", vocabulary_version="v"
     )
@@ -31,7 +31,7 @@ def stored_tag_items(store: DynamoObjectStore, ref: str) -> dict[str, str]:
 
 def index_refs(store: DynamoObjectStore, tag: str) -> list[str]:
     page, _ = DynamoTagIndex(store.table).page(tag, -1.0, 100, [None])
-    return [ref for ref, _ in page]
+    return [ref for ref, _, _ in page]
 
 
 def counting_store(store: DynamoObjectStore, client: CountingClient) -> DynamoObjectStore:
@@ -75,6 +75,24 @@ def test_crash_half_way_then_retry_converges(store: DynamoObjectStore):
     assert index_refs(store, "beach").count(f"b/{key}") == 1
 
 
+def test_a_confirmation_that_changes_only_who_gave_a_tag_survives_a_crash_before_meta(store: DynamoObjectStore):
+    """A person confirms a tag the model already gave, at the same score: only the TAG item's sort
+    key and META's source change. The process dies after the TAG write; the retry must still
+    write META, or the record would say "model" while the index says confirmed (and verify
+    would put the index back)."""
+    key = f"confirm-{uuid.uuid4().hex[:6]}.jpg"
+    store.put(record(key, [("dog", 0.31), ("beach", 0.27)]), Claim(revision=0))
+    confirmed = record(key, [("dog", 0.31), ("beach", 0.27)], confirmed="beach")
+    crashing = counting_store(store, CountingClient(store.table.client, crash_on_put=1))
+    with pytest.raises(RuntimeError):
+        crashing.put(confirmed, Claim(expect_content="c1"))
+    store.put(confirmed, Claim(expect_content="c1"))  # the re-tag message is redelivered
+    got = store.get("b", key)
+    assert got is not None and [(t.tag, t.source) for t in got.tags] == [("dog", "model"), ("beach", "person")]
+    page, _ = DynamoTagIndex(store.table).page("beach", -1.0, 100, [None])
+    assert (f"b/{key}", 0.27, True) in page
+
+
 def test_duplicate_delivery_writes_nothing(store: DynamoObjectStore):
     key = f"dup-{uuid.uuid4().hex[:6]}.jpg"
     store.put(record(key, [("dog", 0.31)]), Claim("01"))
@@ -107,9 +125,9 @@ def test_index_sort_key_orders_by_score(store: DynamoObjectStore):
         store.put(record(f"o{i}.jpg", [(tag, score)]), Claim(revision=0))
     index = DynamoTagIndex(store.table)
     page, token = index.page(tag, 0.0, 2, [None])
-    assert [s for _, s in page] == [0.5, 0.3] and token
+    assert [s for _, s, _ in page] == [0.5, 0.3] and token
     rest, token = index.page(tag, 0.0, 2, token)
-    assert [s for _, s in rest] == [0.1] and token is None
+    assert [s for _, s, _ in rest] == [0.1] and token is None
     assert keys.decode_score(keys.encode_score(0.123456)) == 0.123456
 
 
@@ -128,4 +146,4 @@ def test_a_record_of_another_model_moves_to_that_models_partitions(store: Dynamo
     space = keys.tag_space("m2", "m")
     assert space and keys.tag_index_pk("dog", space=space) != keys.tag_index_pk("dog")
     page, _ = DynamoTagIndex(store.table, space=space).page("dog", -1.0, 100, [None])
-    assert [r for r, _ in page if r == ref] == [ref]
+    assert [r for r, _, _ in page if r == ref] == [ref]

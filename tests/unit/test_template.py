@@ -383,7 +383,9 @@ def test_the_api_writes_only_decisions_and_only_principals_given_the_write_polic
     """Its one write is UpdateItem on content partitions (IMG#...); callers get reading and
     deciding as two managed policies, so a read-only principal cannot confirm or reject."""
     (update,) = [st for st in _statements("ApiFunction") if st["Action"] == "dynamodb:UpdateItem"]
-    assert update["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["IMG#*"]}}
+    assert update["Condition"] == {
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["IMG#*"], "dynamodb:Attributes": ["PK", "SK", "tag#*"]}
+    }
     (send,) = [st for st in _statements("ApiFunction") if st["Action"] == "sqs:SendMessage"]
     assert send["Resource"] == {"Fn::GetAtt": ["TaggingQueue", "Arn"]}
     read = RESOURCES["ApiReadAccess"]["Properties"]["PolicyDocument"]["Statement"]

@@ -39,15 +39,17 @@ export function tagEditor(key, record, ctx) {
       const done = shows(now) ? `${verb}ed “${name}”.` : `${verb}ed “${name}”; the tags have not caught up yet: reload later.`;
       status.replaceChildren(done);
       announce(done);
+      return true;
     } catch (err) {
       if (ctx.alive()) status.replaceChildren(errorBox(err));
+      return false;
     }
   }
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const tag = input.value.trim();
-    if (tag) act(tag, true).then(() => { input.value = ''; });
+    if (tag) act(tag, true).then((ok) => { if (ok) input.value = ''; }); // kept to correct after an error
   });
   render(record.tags);
   return h('section', {}, h('h2', {}, 'Tags'), list, form, status);

@@ -15,7 +15,8 @@ deleted, so an older one may show again; a lifecycle expiration; no sequencer), 
 *recheck*: the tagger reads the key and records what it holds, or its removal.
 
 Our own messages travel the same queue: a re-tag request (``retag_body``: objects to re-score
-from their stored embeddings), a recheck request (``recheck_body``: backfill and verify, with what
+from their stored embeddings), a decision's late round (``decided_body``: re-tag whatever holds
+some contents when it arrives), a recheck request (``recheck_body``: backfill and verify, with what
 their sender saw of the object) and a ping (``PING_BODY``: wakes a tagger, which records what it
 runs). This module is the one place that knows their format.
 """
@@ -23,6 +24,7 @@ runs). This module is the one place that knows their format.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, fields
 from typing import Any
 from urllib.parse import unquote_plus
@@ -37,14 +39,40 @@ from cliptag.records import EventKind, ObjectEvent
 
 
 def message(record: SQSRecord) -> Message:
-    """One SQS record -> its object events, or the reason it cannot be understood."""
+    """One SQS record -> its object events (or the contents of a decision's late round), or the
+    reason it cannot be understood."""
     try:
+        contents = decided_contents(record.body)
+        if contents is not None:
+            return Message(record.message_id, [], contents=contents)
         return Message(record.message_id, parse_body(record.body))
     except MalformedEvent as exc:
         return Message(record.message_id, [], malformed=str(exc))
 
 
+def decided_body(content_ids: list[str]) -> str:
+    """A decision's late round (sent delayed): re-tag every object that holds these contents when
+    it arrives, found then, so that a copy recorded by a batch already in flight follows too."""
+    return json.dumps({"cliptag": DECIDED, "contents": content_ids})
+
+
+def decided_contents(body: str) -> list[str] | None:
+    """The contents of a late-round message; None for any other message."""
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict) or doc.get("cliptag") != DECIDED:
+        return None
+    contents = doc.get("contents")
+    if not isinstance(contents, list) or not all(isinstance(c, str) and _SHA256.fullmatch(c) for c in contents):
+        raise MalformedEvent("decided request: contents must be a list of SHA-256 hex digests")
+    return contents
+
+
 PING_BODY = json.dumps({"cliptag": "ping"})
+DECIDED = "decided"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 # Per message. A message's objects are committed one after another while the batch's messages
 # commit concurrently, so ten per message keeps a batch of ten messages (100 objects) in flight at once.
 RETAG_MAX_OBJECTS = 10

@@ -10,16 +10,20 @@ from botocore.config import Config
 
 from cliptag import keys
 from cliptag.adapters.aws import errors_mapped
-from cliptag.adapters.notifications import RETAG_MAX_OBJECTS, retag_body
+from cliptag.adapters.notifications import RETAG_MAX_OBJECTS, decided_body, retag_body
 from cliptag.errors import TransientError
 
 SEND_BATCH_MAX = 10  # entries per SendMessageBatch (SQS's limit)
+MAX_DELAY_S = 900  # SQS's longest DelaySeconds
 TRANSIENT_CODES = {"ThrottlingException", "RequestThrottled", "ServiceUnavailable", "InternalError"}
 
 
 class SqsRetagRequests:
-    def __init__(self, queue_url: str, sqs: Any = None) -> None:
-        self.queue_url = queue_url
+    def __init__(self, queue_url: str, sqs: Any = None, later_s: int = MAX_DELAY_S) -> None:
+        """``later_s``: how long the late round waits (SQS allows up to 15 minutes): longer than a
+        tagger invocation, so a batch that read a content's decisions before this one was made
+        has committed by then (the stack passes the queue's visibility timeout)."""
+        self.queue_url, self.later_s = queue_url, max(0, min(MAX_DELAY_S, later_s))
         self.client = sqs or boto3.client(
             "sqs", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
         )
@@ -39,3 +43,11 @@ class SqsRetagRequests:
             if sent.get("Failed"):
                 reasons = "; ".join(f"{f.get('Code')}: {f.get('Message', '')}" for f in sent["Failed"])
                 raise TransientError(f"SQS did not take {len(sent['Failed'])} re-tag request(s): {reasons}")
+
+    def later(self, content_id: str) -> None:
+        """The late round: after ``later_s``, the tagger re-tags whatever holds the content then
+        (a copy committed by a batch already in flight, or not yet in the content index)."""
+        with errors_mapped("SQS", TRANSIENT_CODES, server_errors=True):
+            self.client.send_message(
+                QueueUrl=self.queue_url, MessageBody=decided_body([content_id]), DelaySeconds=self.later_s
+            )

@@ -114,8 +114,9 @@ def stored_state(item: dict[str, Any] | None) -> Stored | None:
 def same_meta(current: dict[str, Any], new: dict[str, Any]) -> bool:
     """True when writing ``new`` would change nothing a reader sees."""
 
-    def scored(meta: dict[str, Any], name: str, label: str) -> list[tuple[str, float]]:
-        return [(t[label], keys.round_score(float(t["score"]))) for t in meta.get(name) or []]
+    def scored(meta: dict[str, Any], name: str, label: str) -> list[tuple[str, float, str]]:
+        # who gave a tag is part of it: a confirmation may change nothing else
+        return [(t[label], keys.round_score(float(t["score"])), t.get("source", "model")) for t in meta.get(name) or []]
 
     def seen(meta: dict[str, Any]) -> tuple[Any, ...]:
         lists = {"tags": scored(meta, "tags", "tag"), "categories": scored(meta, "categories", "category")}
