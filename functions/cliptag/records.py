@@ -169,12 +169,15 @@ class VectorEntry:
 
 @dataclass(frozen=True)
 class VectorFilter:
-    """What a vector query keeps: objects with this tag, in this category, under this folder."""
+    """What a vector query keeps: objects with this tag (and all of ``tags``, none of
+    ``not_tags``), in this category, under this folder, of one model."""
 
     tag: str | None = None
     category: str | None = None
     folder: str | None = None  # a key prefix ending in "/"
     space: str | None = None  # one model's vectors (keys.tag_space; "" the first model's); None: any
+    tags: tuple[str, ...] = ()
+    not_tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ dropped, and the record gives each hit its top tags.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +101,37 @@ class Search:
         (vector,) = self.embed_text([query])
         found = self.index.nearest(vector, limit + SPARE, self._scoped(where))
         return SearchResults(query, self._hits(found, limit, min_score))
+
+    def combined(
+        self,
+        query: str,
+        limit: int,
+        where: VectorFilter | None = None,
+        min_score: float = -1.0,
+        minus: Sequence[str] = (),
+        like: str | None = None,
+    ) -> SearchResults | None:
+        """Words, minus words, plus an image, by arithmetic on unit embeddings (rclip's): the
+        query's embedding, minus each of ``minus``'s, plus the stored vector of ``like``,
+        normalised; the image itself is left out of its answer. None: ``like`` has no vector."""
+        if not minus and like is None:
+            return self.text(query, limit, where, min_score)
+        signs = [1.0] * bool(query) + [-1.0] * len(minus)
+        texts = [query] * bool(query) + list(minus)
+        parts = [sign * e for sign, e in zip(signs, self.embed_text(texts), strict=True)] if texts else []
+        own = None
+        if like is not None:
+            record = self.objects.get(self.bucket, like)
+            stored = self.index.get(record.ref) if record is not None and self._current(record) else None
+            if record is None or stored is None:
+                return None
+            own = record.ref
+            parts.append(stored)
+        vector = np.sum(parts, axis=0)
+        vector = (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+        found = [n for n in self.index.nearest(vector, limit + SPARE + 1, self._scoped(where)) if n.ref != own]
+        label = " ".join([query, *(f"-{m}" for m in minus), *([f"+like:{like}"] if like is not None else [])]).strip()
+        return SearchResults(label, self._hits(found, limit, min_score))
 
     def similar(self, key: str, limit: int, where: VectorFilter | None = None) -> SearchResults | None:
         """Images like this one, from its stored vector; None when it has none (unknown, failed,

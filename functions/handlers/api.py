@@ -1,12 +1,10 @@
 """API Lambda: tag queries over DynamoDB and search over S3 Vectors, behind API Gateway (IAM auth).
 
 GET /images/{key}/tags            one object's tags (key URL-encoded; raw slashes work too)
-GET /images/{key}/similar         images like this one, from its stored vector
-GET /images/{key}/duplicates      its near-duplicates
 GET /images?status=failed         objects that could not be tagged, with the reasons, newest first
 GET /tags/{tag}/images            objects with a tag (any case, or a synonym), best first, paginated
 GET /categories/{name}/images     objects with any tag of a category, best first, paginated
-GET /search?q=                    images by meaning: free text embedded by the text encoder
+GET /search, /images/{key}/similar, /images/{key}/duplicates   search (handlers.api_search)
 GET /tags                         the vocabulary
 PUT, DELETE /images/{key}/tags/{tag}  confirm or reject a tag (handlers.api_decisions)
 
@@ -32,28 +30,22 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cliptag import loading, snapstart, wiring
 from cliptag.decisions import NotTagged
 from cliptag.errors import TransientError
-from cliptag.keys import VECTOR_FOLDERS_MAX
 from cliptag.loading import NoTextEncoder
 from cliptag.queries import FailurePage, TagPage
-from cliptag.records import ObjectRecord, VectorFilter
-from cliptag.search import Duplicates, SearchResults
+from cliptag.records import ObjectRecord
 from cliptag.tokens import BadToken
 from pydantic import BaseModel
 
-from handlers import api_decisions
+from handlers import api_decisions, api_search
 from handlers.api_common import (
     HINTS,
     IMAGE_ROUTES,
-    MAX_QUERY_LENGTH,
     TAG_PATTERN,
-    CategoryFilter,
     CategoryName,
-    FolderFilter,
     ImageKey,
     Limit,
     MinScore,
     NextToken,
-    TagFilter,
     TagName,
     UnknownName,
     error,
@@ -78,6 +70,7 @@ def _cors() -> CORSConfig | None:
 
 app = APIGatewayRestResolver(enable_validation=True, cors=_cors())
 app.include_router(api_decisions.router)
+app.include_router(api_search.router)
 
 
 class VocabularyTag(BaseModel):
@@ -143,25 +136,6 @@ def _no_text_encoder(exc: NoTextEncoder) -> Response[Any]:
     return error(503, str(exc))
 
 
-def _search() -> Any:
-    search = wiring.search()
-    if search is None:
-        raise NotFoundError("search is not deployed in this stack (no vector index)")
-    return search
-
-
-def _filter(tag: str | None, category: str | None, prefix: str | None) -> VectorFilter | None:
-    if not (tag or category or prefix):
-        return None
-    if prefix and not prefix.endswith("/"):
-        raise BadRequestError("prefix must be a folder: a key prefix ending in '/'")
-    if prefix and prefix.count("/") > VECTOR_FOLDERS_MAX:
-        raise BadRequestError(f"prefix may be at most {VECTOR_FOLDERS_MAX} folders deep (the index keeps no deeper)")
-    return VectorFilter(
-        vocabulary_tag(tag) if tag else None, vocabulary_category(category) if category else None, prefix or None
-    )
-
-
 @app.get("/images/<key>/tags", summary="Tags of one object", responses={404: {"description": "unknown key"}})
 @tracer.capture_method
 def image_tags(key: ImageKey) -> ObjectRecord:
@@ -170,58 +144,6 @@ def image_tags(key: ImageKey) -> ObjectRecord:
     if record is None:
         raise NotFoundError(f"no tags for key {object_key!r}")
     return record
-
-
-@app.get(
-    "/images/<key>/similar",
-    summary="Images like this one, most similar first",
-    responses={404: {"description": "unknown key, or not in the search index"}},
-)
-@tracer.capture_method
-def similar_images(
-    key: ImageKey,
-    limit: Limit = 20,
-    tag: TagFilter = None,
-    category: CategoryFilter = None,
-    prefix: FolderFilter = None,
-) -> SearchResults:
-    object_key = object_key_of(key)
-    found = _search().similar(object_key, limit, _filter(tag, category, prefix))
-    if found is None:
-        raise NotFoundError(f"{object_key!r} is not in the search index (unknown, failed, or not indexed yet)")
-    result: SearchResults = found
-    return result
-
-
-@app.get(
-    "/images/<key>/duplicates",
-    summary="Near-duplicates of one image (resized, recompressed, cropped copies)",
-    responses={404: {"description": "unknown key"}},
-)
-@tracer.capture_method
-def image_duplicates(key: ImageKey) -> Duplicates:
-    object_key = object_key_of(key)
-    found = _search().duplicates(object_key)
-    if found is None:
-        raise NotFoundError(f"no record for key {object_key!r}")
-    result: Duplicates = found
-    return result
-
-
-@app.get("/search", summary="Images by meaning: free-text search, most similar first")
-@tracer.capture_method
-def search_images(
-    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_LENGTH, description="what to look for, in words")],
-    limit: Limit = 20,
-    tag: TagFilter = None,
-    category: CategoryFilter = None,
-    prefix: FolderFilter = None,
-    min_score: MinScore = -1.0,
-) -> SearchResults:
-    if not q.strip():
-        raise BadRequestError("q must not be blank")
-    result: SearchResults = _search().text(q.strip(), limit, _filter(tag, category, prefix), min_score)
-    return result
 
 
 @app.get("/images", summary="Objects that could not be tagged, most recent first")

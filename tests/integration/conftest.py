@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from cliptag import codec
+from cliptag.bundle import ModelBundle
+from cliptag.encoder import ImageEncoder
+from cliptag.imaging import Limits, load_pixels
+from cliptag.text import TextEncoder
+from numpy.typing import NDArray
 
 from devstack.stack import LocalStack, StackInfo
 from tests.conftest import real_photos
@@ -116,3 +123,44 @@ def bucket(stack: Any, s3: Any) -> str:
 @pytest.fixture(scope="module")
 def photos() -> list[bytes]:
     return [p.read_bytes() for p in real_photos(6)]
+
+
+class Model:
+    """The deployed model, run here the way the functions run it."""
+
+    def __init__(self, model_dir: Path) -> None:
+        self.bundle = ModelBundle.open(model_dir)
+        self.images = ImageEncoder(self.bundle.image_encoder_path())
+        self.text = TextEncoder(self.bundle.text_encoder_path(), self.bundle.tokenizer_path())
+
+    def stored(self, data: bytes) -> NDArray[np.float32]:
+        pixels = load_pixels(data, self.bundle.preprocessing, Limits())[1]
+        return codec.round_trip(self.images.embed(pixels[None])[0])
+
+
+@pytest.fixture(scope="module")
+def model(model_dir: Path) -> Model:
+    return Model(model_dir)
+
+
+@pytest.fixture(scope="module")
+def library(s3: Any, info: Any, api: Any, model: Model) -> dict[str, NDArray[np.float32]]:
+    """Eight real photos under a folder of their own, and a twin of the first (the same bytes
+    under another key): key -> the embedding the tagger stores."""
+    folder = f"search-{uuid.uuid4().hex[:8]}/"
+    found = {}
+    photos = real_photos(8)
+    for path in photos:
+        key, data = folder + path.name, path.read_bytes()
+        s3.put_object(Bucket=info.bucket, Key=key, Body=data)
+        found[key] = model.stored(data)
+    twin = f"{folder}twin-of-{photos[0].name}"
+    s3.put_object(Bucket=info.bucket, Key=twin, Body=photos[0].read_bytes())
+    found[twin] = found[folder + photos[0].name]
+    for key in found:
+        api.wait(key)
+    return found
+
+
+def folder_of(library: dict[str, Any]) -> str:
+    return next(iter(library)).split("/", 1)[0] + "/"

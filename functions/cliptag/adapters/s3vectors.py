@@ -70,11 +70,13 @@ def metadata_filter(where: VectorFilter | None) -> dict[str, Any] | None:
     first model's vectors carry no model key (``$exists: false``), another model's its space."""
     if where is None:
         return None
-    clauses: list[dict[str, Any]] = [
-        {name: {"$eq": value}}
-        for name, value in (("tags", where.tag), ("categories", where.category), ("folders", where.folder))
-        if value
+    wanted = dict.fromkeys([*([where.tag] if where.tag else []), *where.tags])
+    clauses: list[dict[str, Any]] = [{"tags": {"$eq": tag}} for tag in wanted]
+    clauses += [
+        {name: {"$eq": value}} for name, value in (("categories", where.category), ("folders", where.folder)) if value
     ]
+    if where.not_tags:  # on a list, $nin keeps the vectors whose list holds none of the values
+        clauses.append({"tags": {"$nin": list(where.not_tags)}})
     if where.space is not None:
         clauses.append({MODEL_KEY: {"$eq": where.space} if where.space else {"$exists": False}})
     if not clauses:
