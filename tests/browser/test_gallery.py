@@ -311,3 +311,46 @@ def test_a_person_rejects_and_confirms_tags_on_the_image_page(
     finally:  # a confirmed image would lead the pages the other tests read
         s3.delete_object(Bucket=info.bucket, Key=key)
         api.wait_gone(key)
+
+
+def test_a_search_is_refined_with_chips_and_an_image_plus_words(
+    page: WebDriver, gallery: GalleryServer, photos: dict[str, Any], api: Api
+) -> None:
+    """Require a tag, exclude one, remove a chip, and "more like this" from an image's page: the
+    address carries each refinement and the results obey it (checked against the records)."""
+    tags = {key: {t["tag"] for t in record["tags"]} for key, record in photos.items()}
+    wanted = Counter(t for held in tags.values() for t in held).most_common(1)[0][0]
+    with_wanted = [held for held in tags.values() if wanted in held]
+    excluded = next(
+        t
+        for held in with_wanted
+        for t in sorted(held)
+        if t != wanted and sum(t in h for h in with_wanted) < len(with_wanted)
+    )
+    visit(page, gallery, "#/search?q=a%20photo")
+
+    def refine(tag: str, action: str) -> None:
+        box = page.find_element(By.CSS_SELECTOR, ".refine-tags input")
+        box.clear()
+        box.send_keys(tag)
+        then(page, page.find_element(By.CSS_SELECTOR, f'.refine-tags button[data-action="{action}"]').click)
+
+    refine(wanted, "tag")
+    refine(excluded, "not_tag")
+    assert "tag=" in page.current_url and "not_tag=" in page.current_url
+    chips = [
+        (c.get_attribute("data-name"), c.get_attribute("data-value"))
+        for c in page.find_elements(By.CSS_SELECTOR, ".chip")
+    ]
+    assert chips == [("tag", wanted), ("not_tag", excluded)]
+    shown = {key for key, _ in cards(page)} & set(photos)  # the package's photos: their records are known
+    assert shown == {k for k, held in tags.items() if wanted in held and excluded not in held}
+    then(page, page.find_element(By.CSS_SELECTOR, '.chip[data-name="not_tag"] .chip-remove').click)
+    assert "not_tag" not in page.current_url
+    assert {key for key, _ in cards(page)} & set(photos) == {k for k, held in tags.items() if wanted in held}
+
+    visit(page, gallery, f"#/image/{quote(CAMERA, safe='')}")
+    page.find_element(By.CSS_SELECTOR, ".like-this input").send_keys("at night")
+    then(page, page.find_element(By.CSS_SELECTOR, ".like-this button").click)
+    assert "like=" in page.current_url and text(page, "h1").startswith("Search at night like")
+    assert CAMERA not in {key for key, _ in cards(page)}

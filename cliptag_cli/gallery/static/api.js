@@ -14,7 +14,9 @@ export class ApiError extends Error {
 export async function api(path, params = {}) {
   const url = new URL(`/api${path}`, location.origin);
   for (const [name, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null && value !== '') url.searchParams.set(name, value);
+    for (const one of Array.isArray(value) ? value : [value]) { // a list: the parameter repeated
+      if (one !== undefined && one !== null && one !== '') url.searchParams.append(name, one);
+    }
   }
   let response;
   try {
@@ -56,6 +58,7 @@ export const href = {
   category: (name) => `#/category/${enc(name)}`,
   image: (key) => `#/image/${enc(key)}`,
   search: (q) => `#/search?q=${enc(q)}`,
+  refined: (params) => `#/search?${params}`, // URLSearchParams: q, like, tag, not_tag, minus
 };
 
 let vocabularyRequest = null;

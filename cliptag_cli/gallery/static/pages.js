@@ -3,6 +3,7 @@
 import { api, href, paths, picture, vocabulary } from './api.js';
 import { announce, bytes, errorBox, h, score } from './dom.js';
 import { card, grid, pager } from './grid.js';
+import { likeThis, refinement } from './refine.js';
 import { tagEditor } from './tags.js';
 
 const PAGE = 40; // images per request while scrolling (the API allows 1-100)
@@ -89,14 +90,20 @@ export function listing(kind) {
 
 export async function search(main, ctx, { params }) {
   const q = (params.get('q') || '').trim();
-  main.append(heading(q ? ['Search ', h('q', {}, q)] : 'Search'));
-  if (!q) {
+  const like = params.get('like') || '';
+  const title = [q ? ['Search ', h('q', {}, q)] : 'Search', like ? [' like ', h('q', {}, like)] : ''];
+  main.append(heading(...title));
+  if (!q && !like) {
     main.append(h('p', {}, 'Describe what you are looking for in the search box: “a dog running on the beach”.'));
     return;
   }
-  const found = await api('/search', { q, limit: limit(params, 60) });
+  main.append(refinement(params)); // before the answer: an error (an unknown tag) is corrected there
+  const found = await api('/search', {
+    q, like, limit: limit(params, 60), tag: params.getAll('tag'), not_tag: params.getAll('not_tag'),
+    minus: params.getAll('minus'),
+  });
   if (!ctx.alive()) return;
-  const list = grid(`Images like “${q}”`);
+  const list = grid(`Images like “${found.query}”`);
   list.append(...found.images.map((hit) => card({ ...hit, note: hit.tags.slice(0, 3).map((t) => t.tag).join(', ') })));
   const count = found.images.length;
   announce(`${count} results`);
@@ -129,6 +136,7 @@ export async function image(main, ctx, { arg: key }) {
       h('figure', {}, large),
       h('div', { class: 'facts' }, facts,
         tagEditor(key, record, ctx),
+        likeThis(key),
         h('section', {}, h('h2', {}, 'Categories'), scores(record.categories, 'category', href.category)))),
     similar, duplicates,
   );
