@@ -45,17 +45,20 @@ class WriteMeter:
         self.client, self.units = client, 0.0
         self._lock = threading.Lock()
 
-    def _charge(self, item: dict[str, Any] | None, deleted: bool = False) -> None:
+    def _charge(self, item: dict[str, Any] | None, deleted: bool = False, new: bool = False) -> None:
         units = 1 if deleted else -(-item_bytes(item or {}) // 1024)
         if deleted or (item and keys.TAG_INDEX_PK in item):
             units += 1  # the index write (KEYS_ONLY projection: one unit)
-        if item and keys.CONTENT_INDEX_PK in item:
-            units += 1  # its entry in the content index (GSI3 on content_id, keys only)
+        if new and item and keys.CONTENT_INDEX_PK in item:
+            # A new record's entry in the content index (GSI3 on content_id, keys only). A rewrite
+            # that keeps the content writes nothing there (DynamoDB writes an index only when an
+            # item's indexed attributes change); an overwrite with new bytes would cost two.
+            units += 1
         with self._lock:
             self.units += units
 
     def put_item(self, **kwargs: Any) -> Any:
-        self._charge(kwargs["Item"])
+        self._charge(kwargs["Item"], new="attribute_not_exists" in kwargs.get("ConditionExpression", ""))
         return self.client.put_item(**kwargs)
 
     def batch_write_item(self, **kwargs: Any) -> Any:
