@@ -58,6 +58,7 @@ class MessagePlan:
     items: list[Item] = field(default_factory=list)
     malformed: str = ""
     transient: str = ""  # set: the message must be retried (its objects could not be found)
+    independent: bool = False  # its objects are distinct and unordered (a late round): written at once
 
 
 @dataclass

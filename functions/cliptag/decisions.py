@@ -22,7 +22,7 @@ from cliptag.records import DOCUMENTED, Decision, TagScore
 from cliptag.scoring import TagScorer
 
 Verdict = Literal["confirmed", "rejected"]
-HOLDERS_MAX = 1000  # objects one decision re-tags at once, in each of its two rounds
+HOLDERS_MAX = 1000  # objects one decision re-tags (the first 1,000 the content index lists, both rounds)
 
 
 def decided_tags(

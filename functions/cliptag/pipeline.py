@@ -43,6 +43,8 @@ from cliptag.steps import (
 )
 from cliptag.vectors import VectorSync
 
+RETAG_WORKERS = 8  # a late round's objects written at once
+
 
 @dataclass
 class TaggingPipeline:
@@ -96,7 +98,10 @@ class TaggingPipeline:
     def _message_plan(message: Message, events: list[ObjectEvent] | TransientError) -> MessagePlan:
         if isinstance(events, TransientError):
             return MessagePlan(message.id, transient=str(events))
-        return MessagePlan(message.id, [Item(e, message.id) for e in events], message.malformed)
+        independent = bool(message.contents)  # a late round: distinct objects, no order among them
+        return MessagePlan(
+            message.id, [Item(e, message.id) for e in events], message.malformed, independent=independent
+        )
 
     def commit_all(self, plans: Sequence[MessagePlan]) -> dict[str, TransientError | None]:
         """Cache new contents (one batched write), commit every message concurrently, then update
@@ -137,13 +142,24 @@ class TaggingPipeline:
         """Write one message's results; raise TransientError to have SQS redeliver it."""
         retry = [plan.transient] if plan.transient else []
         retry += [item.transient for item in plan.items if item.transient]
-        for item in (i for i in plan.items if not i.transient):
+
+        def one(item: Item) -> str | None:
             try:
                 self._commit_item(item)
             except StaleEvent:
                 item.outcome = "stale"
             except TransientError as exc:
-                retry.append(str(exc))
+                return str(exc)
+            return None
+
+        todo = [i for i in plan.items if not i.transient]
+        if plan.independent and len(todo) > 1:
+            # A late round's re-tags: up to 1,000 distinct objects, written RETAG_WORKERS at a time
+            # (a pool of their own: this runs on one of the batch's I/O threads).
+            with ThreadPoolExecutor(max_workers=RETAG_WORKERS, thread_name_prefix="retag") as pool:
+                retry += [error for error in pool.map(one, todo) if error]
+        else:  # in order: a message's events on one key follow each other
+            retry += [error for error in map(one, todo) if error]
         if retry:
             raise TransientError("; ".join(retry))
         return plan.items

@@ -21,6 +21,7 @@ from cliptag.records import DOCUMENTED, Neighbour, ObjectRecord, TagScore, Vecto
 
 TOP_TAGS = 5
 SPARE = 5  # asked for beyond the limit, so hits dropped as stale rarely shorten a page
+MIN_NORM = 1e-3  # a combined query vector shorter than this has no direction left
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ class Search:
     def text(self, query: str, limit: int, where: VectorFilter | None = None, min_score: float = -1.0) -> SearchResults:
         (vector,) = self.embed_text([query])
         found = self.index.nearest(vector, limit + SPARE, self._scoped(where))
-        return SearchResults(query, self._hits(found, limit, min_score))
+        return SearchResults(query, self._hits(found, limit, min_score, where))
 
     def combined(
         self,
@@ -116,8 +117,9 @@ class Search:
         normalised; the image itself is left out of its answer. None: ``like`` has no vector."""
         if not minus and like is None:
             return self.text(query, limit, where, min_score)
+        minus = list(dict.fromkeys(minus))  # a phrase repeated is subtracted once
         signs = [1.0] * bool(query) + [-1.0] * len(minus)
-        texts = [query] * bool(query) + list(minus)
+        texts = [query] * bool(query) + minus
         parts = [sign * e for sign, e in zip(signs, self.embed_text(texts), strict=True)] if texts else []
         own = None
         if like is not None:
@@ -128,10 +130,13 @@ class Search:
             own = record.ref
             parts.append(stored)
         vector = np.sum(parts, axis=0)
-        vector = (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+        norm = float(np.linalg.norm(vector))
+        if norm < MIN_NORM:
+            raise CancelledQuery("the words and images given cancel each other out: nothing is left to search for")
+        vector = (vector / norm).astype(np.float32)
         found = [n for n in self.index.nearest(vector, limit + SPARE + 1, self._scoped(where)) if n.ref != own]
         label = " ".join([query, *(f"-{m}" for m in minus), *([f"+like:{like}"] if like is not None else [])]).strip()
-        return SearchResults(label, self._hits(found, limit, min_score))
+        return SearchResults(label, self._hits(found, limit, min_score, where))
 
     def similar(self, key: str, limit: int, where: VectorFilter | None = None) -> SearchResults | None:
         """Images like this one, from its stored vector; None when it has none (unknown, failed,
@@ -144,7 +149,7 @@ class Search:
         if vector is None:
             return None
         found = [n for n in self.index.nearest(vector, limit + SPARE + 1, self._scoped(where)) if n.ref != ref]
-        return SearchResults(key, self._hits(found, limit, -1.0))
+        return SearchResults(key, self._hits(found, limit, -1.0, where))
 
     def duplicates(self, key: str) -> Duplicates | None:
         """The image's near-duplicates that still hold the content they were found with."""
@@ -160,7 +165,9 @@ class Search:
         images = tuple(NearDuplicate(*keys.split_ref(p.other_ref), p.similarity) for p in current)
         return Duplicates(key, checked=True, images=images)
 
-    def _hits(self, found: list[Neighbour], limit: int, min_score: float) -> tuple[SearchHit, ...]:
+    def _hits(
+        self, found: list[Neighbour], limit: int, min_score: float, where: VectorFilter | None = None
+    ) -> tuple[SearchHit, ...]:
         found = [n for n in found if n.similarity >= min_score]
         records = self.objects.get_many([n.ref for n in found]) if found else {}
         hits = []
@@ -168,5 +175,17 @@ class Search:
             record = records.get(n.ref)
             if record is None or not self._current(record) or record.content_id != n.content_id:
                 continue  # deleted, failed, overwritten or another model's since its vector was written
+            if where is not None and not _holds_tags(record, where):
+                continue  # the vector's metadata was trimmed to 2 KB: the record has the whole say
             hits.append(SearchHit(record.bucket, record.key, n.similarity, record.tags[:TOP_TAGS]))
         return tuple(hits[:limit])
+
+
+class CancelledQuery(ValueError):
+    """Words and images that add up to nothing (``dog`` minus ``dog``): there is no direction to search."""
+
+
+def _holds_tags(record: ObjectRecord, where: VectorFilter) -> bool:
+    held = {t.tag for t in record.tags}
+    wanted = {*where.tags, *([where.tag] if where.tag else [])}
+    return wanted <= held and not held & set(where.not_tags)

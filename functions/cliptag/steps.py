@@ -103,13 +103,16 @@ def resolve_decided(
     """A decision's late round: message id -> a re-tag event for every object holding its
     contents now (the content index), or the error that must have it retried."""
     found: dict[str, list[ObjectEvent] | TransientError] = {}
+    seen: set[str] = set()  # two late rounds for one photo in a batch re-tag each object once
     for m in messages:
         try:
             refs = [r for c in m.contents for r in (decisions.holders(c, HOLDERS_MAX) if decisions else [])]
         except TransientError as exc:
             found[m.id] = exc
             continue
-        found[m.id] = [ObjectEvent("retag", *keys.split_ref(ref)) for ref in dict.fromkeys(refs)]
+        fresh = [ref for ref in dict.fromkeys(refs) if ref not in seen]
+        seen.update(fresh)
+        found[m.id] = [ObjectEvent("retag", *keys.split_ref(ref)) for ref in fresh]
     return found
 
 

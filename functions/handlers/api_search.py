@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from cliptag import wiring
 from cliptag.keys import VECTOR_FOLDERS_MAX
 from cliptag.records import VectorFilter
-from cliptag.search import Duplicates, SearchResults
+from cliptag.search import CancelledQuery, Duplicates, SearchResults
 
 from handlers.api_common import (
     MAX_KEY_BYTES,
@@ -157,8 +157,13 @@ def search_images(
     if any(not m.strip() or len(m) > MAX_QUERY_LENGTH for m in minus or []):
         raise BadRequestError(f"minus must be 1..{MAX_QUERY_LENGTH} characters")
     where = _filter(tag, category, prefix, not_tag)
-    liked = object_key_of(like) if like else None
-    found = _search().combined(words, limit, where, min_score, [m.strip() for m in minus or []], liked)
+    if like is not None and not 0 < len(like.encode("utf-8")) <= MAX_KEY_BYTES:  # a query value arrives decoded
+        raise BadRequestError(f"like must be a key of 1..{MAX_KEY_BYTES} bytes")
+    liked = like or None
+    try:
+        found = _search().combined(words, limit, where, min_score, [m.strip() for m in minus or []], liked)
+    except CancelledQuery as exc:
+        raise BadRequestError(str(exc)) from exc
     if found is None:
         raise NotFoundError(f"{liked!r} is not in the search index (unknown, failed, or not indexed yet)")
     result: SearchResults = found

@@ -82,6 +82,8 @@ def test_tags_wanted_and_excluded(api: Any, library: dict[str, NDArray[np.float3
         ({"q": "dog", "minus": ["a", "b", "c", "d"]}, 400, "minus"),
         ({"q": "dog", "not_tag": ["dgo"]}, 404, "unknown tag"),
         ({"like": "no/such/key.jpg"}, 404, "not in the search index"),
+        ({"like": "no/such/key%41.jpg"}, 404, "'no/such/key%41.jpg'"),  # a query value is decoded once
+        ({"q": "dog", "minus": "dog"}, 400, "cancel each other out"),
     ],
 )
 def test_combined_searches_refuse_what_they_cannot_answer(

@@ -62,3 +62,28 @@ def test_a_confirmed_tag_sorts_above_every_model_score_in_the_index():
     assert person > best_model and person > keys.encode_score(0.9)  # any min_score keeps it
     assert keys.score_from_index_sk(person) == -0.5 and keys.confirmed_in_index_sk(person)
     assert not keys.confirmed_in_index_sk(best_model) and keys.is_index_sk(person)
+
+
+def test_a_late_round_names_contents_only_and_few_of_them():
+    import pytest
+    from cliptag.adapters.notifications import decided_body, decided_contents
+    from cliptag.errors import MalformedEvent
+
+    sha = "ab" * 32
+    assert decided_contents(decided_body([sha])) == [sha]
+    assert decided_contents('{"cliptag": "retag", "objects": []}') is None and decided_contents("not json") is None
+    for body in (decided_body(["../etc/passwd"]), decided_body([sha] * 11), decided_body([])):
+        with pytest.raises(MalformedEvent):
+            decided_contents(body)
+
+
+def test_two_late_rounds_for_one_photo_re_tag_each_object_once():
+    from cliptag.batch import Message
+    from cliptag.steps import resolve_decided
+
+    class Holders:
+        def holders(self, content_id: str, limit: int) -> list[str]:
+            return ["b/a.jpg", "b/copy.jpg", "b/a.jpg"]
+
+    found = resolve_decided(Holders(), [Message("m1", [], contents=["c"]), Message("m2", [], contents=["c"])])  # type: ignore[arg-type]
+    assert [e.key for e in found["m1"]] == ["a.jpg", "copy.jpg"] and found["m2"] == []  # type: ignore[union-attr]

@@ -4,9 +4,10 @@ embeddings, as rclip does), and tags wanted and excluded as S3 Vectors' filter l
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from cliptag.adapters.s3vectors import metadata_filter
-from cliptag.records import ObjectRecord, VectorEntry, VectorFilter
-from cliptag.search import Search
+from cliptag.records import ObjectRecord, TagScore, VectorEntry, VectorFilter
+from cliptag.search import CancelledQuery, Search
 from numpy.typing import NDArray
 
 from tests.unit.test_search_domain import MemoryIndex, Records, unit
@@ -62,3 +63,21 @@ def test_wanted_and_excluded_tags_are_one_and_of_documented_operators():
         ]
     }
     assert metadata_filter(VectorFilter(tag="dog", tags=("dog",))) == {"tags": {"$eq": "dog"}}
+
+
+def test_words_that_cancel_out_are_refused_rather_than_searched():
+    with pytest.raises(CancelledQuery):
+        library().combined("beach", 3, minus=["beach"])
+
+
+def test_the_records_have_the_last_word_on_tags():
+    """A vector whose metadata was trimmed to S3 Vectors' 2 KB lacks its lowest tags, so the index
+    cannot exclude on them: the hit is checked against its record."""
+    index = MemoryIndex()
+    index.put_many([VectorEntry("b/a.jpg", "c-a", unit(1, 0, 0), ("dog",), ())])  # "indoor" trimmed away
+    record = ObjectRecord(
+        "b", "a.jpg", "tagged", content_id="c-a", tags=(TagScore("dog", 0.3), TagScore("indoor", 0.1))
+    )
+    search = Search("b", index, Objects({"b/a.jpg": record}, {}), embed)  # type: ignore[arg-type]
+    assert keys(search.text("beach", 3, VectorFilter(not_tags=("indoor",)))) == []
+    assert keys(search.text("beach", 3, VectorFilter(tags=("dog",)))) == ["a.jpg"]

@@ -67,11 +67,14 @@ def decided_contents(body: str) -> list[str] | None:
     contents = doc.get("contents")
     if not isinstance(contents, list) or not all(isinstance(c, str) and _SHA256.fullmatch(c) for c in contents):
         raise MalformedEvent("decided request: contents must be a list of SHA-256 hex digests")
+    if not 0 < len(contents) <= DECIDED_MAX_CONTENTS:
+        raise MalformedEvent(f"decided request: 1..{DECIDED_MAX_CONTENTS} contents, not {len(contents)}")
     return contents
 
 
 PING_BODY = json.dumps({"cliptag": "ping"})
 DECIDED = "decided"
+DECIDED_MAX_CONTENTS = 10  # the API sends one; each may reach 1,000 objects
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # Per message. A message's objects are committed one after another while the batch's messages
 # commit concurrently, so ten per message keeps a batch of ten messages (100 objects) in flight at once.
