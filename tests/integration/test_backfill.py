@@ -223,7 +223,17 @@ def test_ctrl_c_prints_one_line_exits_130_and_the_run_continues(archive, stack):
 
     command = [sys.executable, "-m", "cliptag_cli", *args(archive, "--page-size", "1", "--max-backlog", "1")]
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'functions'}:{ROOT}"}
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C's SIGINT as a terminal delivers it: a run started in the background (`cmd &`, nohup)
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler at all.
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     checkpoints = wiring.table()
     job = f"backfill s3://{archive['bucket']}/albums/"
     deadline = time.monotonic() + 60
