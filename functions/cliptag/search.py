@@ -114,27 +114,28 @@ class Search:
     ) -> SearchResults | None:
         """Words, minus words, plus an image, by arithmetic on unit embeddings (rclip's): the
         query's embedding, minus each of ``minus``'s, plus the stored vector of ``like``,
-        normalised; the image itself is left out of its answer. None: ``like`` has no vector."""
+        normalised; the image itself and exact copies of it are left out of its answer. None:
+        ``like`` has no vector."""
         if not minus and like is None:
             return self.text(query, limit, where, min_score)
         minus = list(dict.fromkeys(minus))  # a phrase repeated is subtracted once
         signs = [1.0] * bool(query) + [-1.0] * len(minus)
         texts = [query] * bool(query) + minus
         parts = [sign * e for sign, e in zip(signs, self.embed_text(texts), strict=True)] if texts else []
-        own = None
+        own = None  # the liked image: it and exact copies of its bytes are no answer
         if like is not None:
             record = self.objects.get(self.bucket, like)
             stored = self.index.get(record.ref) if record is not None and self._current(record) else None
             if record is None or stored is None:
                 return None
-            own = record.ref
+            own = record.content_id
             parts.append(stored)
         vector = np.sum(parts, axis=0)
         norm = float(np.linalg.norm(vector))
         if norm < MIN_NORM:
             raise CancelledQuery("the words and images given cancel each other out: nothing is left to search for")
         vector = (vector / norm).astype(np.float32)
-        found = [n for n in self.index.nearest(vector, limit + SPARE + 1, self._scoped(where)) if n.ref != own]
+        found = [n for n in self.index.nearest(vector, limit + SPARE + 1, self._scoped(where)) if n.content_id != own]
         label = " ".join([query, *(f"-{m}" for m in minus), *([f"+like:{like}"] if like is not None else [])]).strip()
         return SearchResults(label, self._hits(found, limit, min_score, where))
 

@@ -66,10 +66,11 @@ def _search() -> Any:
 
 
 def _names(values: list[str] | None, what: str) -> tuple[str, ...]:
-    for value in values or []:
-        if not value.strip() or len(value) > MAX_TAG_LENGTH:
+    given = [v for v in values or [] if v.strip()]  # a blank one is no condition, like a blank category
+    for value in given:
+        if len(value) > MAX_TAG_LENGTH:
             raise BadRequestError(f"{what} must be 1..{MAX_TAG_LENGTH} characters")
-    return tuple(dict.fromkeys(vocabulary_tag(v) for v in values or []))
+    return tuple(dict.fromkeys(vocabulary_tag(v) for v in given))
 
 
 def _filter(

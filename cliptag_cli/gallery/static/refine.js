@@ -29,6 +29,9 @@ export function refinement(params) {
       if (tag.value.trim()) go(adding(params, button.dataset.action, tag.value.trim()));
     });
   }
+  tag.addEventListener('keydown', (event) => { // Enter requires the tag, as the first button does
+    if (event.key === 'Enter' && tag.value.trim()) go(adding(params, 'tag', tag.value.trim()));
+  });
   const words = h('input', {
     name: 'minus', autocomplete: 'off', placeholder: 'words to steer away from', 'aria-label': 'Words to steer away from',
   });
