@@ -169,10 +169,9 @@ class VectorEntry:
 
 @dataclass(frozen=True)
 class VectorFilter:
-    """What a vector query keeps: objects with this tag (and all of ``tags``, none of
-    ``not_tags``), in this category, under this folder, of one model."""
+    """What a vector query keeps: objects with every one of ``tags`` and none of ``not_tags``, in
+    this category, under this folder, of one model."""
 
-    tag: str | None = None
     category: str | None = None
     folder: str | None = None  # a key prefix ending in "/"
     space: str | None = None  # one model's vectors (keys.tag_space; "" the first model's); None: any

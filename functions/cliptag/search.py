@@ -188,5 +188,4 @@ class CancelledQuery(ValueError):
 
 def _holds_tags(record: ObjectRecord, where: VectorFilter) -> bool:
     held = {t.tag for t in record.tags}
-    wanted = {*where.tags, *([where.tag] if where.tag else [])}
-    return wanted <= held and not held & set(where.not_tags)
+    return set(where.tags) <= held and not held & set(where.not_tags)

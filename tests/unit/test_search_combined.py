@@ -62,7 +62,7 @@ def test_wanted_and_excluded_tags_are_one_and_of_documented_operators():
             {"tags": {"$nin": ["indoor", "people"]}},
         ]
     }
-    assert metadata_filter(VectorFilter(tag="dog", tags=("dog",))) == {"tags": {"$eq": "dog"}}
+    assert metadata_filter(VectorFilter(tags=("dog", "dog"))) == {"tags": {"$eq": "dog"}}
 
 
 def test_words_that_cancel_out_are_refused_rather_than_searched():

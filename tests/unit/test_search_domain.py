@@ -94,8 +94,8 @@ def test_filterable_metadata_always_fits_s3_vectors_2_kb():
 
 def test_filters_use_equality_on_the_metadata_lists():
     assert metadata_filter(None) is None and metadata_filter(VectorFilter()) is None
-    assert metadata_filter(VectorFilter(tag="dog")) == {"tags": {"$eq": "dog"}}
-    assert metadata_filter(VectorFilter(tag="dog", folder="a/")) == {
+    assert metadata_filter(VectorFilter(tags=("dog",))) == {"tags": {"$eq": "dog"}}
+    assert metadata_filter(VectorFilter(tags=("dog",), folder="a/")) == {
         "$and": [{"tags": {"$eq": "dog"}}, {"folders": {"$eq": "a/"}}]
     }
 

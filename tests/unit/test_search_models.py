@@ -22,7 +22,7 @@ def test_each_model_s_vectors_are_told_apart_by_a_filterable_model_key():
     assert spaced["model"] == "ab12"  # never trimmed, however long the rest
     assert metadata_filter(VectorFilter(space="ab12")) == {"model": {"$eq": "ab12"}}
     assert metadata_filter(VectorFilter(space="")) == {"model": {"$exists": False}}
-    assert metadata_filter(VectorFilter(tag="dog", space="")) == {
+    assert metadata_filter(VectorFilter(tags=("dog",), space="")) == {
         "$and": [{"tags": {"$eq": "dog"}}, {"model": {"$exists": False}}]
     }
 

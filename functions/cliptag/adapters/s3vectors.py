@@ -70,8 +70,7 @@ def metadata_filter(where: VectorFilter | None) -> dict[str, Any] | None:
     first model's vectors carry no model key (``$exists: false``), another model's its space."""
     if where is None:
         return None
-    wanted = dict.fromkeys([*([where.tag] if where.tag else []), *where.tags])
-    clauses: list[dict[str, Any]] = [{"tags": {"$eq": tag}} for tag in wanted]
+    clauses: list[dict[str, Any]] = [{"tags": {"$eq": tag}} for tag in dict.fromkeys(where.tags)]
     clauses += [
         {name: {"$eq": value}} for name, value in (("categories", where.category), ("folders", where.folder)) if value
     ]
