@@ -202,9 +202,10 @@ def planned(deployment: Deployment | None, model_dir: str) -> Deployment:
 
 def command(args: argparse.Namespace) -> int:
     """``cliptag backfill``: list, skip what is done, send the rest; report counts and cost."""
-    from cliptag.adapters.dynamodb import DynamoCheckpoints, DynamoDeployments, Table
+    from cliptag.adapters.dynamodb import DynamoCheckpoints, Table
 
     from cliptag_cli.progress import bar, cost_line, object_count
+    from cliptag_cli.retag import deployed
 
     target = Target.from_args(args)
     table = Table(target.table, target.dynamodb)
@@ -217,7 +218,7 @@ def command(args: argparse.Namespace) -> int:
             wake(target)
         except ClientError as exc:  # e.g. read-only credentials for a dry run
             print(f"could not wake the tagger ({exc}): counting against what it recorded last", file=sys.stderr)
-    deployment = DynamoDeployments(table).get()
+    deployment = deployed(table)
     if args.model_dir:
         deployment = planned(deployment, args.model_dir)
     if deployment is None:

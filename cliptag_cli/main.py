@@ -13,6 +13,7 @@ from cliptag_cli.feed import DEFAULT_MAX_BACKLOG
 from cliptag_cli.gallery.command import add_gallery_parser
 from cliptag_cli.jobs import INTERRUPTED
 from cliptag_cli.target import Target, add_target_arguments
+from cliptag_cli.teach import add_teach_parser
 from cliptag_cli.verify.command import add_verify_parser
 
 
@@ -54,7 +55,7 @@ def _add_job_arguments(p: argparse.ArgumentParser, dry_run_help: str) -> None:
     add_target_arguments(p)
 
 
-RESUMABLE = {"backfill", "retag", "verify"}
+RESUMABLE = {"backfill", "retag", "verify", "teach"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_verify_parser(sub, add_target_arguments, DEFAULT_MAX_BACKLOG)
     add_decision_parsers(sub, add_target_arguments)
+    add_teach_parser(sub, _add_job_arguments)
     add_gallery_parser(sub)
     return parser
 

@@ -184,32 +184,26 @@ class Preview:
             counts.write_units += WRU_META + WRU_PER_TAG_CHANGE * changed
 
 
-def command(args: argparse.Namespace) -> int:
-    """``cliptag retag``: find the objects due a re-tag and send them; report counts and cost."""
-    from cliptag.adapters.dynamodb import DynamoCheckpoints, DynamoDeployments
+def deployed(table: Table) -> Deployment | None:
+    """What the tagger runs, its scoring naming the taught set of its model: the version records
+    are stamped with (``cliptag.taught``)."""
+    from cliptag.adapters.dynamodb import DynamoDeployments, DynamoTaughtTags
+    from cliptag.taught import set_version, with_taught
+
+    found = DynamoDeployments(table).get()
+    if found is None:
+        return None
+    version = set_version(DynamoTaughtTags(table).head(), found.model)
+    return dataclasses.replace(found, scoring=with_taught(found.scoring, version))
+
+
+def send(target: Any, table: Table, deployment: Deployment, args: argparse.Namespace, preview: Any = None) -> Counts:
+    """Find the objects due a re-tag under ``deployment`` and send them (unless ``args.dry_run``);
+    print what was done and its cost."""
+    from cliptag.adapters.dynamodb import DynamoCheckpoints
 
     from cliptag_cli.progress import bar, cost_line
-    from cliptag_cli.target import Target
-    from cliptag_cli.wake import wake
 
-    target = Target.from_args(args)
-    table = Table(target.table, target.dynamodb)
-    if not args.dry_run and not args.no_wake:
-        wake(target)
-    deployment = DynamoDeployments(table).get()
-    if deployment is None:
-        print("error: no tagger has recorded what it runs yet (upload one image, or run without --no-wake)")
-        return 1
-    preview = None
-    if args.model_dir:
-        if not args.dry_run:
-            print("error: --model-dir previews a vocabulary: use it with --dry-run, then deploy that model directory")
-            return 1
-        preview = Preview(table, args.model_dir, deployment.top_k, deployment.min_score, deployment.vector_index)
-        if preview.model_key != deployment.model:
-            print(f"error: {args.model_dir} holds another image encoder than the deployed one ({deployment.model})")
-            return 1
-        deployment = dataclasses.replace(deployment, vocabulary_version="", scoring=preview.scoring)
     checkpoint = checkpoint_for(DynamoCheckpoints(table), deployment)
     if args.restart:
         checkpoint.clear()
@@ -232,4 +226,31 @@ def command(args: argparse.Namespace) -> int:
             f"their tags; {counts.write_units} write units"
         )
     print(cost_line(counts.estimated_cost(deployment.top_k)))
+    return counts
+
+
+def command(args: argparse.Namespace) -> int:
+    """``cliptag retag``: find the objects due a re-tag and send them; report counts and cost."""
+    from cliptag_cli.target import Target
+    from cliptag_cli.wake import wake
+
+    target = Target.from_args(args)
+    table = Table(target.table, target.dynamodb)
+    if not args.dry_run and not args.no_wake:
+        wake(target)
+    deployment = deployed(table)
+    if deployment is None:
+        print("error: no tagger has recorded what it runs yet (upload one image, or run without --no-wake)")
+        return 1
+    preview = None
+    if args.model_dir:
+        if not args.dry_run:
+            print("error: --model-dir previews a vocabulary: use it with --dry-run, then deploy that model directory")
+            return 1
+        preview = Preview(table, args.model_dir, deployment.top_k, deployment.min_score, deployment.vector_index)
+        if preview.model_key != deployment.model:
+            print(f"error: {args.model_dir} holds another image encoder than the deployed one ({deployment.model})")
+            return 1
+        deployment = dataclasses.replace(deployment, vocabulary_version="", scoring=preview.scoring)
+    send(target, table, deployment, args, preview)
     return 0

@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from cliptag import keys
-from cliptag.adapters.dynamodb import DynamoDeployments, Table
+from cliptag.adapters.dynamodb import Table
 from cliptag.adapters.s3vectors import S3VectorIndex
 from cliptag.errors import TransientError
 
@@ -24,7 +24,7 @@ from cliptag_cli import prices
 from cliptag_cli.backfill import bucket_pages, inventory_pages
 from cliptag_cli.feed import QueueFeeder
 from cliptag_cli.progress import bar, cost_line, object_count
-from cliptag_cli.retag import ITEM_BYTES
+from cliptag_cli.retag import ITEM_BYTES, deployed
 from cliptag_cli.target import Target
 from cliptag_cli.verify.drift import KINDS, Confirm, counts, find, findings
 from cliptag_cli.verify.repair import Repairs
@@ -68,7 +68,7 @@ def _verify(args: argparse.Namespace) -> int:
         index = S3VectorIndex(target.vector_bucket, target.vector_index, target.client("s3vectors"))
     if args.dry_run:
         return _estimate(target, scope, index is not None)
-    deployment = DynamoDeployments(table).get()
+    deployment = deployed(table)
     basis = {
         "bucket": scope.bucket,
         "table": target.table,

@@ -20,32 +20,42 @@ from cliptag.keys import round_score
 from cliptag.ports import DecisionStore, ObjectStore, RetagRequests
 from cliptag.records import DOCUMENTED, Decision, TagScore
 from cliptag.scoring import TagScorer
+from cliptag.taught import EMPTY, TaughtSet
 
 Verdict = Literal["confirmed", "rejected"]
 HOLDERS_MAX = 1000  # objects one decision re-tags (the first 1,000 the content index lists, both rounds)
 
 
 def decided_tags(
-    scorer: TagScorer, embedding: NDArray[np.float32], decisions: Mapping[str, Decision]
+    scorer: TagScorer,
+    embedding: NDArray[np.float32],
+    decisions: Mapping[str, Decision],
+    taught: TaughtSet = EMPTY,
 ) -> tuple[TagScore, ...]:
     """The tags of one embedding under ``decisions`` (tag -> decision): the confirmed ones first,
-    best first, then the model's best of the rest, up to TopK in all (the confirmed are always
-    kept); each model tag passes its threshold as usual."""
+    best first, then the taught tags that pass, then the model's best of the rest, up to TopK in
+    all (the confirmed are always kept); each model tag passes its threshold as usual."""
     scores = scorer.scores(embedding[None, :])[0]
+    own = taught.scores(embedding[None, :])[0]
     position = scorer.positions
+    taught_score = dict(zip(taught.names, own.tolist(), strict=True))
     decided = [position[tag] for tag in decisions if tag in position]
+
+    def score_of(tag: str) -> float:
+        return float(scores[position[tag]]) if tag in position else taught_score[tag]
+
     confirmed = sorted(
         (
-            TagScore(tag, round_score(float(scores[position[tag]])), "person")
+            TagScore(tag, round_score(score_of(tag)), "person")
             for tag, d in decisions.items()
-            if d.verdict == "confirmed" and tag in position
+            if d.verdict == "confirmed" and (tag in position or tag in taught_score)
         ),
         key=lambda t: (-t.score, t.tag),
     )
     masked = scores.copy()
     masked[decided] = -np.inf  # decided either way: never a model tag
     (model,) = scorer.named(*scorer.select(masked[None, :], max(0, scorer.top_k - len(confirmed))))
-    return (*confirmed, *model)
+    return (*confirmed, *taught.tags_of(own, frozenset(decisions)), *model)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 
 from cliptag.vocabulary import Vocabulary
 
@@ -21,14 +22,28 @@ def fold(name: str) -> str:
 
 
 class Lexicon:
-    def __init__(self, vocabulary: Vocabulary) -> None:
+    def __init__(self, vocabulary: Vocabulary, taught: Mapping[str, str] | None = None) -> None:
+        """``taught``: tags taught by example (name -> category), after the vocabulary's names and
+        synonyms, which they never hide."""
         # Every tag's own name first: a synonym never hides another tag's name.
         self._tags: dict[str, str] = {fold(spec.name): spec.name for spec in vocabulary.tags}
         for spec in vocabulary.tags:
             for name in spec.synonyms:
                 self._tags.setdefault(fold(name), spec.name)
-        self._categories = {fold(t.category): t.category for t in vocabulary.tags if t.category}
         self.category_of = {t.name: t.category for t in vocabulary.tags}
+        learnt: set[str] = set()
+        for name, category in (taught or {}).items():
+            if fold(name) not in self._tags:  # the vocabulary's own names and synonyms win
+                self._tags[fold(name)] = name
+                self.category_of[name] = category
+                learnt.add(name)
+        self.taught = frozenset(learnt)
+        self._categories = {fold(c): c for c in self.category_of.values() if c}
+
+    @property
+    def folded(self) -> frozenset[str]:
+        """Every name that resolves (folded), taught tags aside: what a taught tag may not be called."""
+        return frozenset(f for f, tag in self._tags.items() if tag not in self.taught)
 
     def tag(self, name: str) -> str | None:
         """The vocabulary's tag for ``name`` (its own name or a synonym), or None."""

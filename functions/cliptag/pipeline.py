@@ -41,6 +41,7 @@ from cliptag.steps import (
     resolve_retags,
     score,
 )
+from cliptag.taught import EMPTY, TaughtCache, with_taught
 from cliptag.vectors import VectorSync
 
 RETAG_WORKERS = 8  # a late round's objects written at once
@@ -60,6 +61,7 @@ class TaggingPipeline:
     categories: Mapping[str, str] = field(default_factory=dict)  # tag -> its vocabulary category
     vectors: VectorSync | None = None  # the search index and near-duplicates; None: not deployed
     decisions: DecisionStore | None = None  # people's decisions on tags; None: none are applied
+    taught: TaughtCache | None = None  # tags taught by example; None: none are scored
     limits: Limits = field(default_factory=Limits)
     fast_decode: bool = True
     io_workers: int = 10
@@ -75,6 +77,8 @@ class TaggingPipeline:
         self._cpu = ThreadPoolExecutor(max_workers=self.decode_workers or vcpus(), thread_name_prefix="decode")
 
     def plan(self, messages: Sequence[Message]) -> tuple[list[MessagePlan], BatchStats]:
+        # The taught set first: a batch is scored, and its records stamped, under one set.
+        taught = self.taught.refresh(time.monotonic()) if self.taught is not None else EMPTY
         held = resolve_decided(self.decisions, [m for m in messages if m.contents])
         plans = [self._message_plan(m, held.get(m.id, m.events)) for m in messages]
         retags = [item for p in plans for item in p.items if item.event.kind == "retag"]
@@ -91,7 +95,7 @@ class TaggingPipeline:
                 other.result, other.outcome = group[0].result, "reused"
         scored = items + [item for item in retags if item.event.kind == "retag" and item.result]
         read_decisions(self.decisions, scored)
-        score(self.scorer, scored)
+        score(self.scorer, taught, scored)
         return plans, stats
 
     @staticmethod
@@ -163,6 +167,12 @@ class TaggingPipeline:
         if retry:
             raise TransientError("; ".join(retry))
         return plan.items
+
+    @property
+    def scored_by(self) -> str:
+        """The scoring version records are stamped with: the deployment's, and the taught set's
+        the last plan() scored under (one invocation at a time per container)."""
+        return with_taught(self.scoring, self.taught.current.version if self.taught is not None else "")
 
     # -- batch-wide steps ----------------------------------------------------------------------
     def _read_and_decode(self, items: list[Item], todo: dict[str, list[Item]]) -> None:
@@ -238,10 +248,10 @@ class TaggingPipeline:
         elif item.gone:
             return
         elif event.kind == "retag":
-            record = object_record(item, self.model_key, self.vocabulary_version, self.scoring, self.categories)
+            record = object_record(item, self.model_key, self.vocabulary_version, self.scored_by, self.categories)
             self.objects.put(record, Claim(expect_content=item.content_id))  # unless re-uploaded since
             item.outcome = "retagged"
         else:
-            record = object_record(item, self.model_key, self.vocabulary_version, self.scoring, self.categories)
+            record = object_record(item, self.model_key, self.vocabulary_version, self.scored_by, self.categories)
             self.objects.put(record, claim)
             item.outcome = "failed" if record.status == "failed" else item.outcome or "tagged"

@@ -24,8 +24,8 @@ class TaggedImage:
     key: str
     score: float
     """the tag's score on this image (a category's: its best tag's), as in its record"""
-    source: Literal["model", "person"] = "model"
-    """person: a person confirmed the tag (listed before the model's)"""
+    source: Literal["model", "person", "examples"] = "model"
+    """person: a person confirmed the tag (listed before the others); examples: a tag taught by example"""
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,17 @@ class TagQueries:
         """The record of one object of the stack's bucket."""
         return self.objects.get(self.bucket, key)
 
-    def images_with_tag(self, tag: str, min_score: float, limit: int, next_token: str | None) -> TagPage:
-        """One page of the objects carrying ``tag`` (BadToken for a token this query did not issue)."""
+    def images_with_tag(
+        self, tag: str, min_score: float, limit: int, next_token: str | None, taught: bool = False
+    ) -> TagPage:
+        """One page of the objects carrying ``tag`` (BadToken for a token this query did not issue);
+        ``taught``: a tag taught by example, whose unconfirmed images say so."""
         # A token only continues the query that issued it, in the model's partitions it read.
         query = f"{tag}\n{min_score!r}\n{self.index.space}"
         positions = self.tokens.decode(next_token, query, self.index.shards)
         rows, following = self.index.page(tag, min_score, limit, positions)
         images = tuple(
-            TaggedImage(*keys.split_ref(ref), score, "person" if confirmed else "model")
+            TaggedImage(*keys.split_ref(ref), score, "person" if confirmed else "examples" if taught else "model")
             for ref, score, confirmed in rows
         )
         return TagPage(tag, images, self.tokens.encode(following, query) if following else None)

@@ -29,8 +29,9 @@ class TagScore:
     """the tag's name, as in the vocabulary"""
     score: float
     """the model's score: cosine similarity of image and tag embeddings, -1..1, or SigLIP's probability (6 decimals)"""
-    source: Literal["model", "person"] = "model"
-    """who gave the tag: the model, or a person who confirmed it (listed first)"""
+    source: Literal["model", "person", "examples"] = "model"
+    """who gave the tag: the model, a person who confirmed it (listed first), or a tag taught by
+    example (a cosine with the taught vector; after the confirmed ones, outside TopK)"""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from cliptag.imaging import Limits, Preprocessing, load_pixels
 from cliptag.ports import ContentCache, DecisionStore, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, ObjectEvent, ObjectRecord
 from cliptag.scoring import TagScorer, categorise
+from cliptag.taught import TaughtSet
 
 
 def read_revisions(objects: ObjectStore, items: list[Item]) -> None:
@@ -131,14 +132,19 @@ def read_decisions(decisions: DecisionStore | None, items: list[Item]) -> None:
         item.decisions = found.get(item.content_id, {})
 
 
-def score(scorer: TagScorer, items: list[Item]) -> None:
+def score(scorer: TagScorer, taught: TaughtSet, items: list[Item]) -> None:
     """Tags for every embedded item of the batch, new, cached or re-tagged: one matrix product;
-    an item whose content has people's decisions is scored under them."""
+    an item whose content has people's decisions is scored under them. Taught tags that pass
+    come before the model's (they are outside its TopK)."""
     embedded = [(i, i.result.embedding) for i in items if i.result and i.result.embedding is not None]
     if embedded:
-        scored = scorer.tags(np.stack([vector for _, vector in embedded]))
-        for (item, vector), tags in zip(embedded, scored, strict=True):
-            item.tags = decided_tags(scorer, vector, item.decisions) if item.decisions else tuple(tags)
+        vectors = np.stack([vector for _, vector in embedded])
+        scored, own = scorer.tags(vectors), taught.scores(vectors)
+        for (item, vector), tags, row in zip(embedded, scored, own, strict=True):
+            if item.decisions:
+                item.tags = decided_tags(scorer, vector, item.decisions, taught)
+            else:
+                item.tags = (*taught.tags_of(row), *tags)
 
 
 def object_record(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from functools import cache
 
 import numpy as np
@@ -27,6 +28,7 @@ from cliptag.adapters.dynamodb import (
     DynamoFailureIndex,
     DynamoObjectStore,
     DynamoTagIndex,
+    DynamoTaughtTags,
     Table,
 )
 from cliptag.adapters.sqs import SqsRetagRequests
@@ -41,6 +43,7 @@ from cliptag.queries import TagQueries
 from cliptag.records import Deployment
 from cliptag.scoring import TagScorer, scoring_version
 from cliptag.search import Search
+from cliptag.taught import LiveCategories, TaughtCache, active
 from cliptag.tokens import PageTokens
 from cliptag.vectors import VectorSync
 
@@ -55,6 +58,7 @@ __all__ = [
     "search",
     "settings",
     "table",
+    "taught",
     "text_encoder",
 ]
 
@@ -120,8 +124,46 @@ def deployment() -> Deployment:
 
 
 @cache
-def lexicon() -> Lexicon:
+def vocabulary_lexicon() -> Lexicon:
+    """The deployed vocabulary's names, without taught tags."""
     return Lexicon(bundle().vocabulary)
+
+
+TAUGHT_NAMES_MAX_AGE_S = 30.0  # how long the API trusts its list of taught tags (unknown names re-read it)
+_taught_names: list[tuple[float, Lexicon]] = []  # (when read, the lexicon with them)
+
+
+def lexicon(fresh: bool = False) -> Lexicon:
+    """The vocabulary's names and the taught tags' (the API's view: the taught list is read again
+    after TAUGHT_NAMES_MAX_AGE_S, or at once with ``fresh``, for a name not found)."""
+    now = time.monotonic()
+    if _taught_names and not fresh and now - _taught_names[0][0] < TAUGHT_NAMES_MAX_AGE_S:
+        return _taught_names[0][1]
+    static = vocabulary_lexicon()
+    try:
+        entries = active(taught_store().head(), bundle().model_key, static.folded)
+    except (TransientError, ClientError, BotoCoreError) as exc:  # the vocabulary still answers
+        logging.getLogger(__name__).warning("could not read the taught tags: %s", exc)
+        return _taught_names[0][1] if _taught_names else static
+    found = Lexicon(bundle().vocabulary, {name: e.category for name, e in entries.items()})
+    _taught_names[:] = [(now, found)]
+    return found
+
+
+@cache
+def taught_store() -> DynamoTaughtTags:
+    return DynamoTaughtTags(table())
+
+
+@cache
+def taught() -> TaughtCache:
+    """The tagger's taught tags: the head is read on every batch (one consistent read)."""
+    return TaughtCache(taught_store(), bundle().model_key, vocabulary_lexicon().folded)
+
+
+@cache
+def categories() -> LiveCategories:
+    return LiveCategories(vocabulary_lexicon().category_of, taught())
 
 
 @cache
@@ -155,7 +197,7 @@ def vector_sync() -> VectorSync | None:
     threshold = near_duplicate_threshold() if found is not None else 1.0
     return VectorSync(
         index,
-        lexicon().category_of,
+        categories(),
         objects(),
         contents(),
         duplicates=found,
@@ -185,9 +227,10 @@ def pipeline() -> TaggingPipeline:
         reader=source,
         contents=contents(),
         objects=store,
-        categories=lexicon().category_of,
+        categories=categories(),
         vectors=vector_sync(),
         decisions=decisions(),
+        taught=taught(),
         limits=Limits(max_bytes=s.max_object_bytes, max_pixels=s.max_pixels),
         read_wave=objects_in_memory(s.max_object_bytes),
     )
@@ -270,13 +313,17 @@ def renew_clients() -> None:
 def reset() -> None:
     loading.reset()
     _legacy.clear()
+    _taught_names.clear()
     for fn in (
         table,
         reader,
         objects,
         scorer,
         deployment,
-        lexicon,
+        vocabulary_lexicon,
+        taught_store,
+        taught,
+        categories,
         contents,
         vector_index,
         duplicates,

@@ -33,6 +33,7 @@ from cliptag.errors import TransientError
 from cliptag.loading import NoTextEncoder
 from cliptag.queries import FailurePage, TagPage
 from cliptag.records import ObjectRecord
+from cliptag.taught import active
 from cliptag.tokens import BadToken
 from pydantic import BaseModel
 
@@ -73,10 +74,23 @@ app.include_router(api_decisions.router)
 app.include_router(api_search.router)
 
 
+class Taught(BaseModel):
+    """How a tag was taught by example (``cliptag teach``)."""
+
+    method: str
+    examples: int
+    threshold: float
+    precision: float
+    recall: float
+    at: int
+
+
 class VocabularyTag(BaseModel):
     name: str
     category: str
     synonyms: list[str]
+    source: Literal["vocabulary", "examples"] = "vocabulary"
+    taught: Taught | None = None
 
 
 class VocabularyListing(BaseModel):
@@ -168,7 +182,9 @@ def tag_images(
     limit: Limit = 20,
     next_token: NextToken = None,
 ) -> TagPage:
-    return wiring.queries().images_with_tag(vocabulary_tag(tag), min_score, limit, next_token)
+    name = vocabulary_tag(tag)
+    taught = name in wiring.lexicon().taught
+    return wiring.queries().images_with_tag(name, min_score, limit, next_token, taught)
 
 
 @app.get(
@@ -188,17 +204,31 @@ def category_images(
     return wiring.queries().images_in_category(category, tags, min_score, limit, next_token)
 
 
-@app.get("/tags", summary="The tag vocabulary")
+@app.get("/tags", summary="The tag vocabulary, and the tags taught by example")
 @tracer.capture_method
 def vocabulary() -> VocabularyListing:
     bundle = wiring.bundle()
     vocab = bundle.vocabulary
-    return VocabularyListing(
-        model=bundle.model_key,
-        vocabulary_version=vocab.version,
-        count=len(vocab.tags),
-        tags=[VocabularyTag(name=t.name, category=t.category, synonyms=list(t.synonyms)) for t in vocab.tags],
-    )
+    tags = [VocabularyTag(name=t.name, category=t.category, synonyms=list(t.synonyms)) for t in vocab.tags]
+    taught = active(wiring.taught_store().head(), bundle.model_key, wiring.vocabulary_lexicon().folded)
+    tags += [
+        VocabularyTag(
+            name=name,
+            category=e.category,
+            synonyms=[],
+            source="examples",
+            taught=Taught(
+                method=e.method,
+                examples=e.examples,
+                threshold=e.threshold,
+                precision=e.precision,
+                recall=e.recall,
+                at=e.at,
+            ),
+        )
+        for name, e in sorted(taught.items())
+    ]
+    return VocabularyListing(model=bundle.model_key, vocabulary_version=vocab.version, count=len(tags), tags=tags)
 
 
 def normalise_path(event: dict[str, Any]) -> dict[str, Any]:
@@ -224,8 +254,9 @@ def normalise_path(event: dict[str, Any]) -> dict[str, Any]:
 
 def _build_for_snapshot() -> None:
     """What SnapStart's snapshot should hold: the vocabulary and the loaded text encoder (most of
-    the API's ~1.5 s cold start); the pagination secret is fetched after a restore, on first use."""
-    wiring.lexicon()
+    the API's ~1.5 s cold start); the pagination secret and the taught tags are read after a
+    restore, on first use."""
+    wiring.vocabulary_lexicon()
     if wiring.search() is not None:
         with contextlib.suppress(NoTextEncoder):  # answered 503 by search by text, never at init
             wiring.text_encoder()

@@ -67,17 +67,17 @@ def object_key_of(key: str) -> str:
 
 
 def vocabulary_tag(name: str) -> str:
-    lexicon = wiring.lexicon()
-    tag = lexicon.tag(name)
-    if tag is None:
+    """The tag ``name`` means: a vocabulary tag, a synonym, or a tag taught by example (a name
+    not found has the taught list read again: a tag taught a moment ago is found at once)."""
+    tag = wiring.lexicon().tag(name)
+    if tag is None and (tag := (lexicon := wiring.lexicon(fresh=True)).tag(name)) is None:
         raise UnknownName("tag", name.strip(), lexicon.suggest_tags(name))
     return tag
 
 
 def vocabulary_category(name: str) -> str:
-    lexicon = wiring.lexicon()
-    category = lexicon.category(name)
-    if category is None:
+    category = wiring.lexicon().category(name)
+    if category is None and (category := (lexicon := wiring.lexicon(fresh=True)).category(name)) is None:
         raise UnknownName("category", name.strip(), lexicon.suggest_categories(name))
     return category
 

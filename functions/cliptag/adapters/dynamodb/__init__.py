@@ -11,6 +11,7 @@
 | `duplicates` | near-duplicate pairs under both objects (DuplicateStore port)     |
 | `control`    | what the deployed tagger runs; checkpoints of resumable jobs      |
 | `decisions`  | people's decisions on tags, per content (DecisionStore port)      |
+| `taught`     | tags taught by example: a head and one item per tag (TaughtStore port) |
 """
 
 from cliptag.adapters.dynamodb.contents import DynamoContentCache
@@ -21,6 +22,7 @@ from cliptag.adapters.dynamodb.failures import DynamoFailureIndex
 from cliptag.adapters.dynamodb.objects import DynamoObjectStore
 from cliptag.adapters.dynamodb.table import Table
 from cliptag.adapters.dynamodb.tag_index import DynamoTagIndex
+from cliptag.adapters.dynamodb.taught import DynamoTaughtTags
 
 __all__ = [
     "DynamoCheckpoints",
@@ -31,5 +33,6 @@ __all__ = [
     "DynamoFailureIndex",
     "DynamoObjectStore",
     "DynamoTagIndex",
+    "DynamoTaughtTags",
     "Table",
 ]

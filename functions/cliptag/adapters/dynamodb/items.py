@@ -58,7 +58,7 @@ def record_from_meta(item: dict[str, Any]) -> ObjectRecord | None:
         return None
     values = {name: item[name] for name in RECORD_FIELDS if item.get(name) is not None}
     values["tags"] = tuple(
-        TagScore(t["tag"], float(t["score"]), "person" if t.get("source") == "person" else "model")
+        TagScore(t["tag"], float(t["score"]), t["source"] if t.get("source") in ("person", "examples") else "model")
         for t in item.get("tags", [])
     )
     values["categories"] = tuple(CategoryScore(c["category"], float(c["score"])) for c in item.get("categories") or [])

@@ -1,0 +1,229 @@
+"""``cliptag teach``: a tag of your own, taught from example photos, without the model.
+
+The examples' embeddings are the ones the tagger stored (no S3 read, no inference). The tag is
+fitted (``cliptag.teaching``), its expected precision and recall printed, then kept in the table
+(``cliptag.adapters.dynamodb.taught``) and the library re-tagged by the existing re-tag
+machinery: every tagged object is re-scored from its stored embedding. ``--remove`` forgets a
+taught tag the same way; teaching a name again adds the new examples to the ones it had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from cliptag import keys
+from cliptag.adapters.dynamodb import DynamoTaughtTags, Table
+from cliptag.adapters.dynamodb.items import content_from_item, content_key
+from cliptag.adapters.dynamodb.table import typed
+from cliptag.lexicon import fold
+from cliptag.records import Deployment
+from cliptag.taught import TaughtTag
+from cliptag.teaching import Fit, TeachingError, fit
+from numpy.typing import NDArray
+
+from cliptag_cli.target import Target
+
+BACKGROUND = 2048  # library photos sampled as negatives (the tag must not take them): ~4 MB of Scan
+SEGMENTS = 16  # the Scan's segments: the sample starts in a random one
+
+
+class Refused(Exception):
+    """Why the tag cannot be taught as asked."""
+
+
+def embeddings_of(table: Table, deployment: Deployment, bucket: str, refs: list[str]) -> dict[str, tuple[str, Any]]:
+    """ref -> (content id, its stored unit embedding) for objects tagged by the deployed model."""
+    metas = table.batch_get([{keys.PK: keys.object_pk(ref), keys.SK: keys.META} for ref in refs])
+    content = {keys.ref_from_object_pk(m[keys.PK]): m for m in metas if m.get("status") == "tagged"}
+    missing = [ref for ref in refs if ref not in content or content[ref].get("model") != deployment.model]
+    if missing:
+        raise Refused(f"not tagged by the deployed model (upload or backfill them first): {', '.join(missing)}")
+    ids = {ref: str(content[ref]["content_id"]) for ref in refs}
+    found = dict(
+        known
+        for item in table.batch_get([content_key(c, deployment.model) for c in set(ids.values())])
+        if (known := content_from_item(item)) is not None
+    )
+    lost = [ref for ref, c in ids.items() if c not in found or found[c].embedding is None]
+    if lost:
+        raise Refused(f"no stored embedding for: {', '.join(lost)} (run `cliptag verify`)")
+    return {ref: (ids[ref], found[ids[ref]].embedding) for ref in refs}
+
+
+def background(table: Table, model: str, exclude: set[str], seed: int, wanted: int = BACKGROUND) -> NDArray[np.float32]:
+    """Up to ``wanted`` stored embeddings of library photos that are not examples: a Scan of the
+    deployed model's content items, from segment ``seed`` on, until enough are found (the same
+    sample for the same tag name, so teaching it again with the same examples changes nothing)."""
+    vectors: list[NDArray[np.float32]] = []
+    first = seed % SEGMENTS
+    for segment in [(first + i) % SEGMENTS for i in range(SEGMENTS)]:
+        start = None
+        while len(vectors) < wanted:
+            items, start, _ = table.scan_page(
+                start,
+                1000,
+                Segment=segment,
+                TotalSegments=SEGMENTS,
+                FilterExpression="#sk = :sk",
+                ExpressionAttributeNames={"#sk": keys.SK},
+                ExpressionAttributeValues=typed({":sk": keys.content_sk(model)}),
+            )
+            for item in items:
+                known = content_from_item(item)
+                if known and known[0] not in exclude and known[1].embedding is not None:
+                    vectors.append(known[1].embedding)
+            if start is None:
+                break
+        if len(vectors) >= wanted:
+            break
+    return np.stack(vectors[:wanted]) if vectors else np.zeros((0, 0), np.float32)
+
+
+def report(name: str, result: Fit, examples: int, negatives: int) -> str:
+    found = sum(s >= result.threshold for s in result.held_out)
+    return (
+        f"{name!r}: a {result.method} from {examples} example(s) and {negatives} marked negative(s); "
+        f"threshold {result.threshold:.4f} (cosine)\n"
+        f"  each example left out scores {', '.join(f'{s:.4f}' for s in result.held_out)}: "
+        f"{found} of {examples} found (expected recall {result.recall:.0%})\n"
+        f"  {result.negatives_passing} of {result.negatives} negatives pass (marked, and library photos sampled): "
+        f"expected precision {result.precision:.0%}"
+        + (
+            f"\n  {result.alike} library photo(s) score like the examples left out: most likely the same thing, "
+            "so not counted as negatives"
+            if result.alike
+            else ""
+        )
+    )
+
+
+def vocabulary_names(target: Target) -> set[str]:
+    """The deployed vocabulary's names and synonyms, folded (from the API's /tags)."""
+    from cliptag_cli.gallery.command import credentials
+    from cliptag_cli.gallery.upstream import SignedApi
+
+    answer = SignedApi(target.api_url, target.region, credentials(target)).get("/tags")
+    if answer.status != 200:
+        raise Refused(f"could not read the vocabulary from the API ({answer.status}): {answer.body[:200]!r}")
+    listed = json.loads(answer.body)["tags"]
+    return {
+        fold(n) for t in listed if t.get("source", "vocabulary") == "vocabulary" for n in [t["name"], *t["synonyms"]]
+    }
+
+
+def caller(target: Target) -> str:
+    try:
+        return str(target.client("sts").get_caller_identity()["Arn"])
+    except Exception:
+        return ""
+
+
+def teach(args: argparse.Namespace, target: Target, table: Table, deployment: Deployment) -> TaughtTag | None:
+    """The taught tag as asked (None for a dry run); Refused when it cannot be."""
+    store = DynamoTaughtTags(table)
+    known = store.load([args.name]) if args.name in store.head() else []
+    if fold(args.name) in vocabulary_names(target):
+        raise Refused(f"{args.name!r} is a tag (or synonym) of the vocabulary: confirm it on photos instead")
+    before = known[0] if known and known[0].model == deployment.model and not args.replace else None
+    ref = lambda key: keys.object_ref(target.bucket, key)  # noqa: E731
+    positives = list(dict.fromkeys([*(before.examples if before else ()), *map(ref, args.examples)]))
+    negatives = list(dict.fromkeys([*(before.negatives if before else ()), *map(ref, args.negatives)]))
+    if set(positives) & set(negatives):
+        raise Refused(f"both an example and a negative: {', '.join(sorted(set(positives) & set(negatives)))}")
+    vectors = embeddings_of(table, deployment, target.bucket, positives + negatives)
+    own = {content for content, _ in vectors.values()}
+    sample = background(table, deployment.model, own, zlib.crc32(args.name.encode("utf-8")))
+    try:
+        result = fit(
+            np.stack([vectors[r][1] for r in positives]),
+            np.stack([vectors[r][1] for r in negatives]) if negatives else np.zeros((0, 0), np.float32),
+            sample,
+        )
+    except TeachingError as exc:
+        raise Refused(str(exc)) from exc
+    print(report(args.name, result, len(positives), len(negatives)))
+    if args.dry_run:
+        return None
+    category = args.category if args.category is not None else (before.category if before else "")
+    return TaughtTag(
+        name=args.name,
+        vector=result.vector,
+        threshold=result.threshold,
+        model=deployment.model,
+        category=category,
+        method=result.method,
+        examples=tuple(positives),
+        negatives=tuple(negatives),
+        precision=round(result.precision, 4),
+        recall=round(result.recall, 4),
+        by=caller(target),
+        at=int(time.time()),
+    )
+
+
+def command(args: argparse.Namespace) -> int:
+    from cliptag_cli.retag import deployed, send
+    from cliptag_cli.wake import wake
+
+    target = Target.from_args(args)
+    table = Table(target.table, target.dynamodb)
+    if not args.dry_run and not args.no_wake:
+        wake(target)
+    deployment = deployed(table)
+    if deployment is None:
+        print("error: no tagger has recorded what it runs yet (upload one image first)", file=sys.stderr)
+        return 1
+    store = DynamoTaughtTags(table)
+    if args.remove:
+        if args.dry_run:
+            print(f"would forget {args.name!r} and re-tag the library")
+            return 0
+        if not store.remove(args.name):
+            print(f"error: no taught tag {args.name!r}", file=sys.stderr)
+            return 1
+        print(f"forgot {args.name!r}; re-tagging the library without it")
+    else:
+        if not args.examples and args.name not in store.head():
+            print("error: --examples KEY... is needed to teach a new tag", file=sys.stderr)
+            return 1
+        try:
+            taught = teach(args, target, table, deployment)
+        except Refused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        if taught is None:
+            return 0
+        store.put(taught)
+        print(f"taught {taught.name!r}; re-tagging the library with it (no model, no S3 read)")
+    now = deployed(table)  # its scoring names the taught set as it is now
+    assert now is not None
+    send(target, table, now, args)
+    return 0
+
+
+def add_teach_parser(sub: Any, add_job_arguments: Callable[[argparse.ArgumentParser, str], None]) -> None:
+    p = sub.add_parser(
+        "teach",
+        help="teach a tag of your own from example photos (no model)",
+        description="Fit a tag from the stored embeddings of example photos (a prototype; a linear probe with 5 "
+        "examples and 5 negatives or more), print its expected precision and recall (leave-one-out), then add it "
+        "beside the vocabulary and re-tag the library from stored embeddings: no S3 read, no inference. Teaching "
+        "a name again adds the new examples to its old ones (--replace starts over).",
+    )
+    p.add_argument("name", help="the tag's name (not one of the vocabulary's tags or synonyms)")
+    p.add_argument("--examples", nargs="+", default=[], metavar="KEY", help="object keys of photos that show it")
+    p.add_argument("--negatives", nargs="+", default=[], metavar="KEY", help="photos that do not (optional)")
+    p.add_argument("--category", help="a category for it (default: none, or the one it had)")
+    p.add_argument("--replace", action="store_true", help="forget the examples it was taught with before")
+    p.add_argument("--remove", action="store_true", help="forget the taught tag and take it off every photo")
+    p.add_argument("--no-wake", action="store_true", help="do not ping the tagger first (it records what it runs)")
+    p.add_argument("--page-size", type=int, help="table items read per Scan page of the re-tag")
+    add_job_arguments(p, "fit and print the expected precision and recall; store and re-tag nothing")
+    p.set_defaults(fn=command)

@@ -1,0 +1,140 @@
+"""A tag taught by example on the local stack, through the command line and the HTTP API: taught
+from three transformed copies of one real COCO photo, it finds a fourth copy and none of 100
+other real photos; a rejection holds through re-teaching; removal takes it off every photo.
+
+Random weights see colour layout more than things (a crop is another photo to them), so the
+copies are resized and recompressed, which real weights and random ones both see through."""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from botocore.credentials import Credentials
+from cliptag import wiring
+from PIL import Image
+
+from cliptag_cli.gallery.upstream import SignedApi
+from cliptag_cli.main import main
+from devstack.stack import LocalStack, StackInfo
+from tests.conftest import real_photos
+
+NAME = "our harbour"
+# (scale, JPEG quality): each a different file; Pillow writes no EXIF unless asked.
+COPIES = [(0.75, 85), (0.5, 70), (0.9, 60), (0.6, 92)]
+
+
+def copies_of(data: bytes) -> list[bytes]:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    out = []
+    for scale, quality in COPIES:
+        smaller = image.resize((int(image.width * scale), int(image.height * scale)), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        smaller.save(buffer, "JPEG", quality=quality)
+        out.append(buffer.getvalue())
+    return out
+
+
+def taught_on(api: Any, key: str) -> list[str]:
+    status, body = api.image(key)
+    assert status == 200, body
+    return [t["source"] for t in body["tags"] if t["tag"] == NAME]
+
+
+def wait_for(check: Any, what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.5)
+
+
+def scoring_of(info: StackInfo, key: str) -> str:
+    record = wiring.objects().get(info.bucket, key)
+    assert record is not None
+    return record.scoring
+
+
+def test_a_tag_taught_from_three_copies_finds_the_fourth_and_no_other_photo(
+    stack: LocalStack, info: StackInfo, api: Any, s3: Any, tmp_path: Path, capsys: Any
+) -> None:
+    photos = real_photos(128)
+    if len(photos) < 101:
+        pytest.skip("needs the 128 COCO photos of ../shared/data")
+    folder = f"teach-{uuid.uuid4().hex[:8]}"
+    copies = [f"{folder}/harbour-{i}.jpg" for i in range(len(COPIES))]
+    for key, data in zip(copies, copies_of(photos[0].read_bytes()), strict=True):
+        s3.put_object(Bucket=info.bucket, Key=key, Body=data)
+    others = [f"{folder}/other/{p.name}" for p in photos[1:101]]
+    for key, path in zip(others, photos[1:101], strict=True):
+        s3.put_object(Bucket=info.bucket, Key=key, Body=path.read_bytes())
+    for key in copies + others:
+        api.wait(key, timeout=60)
+    state = stack.write_state(tmp_path / "stack.json")
+    teach = ["teach", NAME, "--local-state", str(state)]
+
+    capsys.readouterr()
+    assert main([*teach, "--examples", *copies[:3], "--category", "places"]) == 0
+    said = capsys.readouterr().out
+    assert "3 of 3 found (expected recall 100%)" in said and "expected precision 100%" in said, said
+
+    fourth = copies[3]
+    wait_for(lambda: taught_on(api, fourth) == ["examples"], f"{fourth} never got the taught tag")
+    for key in copies[:3]:
+        assert taught_on(api, key) == ["examples"]
+    version = scoring_of(info, fourth)
+    wait_for(lambda: all(scoring_of(info, k) == version for k in others), "the library was not re-tagged")
+    assert [k for k in others if taught_on(api, k)] == []
+    page = api.all_keys_with_tag(NAME.upper())  # found like any tag: any case
+    assert set(page) == set(copies)
+    status, body = api.get("/tags")
+    listed = {t["name"]: t for t in body["tags"]}
+    assert listed[NAME]["source"] == "examples" and listed[NAME]["category"] == "places"
+    assert listed[NAME]["taught"]["examples"] == 3
+    status, body = api.get("/categories/places/images")
+    assert status == 200 and {i["key"] for i in body["images"]} == set(copies)
+
+    # A person rejects it on one copy; teaching the tag again (a fourth example) keeps it off.
+    writer = SignedApi(info.api_url, info.region, Credentials("testing", "testing"))
+    rejected = copies[1]
+    answer = writer.decide(f"/images/{quote(rejected, safe='')}/tags/{quote(NAME, safe='')}", confirm=False)
+    assert answer.status == 202, answer.body
+    wait_for(lambda: taught_on(api, rejected) == [], f"{rejected} kept a rejected tag")
+    assert main([*teach, "--examples", fourth]) == 0
+    assert "a prototype from 4 example(s)" in capsys.readouterr().out
+    wait_for(lambda: scoring_of(info, rejected) not in (version, ""), "no re-tag after teaching again")
+    wait_for(lambda: scoring_of(info, copies[0]) == scoring_of(info, rejected), "the re-tag did not finish")
+    assert taught_on(api, rejected) == []
+    assert all(taught_on(api, k) == ["examples"] for k in copies if k != rejected)
+    _, body = api.get("/tags")
+    assert {t["name"]: t for t in body["tags"]}[NAME]["taught"]["examples"] == 4
+
+    # Removed: off every photo, out of /tags.
+    assert main([*teach, "--remove"]) == 0
+    wait_for(lambda: all(taught_on(api, k) == [] for k in copies), "a removed tag stayed on a photo")
+    _, body = api.get("/tags")
+    assert NAME not in {t["name"] for t in body["tags"]}
+
+
+def test_teaching_refuses_what_it_cannot_do(
+    stack: LocalStack, info: StackInfo, api: Any, s3: Any, tmp_path: Path, capsys: Any
+) -> None:
+    photo = real_photos(1)[0].read_bytes()
+    key = f"teach-refused-{uuid.uuid4().hex[:8]}/one.jpg"
+    s3.put_object(Bucket=info.bucket, Key=key, Body=photo)
+    api.wait(key)
+    state = str(stack.write_state(tmp_path / "stack.json"))
+    vocabulary_tag = api.get("/tags")[1]["tags"][0]["name"]
+    capsys.readouterr()
+    assert main(["teach", vocabulary_tag, "--examples", key, key + ".missing", "--local-state", state]) == 1
+    assert "is a tag (or synonym) of the vocabulary" in capsys.readouterr().err
+    assert main(["teach", "solo", "--examples", key, "--local-state", state]) == 1
+    assert "at least 2 example photos" in capsys.readouterr().err
+    assert main(["teach", "ghost", "--examples", key, "nowhere/none.jpg", "--local-state", state]) == 1
+    assert "not tagged by the deployed model" in capsys.readouterr().err
+    assert main(["teach", "never-taught", "--remove", "--local-state", state]) == 1
+    assert "no taught tag 'never-taught'" in capsys.readouterr().err
