@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ from cliptag import keys
 from cliptag.adapters.dynamodb import DynamoTaughtTags, Table
 from cliptag.adapters.dynamodb.items import content_from_item, content_key
 from cliptag.adapters.dynamodb.table import typed
-from cliptag.lexicon import fold
+from cliptag.lexicon import MAX_TAG_LENGTH, TAG_PATTERN, fold
 from cliptag.records import Deployment
 from cliptag.taught import TaughtTag
 from cliptag.teaching import Fit, TeachingError, fit
@@ -125,21 +127,67 @@ def caller(target: Target) -> str:
         return ""
 
 
-def teach(args: argparse.Namespace, target: Target, table: Table, deployment: Deployment) -> TaughtTag | None:
-    """The taught tag as asked (None for a dry run); Refused when it cannot be."""
+@dataclass(frozen=True)
+class Request:
+    """What a person asks to teach (keys in the stack's bucket)."""
+
+    name: str
+    examples: list[str]
+    negatives: list[str] = field(default_factory=list)
+    category: str | None = None  # None: the one it had (or none)
+    replace: bool = False  # forget the examples it was taught with before
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """A fitted tag, before it is kept."""
+
+    fit: Fit
+    tag: TaughtTag
+
+    @property
+    def report(self) -> str:
+        return report(self.tag.name, self.fit, len(self.tag.examples), len(self.tag.negatives))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.tag.name,
+            "category": self.tag.category,
+            "method": self.fit.method,
+            "threshold": self.fit.threshold,
+            "examples": len(self.tag.examples),
+            "negatives": len(self.tag.negatives),
+            "held_out": list(self.fit.held_out),
+            "recall": self.fit.recall,
+            "precision": self.fit.precision,
+            "negatives_scored": self.fit.negatives,
+            "negatives_passing": self.fit.negatives_passing,
+            "alike": self.fit.alike,
+            "report": self.report,
+        }
+
+
+def lesson(target: Target, table: Table, deployment: Deployment, request: Request) -> Lesson:
+    """The tag ``request`` asks for, fitted on the stored embeddings; Refused when it cannot be."""
+    name = request.name.strip()
+    if not re.match(TAG_PATTERN, name) or len(name) > MAX_TAG_LENGTH:
+        raise Refused(
+            f"{name!r} cannot be a tag's name: letters, digits and spaces (and ' & . , ( ) ! + -), "
+            f"at most {MAX_TAG_LENGTH} characters"
+        )
     store = DynamoTaughtTags(table)
-    known = store.load([args.name]) if args.name in store.head() else []
-    if fold(args.name) in vocabulary_names(target):
-        raise Refused(f"{args.name!r} is a tag (or synonym) of the vocabulary: confirm it on photos instead")
-    before = known[0] if known and known[0].model == deployment.model and not args.replace else None
+    known = store.load([name]) if name in store.head() else []
+    if fold(name) in vocabulary_names(target):
+        raise Refused(f"{name!r} is a tag (or synonym) of the vocabulary: confirm it on photos instead")
+    before = known[0] if known and known[0].model == deployment.model and not request.replace else None
     ref = lambda key: keys.object_ref(target.bucket, key)  # noqa: E731
-    positives = list(dict.fromkeys([*(before.examples if before else ()), *map(ref, args.examples)]))
-    negatives = list(dict.fromkeys([*(before.negatives if before else ()), *map(ref, args.negatives)]))
+    positives = list(dict.fromkeys([*(before.examples if before else ()), *map(ref, request.examples)]))
+    negatives = list(dict.fromkeys([*(before.negatives if before else ()), *map(ref, request.negatives)]))
     if set(positives) & set(negatives):
         raise Refused(f"both an example and a negative: {', '.join(sorted(set(positives) & set(negatives)))}")
     vectors = embeddings_of(table, deployment, target.bucket, positives + negatives)
     own = {content for content, _ in vectors.values()}
-    sample = background(table, deployment.model, own, zlib.crc32(args.name.encode("utf-8")))
+    sample = background(table, deployment.model, own, zlib.crc32(name.encode("utf-8")))
     try:
         result = fit(
             np.stack([vectors[r][1] for r in positives]),
@@ -148,16 +196,13 @@ def teach(args: argparse.Namespace, target: Target, table: Table, deployment: De
         )
     except TeachingError as exc:
         raise Refused(str(exc)) from exc
-    print(report(args.name, result, len(positives), len(negatives)))
-    if args.dry_run:
-        return None
-    category = args.category if args.category is not None else (before.category if before else "")
-    return TaughtTag(
-        name=args.name,
+    category = request.category if request.category is not None else (before.category if before else "")
+    tag = TaughtTag(
+        name=name,
         vector=result.vector,
         threshold=result.threshold,
         model=deployment.model,
-        category=category,
+        category=category.strip(),
         method=result.method,
         examples=tuple(positives),
         negatives=tuple(negatives),
@@ -166,6 +211,7 @@ def teach(args: argparse.Namespace, target: Target, table: Table, deployment: De
         by=caller(target),
         at=int(time.time()),
     )
+    return Lesson(result, tag)
 
 
 def command(args: argparse.Namespace) -> int:
@@ -193,13 +239,16 @@ def command(args: argparse.Namespace) -> int:
         if not args.examples and args.name not in store.head():
             print("error: --examples KEY... is needed to teach a new tag", file=sys.stderr)
             return 1
+        request = Request(args.name, args.examples, args.negatives, args.category, args.replace)
         try:
-            taught = teach(args, target, table, deployment)
+            fitted = lesson(target, table, deployment, request)
         except Refused as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        if taught is None:
+        print(fitted.report)
+        if args.dry_run:
             return 0
+        taught = fitted.tag
         store.put(taught)
         print(f"taught {taught.name!r}; re-tagging the library with it (no model, no S3 read)")
     now = deployed(table)  # its scoring names the taught set as it is now

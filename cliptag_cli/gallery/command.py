@@ -95,6 +95,7 @@ def credentials(target: Target) -> Credentials:
 def gallery(args: argparse.Namespace) -> int:
     from cliptag_cli.gallery.renditions import Renditions
     from cliptag_cli.gallery.server import GalleryServer, describe
+    from cliptag_cli.gallery.teaching import GalleryTeacher
     from cliptag_cli.gallery.upstream import SignedApi
 
     target = Target.from_args(args)
@@ -107,7 +108,8 @@ def gallery(args: argparse.Namespace) -> int:
         return 1
     try:
         renditions = Renditions(target.client("s3"), target.bucket, args.cache_dir)
-        server = GalleryServer(api, renditions, args.port, max_original_bytes=args.max_original_bytes)
+        teacher = GalleryTeacher(target)
+        server = GalleryServer(api, renditions, args.port, max_original_bytes=args.max_original_bytes, teacher=teacher)
     except OSError as exc:
         print(f"error: cannot listen on {LOOPBACK}:{args.port}: {exc.strerror} (try --port)", file=sys.stderr)
         return 1

@@ -21,9 +21,11 @@ from urllib.parse import quote, unquote
 
 from cliptag_cli.gallery.originals import MAX_BYTES, Original, Originals
 from cliptag_cli.gallery.renditions import Renditions
+from cliptag_cli.gallery.teaching import GalleryTeacher
 from cliptag_cli.gallery.upstream import Answer, SignedApi, error
 
 LOOPBACK = "127.0.0.1"
+MAX_TEACH_BYTES = 256 * 1024  # a teaching request: 200 keys of 1 KB at most, and a name
 STATIC = files("cliptag_cli.gallery") / "static"
 TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 CSP = (
@@ -48,10 +50,13 @@ class GalleryServer(ThreadingHTTPServer):
         port: int = 8080,
         verbose: bool = False,
         max_original_bytes: int = MAX_BYTES,
+        teacher: GalleryTeacher | None = None,
     ) -> None:
-        """``max_original_bytes``: larger originals are refused (413) before any byte is read."""
+        """``max_original_bytes``: larger originals are refused (413) before any byte is read;
+        ``teacher``: teaches tags from selected photos (None: the gallery cannot)."""
         super().__init__((LOOPBACK, port), GalleryHandler)
         self.api = api
+        self.teacher = teacher
         self.renditions = renditions
         self.originals = Originals(renditions, max_original_bytes)
         self.verbose = verbose
@@ -85,6 +90,31 @@ class GalleryHandler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._decide(confirm=False)
+
+    def do_POST(self) -> None:
+        """``/teach``: a tag taught from selected photos (``teaching``). JSON only, so a page of
+        another site cannot send it without a CORS preflight this server never answers."""
+        length = int(self.headers.get("Content-Length") or 0)
+        refusal = self._refusal(self.path)
+        if refusal is None and self.headers.get("Sec-Fetch-Site") not in (None, "same-origin"):
+            refusal = "only the gallery's own pages may teach tags"
+        if refusal is None and self.headers.get_content_type() != "application/json":
+            refusal = "POST /teach takes application/json"
+        if refusal or self.path != "/teach" or length > MAX_TEACH_BYTES:
+            self.close_connection = length > 0  # its body is not read
+            if refusal:
+                return self._json(error(403, refusal))
+            if length > MAX_TEACH_BYTES:
+                return self._json(error(413, f"a teaching request is at most {MAX_TEACH_BYTES:,} bytes"))
+            return self._json(error(404, "POST is only for /teach"))
+        body = self.rfile.read(length)
+        if self.server.teacher is None:
+            return self._json(error(501, "this gallery cannot teach tags"))
+        try:
+            self._json(self.server.teacher.handle(body))
+        except Exception as exc:  # the network: shown to the user, the server goes on
+            print(f"gallery: POST /teach: {exc!r}", file=sys.stderr)
+            self._json(error(502, f"{type(exc).__name__}: {exc}"))
 
     def _decide(self, confirm: bool) -> None:
         """Confirm (PUT) or reject (DELETE) a tag: ``/api/images/<key>/tags/<tag>``, passed on

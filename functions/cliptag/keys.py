@@ -8,6 +8,8 @@
 | embedding of content   | IMG#<sha256>       | MODEL#<model>   |                 |                        |
 | decisions on content   | IMG#<sha256>       | DECISIONS       |                 |                        |
 | what the tagger runs   | DEPLOYMENT         | TAGGER          |                 |                        |
+| taught tags (the head) | TAUGHT             | SET             |                 |                        |
+| a tag taught by example| TAUGHT             | TAG#<name>      |                 |                        |
 | a job's checkpoint     | JOB#<job>          | CHECKPOINT      |                 |                        |
 
 The index GSI3 (keys only) is keyed on the content_id attribute of META items (and of DUP items,

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from cliptag.vocabulary import Vocabulary
 
 SUGGESTIONS = 5
+MAX_TAG_LENGTH = 100
+TAG_PATTERN = r"^\w[\w '&.,()!+\-]*$"  # a name the API's routes can carry in a path segment
 
 
 def fold(name: str) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cliptag import keys
+from cliptag.combined import TooBroad
 from cliptag.ports import DuplicateStore, ObjectStore, VectorIndex
 from cliptag.records import DOCUMENTED, Neighbour, ObjectRecord, TagScore, VectorFilter
 
@@ -81,6 +82,7 @@ class Search:
         duplicates: DuplicateStore | None = None,
         model: str | None = None,
         space: Callable[[], str] | None = None,
+        tag_vector: Callable[[str], NDArray[np.float32] | None] | None = None,
     ) -> None:
         """``model``: the deployed model's key; records of another one (a switch of model being
         re-tagged) are never answered: their vectors live in another embedding space. ``space``:
@@ -89,6 +91,7 @@ class Search:
         self.bucket, self.index, self.objects = bucket, index, objects
         self.embed_text, self.duplicates_store, self.model = embed_text, duplicates, model
         self.space = space
+        self.tag_vector = tag_vector  # a tag's text embedding (None: a taught tag, which has none here)
 
     def _scoped(self, where: VectorFilter | None) -> VectorFilter | None:
         if self.space is None:
@@ -138,6 +141,18 @@ class Search:
         found = [n for n in self.index.nearest(vector, limit + SPARE + 1, self._scoped(where)) if n.content_id != own]
         label = " ".join([query, *(f"-{m}" for m in minus), *([f"+like:{like}"] if like is not None else [])]).strip()
         return SearchResults(label, self._hits(found, limit, min_score, where))
+
+    def near_tags(self, wanted: Sequence[str], excluded: Sequence[str], limit: int) -> list[Neighbour]:
+        """The ``limit`` images nearest the meaning of ``wanted`` (their tag embeddings' mean) that
+        carry every one of them and none of ``excluded`` (the index's metadata filter)."""
+        found = [self.tag_vector(tag) for tag in wanted] if self.tag_vector is not None else []
+        vectors = [v for v in found if v is not None]
+        if not vectors:
+            raise TooBroad("these tags are too common for the tag index, and taught tags have no meaning to search by")
+        vector = np.sum(vectors, axis=0)
+        vector = (vector / max(float(np.linalg.norm(vector)), MIN_NORM)).astype(np.float32)
+        where = VectorFilter(tags=tuple(wanted), not_tags=tuple(excluded))
+        return self.index.nearest(vector, limit, self._scoped(where))
 
     def similar(self, key: str, limit: int, where: VectorFilter | None = None) -> SearchResults | None:
         """Images like this one, from its stored vector; None when it has none (unknown, failed,

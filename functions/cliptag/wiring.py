@@ -32,6 +32,7 @@ from cliptag.adapters.dynamodb import (
     Table,
 )
 from cliptag.adapters.sqs import SqsRetagRequests
+from cliptag.combined import CombinedQueries
 from cliptag.config import objects_in_memory
 from cliptag.decisions import Corrections
 from cliptag.errors import TransientError
@@ -263,6 +264,15 @@ def queries() -> TagQueries:
 
 
 @cache
+def combined() -> CombinedQueries:
+    """Listings by several tags: the tag index and records, or the search index's filter."""
+    s = settings()
+    index = DynamoTagIndex(table(), s.tag_index_shards, lambda: keys.tag_space(bundle().model_key, legacy_model()))
+    found = search()
+    return CombinedQueries(index, objects(), page_tokens(), found.near_tags if found is not None else None)
+
+
+@cache
 def search() -> Search | None:
     """Search by meaning, when the stack has a vector index (None otherwise)."""
     index = vector_index()
@@ -270,7 +280,18 @@ def search() -> Search | None:
         return None
     model = bundle().model_key
     space = lambda: keys.tag_space(model, legacy_model())  # noqa: E731 (read at the query, like the tag index's)
-    return Search(settings().images_bucket, index, objects(), embed_query, duplicates(), model, space)
+    return Search(settings().images_bucket, index, objects(), embed_query, duplicates(), model, space, tag_vector)
+
+
+def tag_vector(name: str) -> NDArray[np.float32] | None:
+    """A vocabulary tag's embedding (the export's, from the model layer); None for a taught tag."""
+    position = scorer_positions().get(name)
+    return None if position is None else bundle().tag_embeddings[position]
+
+
+@cache
+def scorer_positions() -> dict[str, int]:
+    return {name: i for i, name in enumerate(bundle().vocabulary.names)}
 
 
 @cache
@@ -334,6 +355,8 @@ def reset() -> None:
         pipeline,
         page_tokens,
         queries,
+        combined,
         search,
+        scorer_positions,
     ):
         fn.cache_clear()

@@ -2,6 +2,7 @@
 
 GET /images/{key}/tags            one object's tags (key URL-encoded; raw slashes work too)
 GET /images?status=failed         objects that could not be tagged, with the reasons, newest first
+GET /images?all=&none=            objects with every tag of all, none of none (handlers.api_images)
 GET /tags/{tag}/images            objects with a tag (any case, or a synonym), best first, paginated
 GET /categories/{name}/images     objects with any tag of a category, best first, paginated
 GET /search, /images/{key}/similar, /images/{key}/duplicates   search (handlers.api_search)
@@ -18,30 +19,30 @@ annotations`` here: the validator reads the annotations at run time.)
 import contextlib
 import os
 import re
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cliptag import loading, snapstart, wiring
+from cliptag.combined import TooBroad
 from cliptag.decisions import NotTagged
 from cliptag.errors import TransientError
+from cliptag.lexicon import TAG_PATTERN
 from cliptag.loading import NoTextEncoder
-from cliptag.queries import FailurePage, TagPage
+from cliptag.queries import TagPage
 from cliptag.records import ObjectRecord
 from cliptag.taught import active
 from cliptag.tokens import BadToken
 from pydantic import BaseModel
 
-from handlers import api_decisions, api_search
+from handlers import api_decisions, api_images, api_search
 from handlers.api_common import (
     HINTS,
     IMAGE_ROUTES,
-    TAG_PATTERN,
     CategoryName,
     ImageKey,
     Limit,
@@ -72,6 +73,7 @@ def _cors() -> CORSConfig | None:
 app = APIGatewayRestResolver(enable_validation=True, cors=_cors())
 app.include_router(api_decisions.router)
 app.include_router(api_search.router)
+app.include_router(api_images.router)
 
 
 class Taught(BaseModel):
@@ -125,6 +127,11 @@ def _unknown_name(exc: UnknownName) -> Response[Any]:
     return Response(status_code=404, content_type=content_types.APPLICATION_JSON, body=body)
 
 
+@app.exception_handler(TooBroad)
+def _too_broad(exc: TooBroad) -> Response[Any]:
+    return error(400, str(exc))
+
+
 @app.exception_handler(BadToken)
 def _bad_token(exc: BadToken) -> Response[Any]:
     return error(400, f"next_token: {exc}")
@@ -158,16 +165,6 @@ def image_tags(key: ImageKey) -> ObjectRecord:
     if record is None:
         raise NotFoundError(f"no tags for key {object_key!r}")
     return record
-
-
-@app.get("/images", summary="Objects that could not be tagged, most recent first")
-@tracer.capture_method
-def failed_images(
-    status: Annotated[Literal["failed"], Query(description="which objects: failed (the only listing)")],
-    limit: Limit = 20,
-    next_token: NextToken = None,
-) -> FailurePage:
-    return wiring.queries().failed_images(limit, next_token)
 
 
 @app.get(

@@ -10,10 +10,9 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from cliptag import wiring
+from cliptag.lexicon import MAX_TAG_LENGTH, TAG_PATTERN
 
 MAX_KEY_BYTES = 1024  # S3's own limit, on the decoded key
-MAX_TAG_LENGTH = 100
-TAG_PATTERN = r"^\w[\w '&.,()!+\-]*$"  # also what the router can match in a path segment
 # What a failed constraint means, in words, for the parameters whose rule is a pattern.
 HINTS = {
     "tag": f"tag must be 1..{MAX_TAG_LENGTH} letters, digits, spaces or simple punctuation",

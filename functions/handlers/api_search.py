@@ -18,13 +18,13 @@ from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotF
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from cliptag import wiring
 from cliptag.keys import VECTOR_FOLDERS_MAX
+from cliptag.lexicon import MAX_TAG_LENGTH
 from cliptag.records import VectorFilter
 from cliptag.search import CancelledQuery, Duplicates, SearchResults
 
 from handlers.api_common import (
     MAX_KEY_BYTES,
     MAX_QUERY_LENGTH,
-    MAX_TAG_LENGTH,
     CategoryFilter,
     FolderFilter,
     ImageKey,

@@ -22,7 +22,9 @@ from botocore.credentials import Credentials
 from cliptag_cli.gallery import chromium
 from cliptag_cli.gallery.renditions import Renditions
 from cliptag_cli.gallery.server import GalleryServer
+from cliptag_cli.gallery.teaching import GalleryTeacher
 from cliptag_cli.gallery.upstream import SignedApi
+from cliptag_cli.target import Target
 from devstack.stack import LocalStack, StackInfo
 from tests.conftest import real_photos
 from tests.integration.conftest import TEST_PARAMETERS, Api
@@ -71,9 +73,13 @@ def api(info: StackInfo) -> Api:
 
 
 @pytest.fixture(scope="package")
-def gallery(info: StackInfo, s3: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GalleryServer]:
+def gallery(
+    stack: LocalStack, info: StackInfo, s3: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GalleryServer]:
     signed = SignedApi(info.api_url, info.region, Credentials("local", "local"))
-    server = GalleryServer(signed, Renditions(s3, info.bucket, tmp_path_factory.mktemp("renditions")), port=0)
+    renditions = Renditions(s3, info.bucket, tmp_path_factory.mktemp("renditions"))
+    teacher = GalleryTeacher(Target.local(stack.write_state(tmp_path_factory.mktemp("state") / "stack.json")))
+    server = GalleryServer(signed, renditions, port=0, teacher=teacher)
     server.start()
     yield server
     server.shutdown()

@@ -44,6 +44,21 @@ export async function decide(key, tag, confirm) {
   return body;
 }
 
+// Teach a tag from example photos (the gallery server fits it; "apply" keeps it and re-tags).
+export async function teachTag(body) {
+  let response;
+  try {
+    response = await fetch('/teach', {
+      method: 'POST', headers: { Accept: 'application/json', 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new ApiError(0, { error: `the gallery server did not answer (${err.message}): is cliptag gallery running?` });
+  }
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(response.status, answer);
+  return answer;
+}
+
 export const paths = {
   tag: (name) => `/tags/${enc(name)}/images`,
   category: (name) => `/categories/${enc(name)}/images`,
@@ -59,6 +74,7 @@ export const href = {
   image: (key) => `#/image/${enc(key)}`,
   search: (q) => `#/search?q=${enc(q)}`,
   refined: (params) => `#/search?${params}`, // URLSearchParams: q, like, tag, not_tag, minus
+  teach: () => '#/teach',
 };
 
 let vocabularyRequest = null;

@@ -3,6 +3,8 @@
 import { href } from './api.js';
 import { errorBox, h } from './dom.js';
 import * as pages from './pages.js';
+import { selectionBar } from './selection.js';
+import { teach } from './teach.js';
 
 const main = document.getElementById('main');
 const search = document.getElementById('q');
@@ -13,6 +15,7 @@ const views = {
   search: { title: (r) => `Search: ${r.params.get('q') || ''}`, render: pages.search, suggest: href.tag },
   image: { title: (r) => r.arg, render: pages.image },
   failed: { title: () => 'Failed images', render: pages.failed },
+  teach: { title: () => 'Teach a tag', render: teach },
 };
 let generation = 0;
 let cleanups = [];
@@ -83,5 +86,6 @@ document.addEventListener('keydown', (event) => {
   search.select();
 });
 
+selectionBar(document.getElementById('selection'));
 main.append(h('p', { class: 'meta' }, 'Loading…'));
 render({ focus: false });

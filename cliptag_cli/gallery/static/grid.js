@@ -1,6 +1,7 @@
 // Thumbnail grids (arrow keys move between cards) and continuous scrolling through next_token.
 import { href, picture } from './api.js';
 import { errorBox, h, score } from './dom.js';
+import { pickButton } from './selection.js';
 
 export function grid(label) {
   const list = h('ul', { class: 'grid', 'aria-label': label });
@@ -18,10 +19,11 @@ export function card({ key, score: value, note, source }) {
     h('span', { class: 'key' }, key),
     value === undefined ? null : h('span', { class: 'score', 'data-score': value }, score(value)),
     source === 'person' ? h('span', { class: 'confirmed', title: 'confirmed by a person' }, '✓ confirmed') : null,
+    source === 'examples' ? h('span', { class: 'taught', title: 'a tag taught by example' }, 'taught') : null,
     note ? h('span', { class: 'note' }, note) : null,
   );
   img.addEventListener('error', () => link.classList.add('broken'), { once: true });
-  return h('li', {}, link);
+  return h('li', { class: 'tile' }, link, pickButton(key));
 }
 
 function moveFocus(event) {
