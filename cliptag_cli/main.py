@@ -8,6 +8,7 @@ import sys
 from cliptag.adapters.dynamodb import DynamoFailureIndex, Table
 
 from cliptag_cli import backfill, retag
+from cliptag_cli.calibrate import add_calibrate_parser
 from cliptag_cli.decide import add_decision_parsers
 from cliptag_cli.feed import DEFAULT_MAX_BACKLOG
 from cliptag_cli.gallery.command import add_gallery_parser
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_verify_parser(sub, add_target_arguments, DEFAULT_MAX_BACKLOG)
     add_decision_parsers(sub, add_target_arguments)
     add_teach_parser(sub, _add_job_arguments)
+    add_calibrate_parser(sub, add_target_arguments)
     add_gallery_parser(sub)
     return parser
 

@@ -1,6 +1,7 @@
 """A tag taught by example on the local stack, through the command line and the HTTP API: taught
 from three transformed copies of one real COCO photo, it finds a fourth copy and none of 100
-other real photos (nor of the other tests' photos in the bucket); a rejection holds through re-teaching; removal takes it off every photo.
+other real photos (nor of the other tests' photos in the bucket); a rejection holds through
+re-teaching; removal takes it off every photo.
 
 Random weights see colour layout more than things (a crop is another photo to them), so the
 copies are resized and recompressed, which real weights and random ones both see through."""
