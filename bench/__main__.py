@@ -13,6 +13,7 @@ import bench
 from bench import (
     backfill,
     cold,
+    combined,
     cost,
     decode,
     e2e,
@@ -46,6 +47,7 @@ MEASURES: list[Measure] = [
         decode,
         retag,
         teach,
+        combined,
         e2e,
         search,
         cold,

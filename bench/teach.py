@@ -43,8 +43,9 @@ def retag_all(library: Library) -> Retagged:
     return Retagged(counts.due, max(seconds, 1e-9), meter.units, sum(times), len(times), len(calls))
 
 
-def teach(library: Library, photos: int) -> tuple[Any, int]:
-    """Teach NAME from three keys holding the first photo; (the fit, objects holding that photo)."""
+def teach(library: Library, photos: int) -> tuple[Any, int, int]:
+    """Teach NAME from (up to) three keys holding the first photo: (the fit, examples, objects
+    holding that photo)."""
     from cliptag.adapters.dynamodb import DynamoTaughtTags
     from cliptag.taught import TaughtTag
     from cliptag.teaching import fit
@@ -61,7 +62,7 @@ def teach(library: Library, photos: int) -> tuple[Any, int]:
     result = fit(np.stack([v for _, v in vectors.values()]), np.zeros((0, 0), np.float32), sample)
     tag = TaughtTag(NAME, result.vector, result.threshold, deployment.model, examples=tuple(same[:3]))
     DynamoTaughtTags(library.table).put(tag)
-    return result, len(same)
+    return result, len(vectors), len(same)
 
 
 def run(bench: Bench) -> None:
@@ -76,14 +77,14 @@ def run(bench: Bench) -> None:
         library.upload(bench.photos)
         library.wait_idle()
         retag_all(library)  # every record current first (earlier measures leave others due)
-        fit, holders = teach(library, len(bench.photos))
+        fit, examples, holders = teach(library, len(bench.photos))
         taught = retag_all(library)
         gained = sum(1 for r in library.store.get_many(library.refs).values() if any(t.tag == NAME for t in r.tags))
         DynamoTaughtTags(library.table).remove(NAME)
         removed = retag_all(library)
     bench.section(
-        f"teach a tag (3 examples, {fit.method}, {fit.negatives} library photos sampled) -> library re-tagged "
-        "through the local stack"
+        f"teach a tag ({examples} examples, {fit.method}, {fit.negatives} library photos sampled) -> library "
+        "re-tagged through the local stack"
     )
     bench.row(
         "teach",

@@ -9,6 +9,8 @@ copies are resized and recompressed, which real weights and random ones both see
 from __future__ import annotations
 
 import io
+import json
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -140,3 +142,69 @@ def test_teaching_refuses_what_it_cannot_do(
     assert "not tagged by the deployed model" in capsys.readouterr().err
     assert main(["teach", "never-taught", "--remove", "--local-state", state]) == 1
     assert "no taught tag 'never-taught'" in capsys.readouterr().err
+
+
+def test_a_taught_tag_survives_a_vocabulary_re_export_and_yields_to_a_tag_of_its_name(
+    stack: LocalStack, info: StackInfo, api: Any, s3: Any, model_dir: Path, tmp_path: Path
+) -> None:
+    """Taught tags live in the table: a re-exported vocabulary leaves them scored; one that adds a
+    tag of the same name wins (the taught one waits, its records re-tagged without it)."""
+    from cliptag.bundle import ModelBundle
+
+    from model_export.cli import main as export_main
+
+    photos = real_photos(128)
+    if len(photos) < 128:
+        pytest.skip("needs the 128 COCO photos of ../shared/data")
+    folder = f"reexport-{uuid.uuid4().hex[:8]}"
+    copies = [f"{folder}/copy-{i}.jpg" for i in range(len(COPIES))]
+    for key, data in zip(copies, copies_of(photos[-3].read_bytes()), strict=True):
+        s3.put_object(Bucket=info.bucket, Key=key, Body=data)
+    for key in copies:
+        api.wait(key)
+    state = str(stack.write_state(tmp_path / "stack.json"))
+    name = "our pier"
+    assert main(["teach", name, "--examples", *copies[:3], "--local-state", state]) == 0
+    wait_for(lambda: all(sources(api, k, name) == ["examples"] for k in copies), "the taught tag was not given")
+
+    vocabulary = ModelBundle.open(model_dir).vocabulary
+    edits = {"kept": vocabulary.names[:50], "clash": [*vocabulary.names[:50], name]}
+    dirs = {}
+    for edit, names in edits.items():
+        source = tmp_path / f"{edit}.yaml"
+        source.write_text(
+            'templates: ["a photo of a {}."]\ntags:\n  things: [' + ", ".join(map(json.dumps, names)) + "]\n"
+        )
+        dirs[edit] = tmp_path / edit
+        shutil.copytree(model_dir, dirs[edit])
+        assert export_main(["vocabulary", "--model-dir", str(dirs[edit]), "--vocabulary", str(source)]) == 0
+    try:
+        stack.redeploy(dirs["kept"])  # a re-export without the name: the taught tag is still scored
+        assert main(["retag", "--local-state", state]) == 0
+        wait_for(lambda: scoring_of(info, copies[3]) == with_taught_now(), "not re-tagged", timeout=300)
+        assert all(sources(api, k, name) == ["examples"] for k in copies)
+        stack.redeploy(dirs["clash"])  # the vocabulary now has the name: its tag, from the model
+        assert main(["retag", "--local-state", state]) == 0
+        wait_for(lambda: scoring_of(info, copies[3]) == with_taught_now(), "not re-tagged", timeout=300)
+        assert all("examples" not in sources(api, k, name) for k in copies)
+        assert [t["source"] for t in api.get("/tags")[1]["tags"] if t["name"] == name] == ["vocabulary"]
+    finally:
+        stack.redeploy(model_dir)  # the other tests' model again
+        wiring.pipeline()
+        assert main(["teach", name, "--remove", "--local-state", state]) == 0
+
+
+def sources(api: Any, key: str, tag: str) -> list[str]:
+    status, body = api.image(key)
+    assert status == 200, body
+    return [t["source"] for t in body["tags"] if t["tag"] == tag]
+
+
+def with_taught_now() -> str:
+    """The scoring the deployed tagger stamps records with now (its taught set's version too)."""
+    from cliptag_cli.retag import deployed
+
+    wiring.pipeline()  # the tagger records what it runs
+    now = deployed(wiring.table())
+    assert now is not None
+    return now.scoring
