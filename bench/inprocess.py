@@ -16,11 +16,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 from aws_lambda_powertools.utilities.data_classes import SQSRecord
 from cliptag.adapters import notifications
 from cliptag.ordering import Claim, Stored
-from cliptag.records import ContentRecord, Decision, ObjectBytes, ObjectRecord
+from cliptag.records import ContentRecord, Decision, Neighbour, ObjectBytes, ObjectRecord, VectorEntry, VectorFilter
 from cliptag.taught import TaughtCache, TaughtEntry, TaughtTag
+from numpy.typing import NDArray
 
 from bench import stages
 from bench.common import DYNAMODB_CALL_S, S3_GET_S, fresh, sqs_record
@@ -104,6 +106,27 @@ class MemoryTaught:
         return []
 
 
+class MemoryVectors:
+    """The VectorIndex port: PutVectors and DeleteVectors, one call each per batch; no neighbours."""
+
+    def __init__(self, latency: Latency) -> None:
+        self.latency = latency
+
+    def put_many(self, entries: list[VectorEntry]) -> None:
+        time.sleep(self.latency.ddb_s)
+
+    def delete_many(self, refs: list[str]) -> None:
+        time.sleep(self.latency.ddb_s)
+
+    def get(self, ref: str) -> NDArray[np.float32] | None:
+        time.sleep(self.latency.ddb_s)
+        return None
+
+    def nearest(self, vector: NDArray[np.float32], limit: int, where: VectorFilter | None = None) -> list[Neighbour]:
+        time.sleep(self.latency.ddb_s)
+        return []
+
+
 class MemoryObjects:
     """The ObjectStore port: no records; a write is three calls in sequence, as a new object's
     commit is (Query, BatchWriteItem, PutItem)."""
@@ -143,6 +166,10 @@ def own_overhead(pipeline: TaggingPipeline, batch: list[bytes], runs: int, s3_s:
         decisions=MemoryDecisions(latency),
         taught=TaughtCache(MemoryTaught(latency), pipeline.model_key, frozenset()),
     )
+    if pipeline.vectors is not None:  # the search index too (a PutVectors per batch, as a DynamoDB call)
+        offline.vectors = dataclasses.replace(
+            pipeline.vectors, index=MemoryVectors(latency), objects=offline.objects, contents=offline.contents
+        )
     records = [sqs_record(BUCKET, k) for k in blobs]
     times = []
     for _ in range(runs):
