@@ -102,9 +102,11 @@ def modelled(size: int, driving: int, other: int, above: float, search: bool) ->
 
     rare = round(driving * above)
     look = min(PROBE, rare) + min(PROBE, round(other * above))
-    if rare <= BOUND:
-        entries, records = rare + min(PROBE, round(other * above)), rare
-        calls = pages(entries) + (1 if rare > PROBE else 0) + math.ceil(records / 100)
+    if rare <= BOUND:  # past the first look, every open tag is read on up to the bound (cliptag.combined)
+        second = rare > PROBE
+        entries = rare + min(BOUND + 1 if second else PROBE, round(other * above))
+        records = rare
+        calls = pages(entries) + (2 if second else 0) + math.ceil(records / 100)
         return "index", calls * DYNAMODB_CALL_S, entries * INDEX_ENTRY_BYTES / 4096 * 0.5 + records
     if not search:
         return "refused (400)", 2 * DYNAMODB_CALL_S, look * INDEX_ENTRY_BYTES / 4096 * 0.5

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -101,7 +102,7 @@ class MemoryTaught:
         time.sleep(self.latency.ddb_s)
         return {}
 
-    def load(self, names: list[str]) -> list[TaughtTag]:
+    def load(self, wanted: Mapping[str, str]) -> list[TaughtTag]:
         time.sleep(self.latency.ddb_s)
         return []
 

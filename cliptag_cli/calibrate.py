@@ -3,11 +3,14 @@ people made, on the stored embeddings (no model, no S3 read).
 
 Every content's decisions are read (a Scan of the table for its DECISIONS items) and scored from
 their stored embeddings with the model directory's tag embeddings; for each tag with enough
-confirmed photos, the evaluation harness's calibration (``model_export.evaluation.calibrate``)
-picks the lowest threshold whose precision on the decided photos reaches the target. The table
-of thresholds is shown first, with the exact changes a re-tag would make (the re-tag's own
-preview); ``--apply`` writes them into the model directory's vocabulary (no tag is embedded
-again), which is then deployed and re-tagged like any vocabulary edit: `cliptag retag`.
+confirmed and rejected photos, the evaluation harness's calibration
+(``model_export.evaluation.calibrate``) picks the lowest threshold whose precision on the decided
+photos reaches the target (a tag without rejections would reach any precision at its lowest
+confirmed score: it needs ``--min-rejected``). The table is shown and nothing is written;
+``--apply`` writes the thresholds into the model directory's vocabulary (no tag is embedded
+again) and previews the re-tag (the model's tags from the stored embeddings; the tagger applies
+decisions and taught tags on top), which is then deployed and re-tagged like any vocabulary
+edit: `cliptag retag`.
 """
 
 from __future__ import annotations
@@ -101,6 +104,14 @@ def proposals(args: argparse.Namespace, table: Table, model_key: str) -> list[Pr
         (cal,) = calibrate(column[:, None], truth[:, None], (tag,), args.target_precision, args.min_confirmed)
         now = _at(column, truth, current[tag])
         confirmed = int(truth.sum())
+        if cal.threshold is not None and len(rows) - confirmed < args.min_rejected:
+            cal = dataclasses.replace(
+                cal,
+                threshold=None,
+                precision=float("nan"),
+                recall=float("nan"),
+                note=f"fewer than {args.min_rejected} rejections",
+            )
         out.append(
             Proposal(
                 tag,
@@ -180,6 +191,7 @@ def add_calibrate_parser(sub: Any, add_target_arguments: Any) -> None:
     p.add_argument("--model-dir", required=True, help="the deployed model's exported directory (written by --apply)")
     p.add_argument("--target-precision", type=float, default=0.9, help="precision each threshold must reach (0.9)")
     p.add_argument("--min-confirmed", type=int, default=5, help="confirmed photos a tag needs to be calibrated (5)")
+    p.add_argument("--min-rejected", type=int, default=3, help="rejected photos a tag needs to be calibrated (3)")
     p.add_argument("--apply", action="store_true", help="write the thresholds into --model-dir")
     add_target_arguments(p)
     p.set_defaults(fn=command)

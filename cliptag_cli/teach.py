@@ -88,22 +88,31 @@ def background(table: Table, model: str, exclude: set[str], seed: int, wanted: i
     return np.stack(vectors[:wanted]) if vectors else np.zeros((0, 0), np.float32)
 
 
+COMMON = 0.05  # a share of the library scoring like the examples that deserves a warning
+
+
 def report(name: str, result: Fit, examples: int, negatives: int) -> str:
     found = sum(s >= result.threshold for s in result.held_out)
-    return (
+    lines = [
         f"{name!r}: a {result.method} from {examples} example(s) and {negatives} marked negative(s); "
-        f"threshold {result.threshold:.4f} (cosine)\n"
+        f"threshold {result.threshold:.4f} (cosine)",
         f"  each example left out scores {', '.join(f'{s:.4f}' for s in result.held_out)}: "
-        f"{found} of {examples} found (expected recall {result.recall:.0%})\n"
+        f"{found} of {examples} found (expected recall {result.recall:.0%})",
         f"  {result.negatives_passing} of {result.negatives} negatives pass (marked, and library photos sampled): "
-        f"expected precision {result.precision:.0%}"
-        + (
-            f"\n  {result.alike} library photo(s) score like the examples left out: most likely the same thing, "
-            "so not counted as negatives"
-            if result.alike
-            else ""
+        f"expected precision {result.precision:.0%}",
+    ]
+    if result.alike:
+        lines.append(
+            f"  {result.alike} of {result.sampled} library photos sampled ({result.alike_share:.1%}) score like the "
+            "examples left out: most likely the same thing, not counted as negatives; about that share of the "
+            "library will get the tag"
         )
-    )
+    if result.alike_share > COMMON:
+        lines.append(
+            "  warning: that is a large share: if the tag should be rarer, add photos that do not show it "
+            "(--negatives) or more varied examples"
+        )
+    return "\n".join(lines)
 
 
 def vocabulary_names(target: Target) -> set[str]:
@@ -163,6 +172,7 @@ class Lesson:
             "negatives_scored": self.fit.negatives,
             "negatives_passing": self.fit.negatives_passing,
             "alike": self.fit.alike,
+            "sampled": self.fit.sampled,
             "report": self.report,
         }
 
@@ -175,11 +185,18 @@ def lesson(target: Target, table: Table, deployment: Deployment, request: Reques
             f"{name!r} cannot be a tag's name: letters, digits and spaces (and ' & . , ( ) ! + -), "
             f"at most {MAX_TAG_LENGTH} characters"
         )
+    if "," in name:  # GET /images?all= and none= separate tags with commas
+        raise Refused(f"{name!r}: a taught tag's name has no comma")
     store = DynamoTaughtTags(table)
-    known = store.load([name]) if name in store.head() else []
+    head = store.head()
+    same = [other for other in head if fold(other) == fold(name) and other != name]
+    if same:
+        raise Refused(f"{name!r} is taught already as {same[0]!r}: teach that name (names match in any case)")
     if fold(name) in vocabulary_names(target):
         raise Refused(f"{name!r} is a tag (or synonym) of the vocabulary: confirm it on photos instead")
-    before = known[0] if known and known[0].model == deployment.model and not request.replace else None
+    known = store.load({name: head[name].digest}) if name in head else []
+    # Its earlier examples are kept, under another model too (fitted again on this one's embeddings).
+    before = known[0] if known and not request.replace else None
     ref = lambda key: keys.object_ref(target.bucket, key)  # noqa: E731
     positives = list(dict.fromkeys([*(before.examples if before else ()), *map(ref, request.examples)]))
     negatives = list(dict.fromkeys([*(before.negatives if before else ()), *map(ref, request.negatives)]))
@@ -215,7 +232,7 @@ def lesson(target: Target, table: Table, deployment: Deployment, request: Reques
 
 
 def command(args: argparse.Namespace) -> int:
-    from cliptag_cli.retag import deployed, send
+    from cliptag_cli.retag import deployed
     from cliptag_cli.wake import wake
 
     target = Target.from_args(args)
@@ -251,10 +268,28 @@ def command(args: argparse.Namespace) -> int:
         taught = fitted.tag
         store.put(taught)
         print(f"taught {taught.name!r}; re-tagging the library with it (no model, no S3 read)")
+    retag_library(target, table, args, changed_at=time.time())
+    return 0
+
+
+SETTLE_S = 150.0  # a tagger batch that began before a change has ended by then (TaggerTimeout 120 s)
+
+
+def retag_library(target: Target, table: Table, args: argparse.Namespace, changed_at: float) -> None:
+    """Re-tag every record due under the taught set as it is now; then, once every tagger batch
+    that began before the change has ended and the queue has drained, once more: a batch that read
+    the taught tags just before they changed may commit after the first pass went by its keys."""
+    from cliptag_cli.feed import QueueFeeder
+    from cliptag_cli.retag import deployed, send
+
     now = deployed(table)  # its scoring names the taught set as it is now
     assert now is not None
     send(target, table, now, args)
-    return 0
+    feeder = QueueFeeder(target.client("sqs"), target.queue_url)
+    print("waiting for the batches tagging when it changed to end, and the queue to drain; then a last pass")
+    while time.time() < changed_at + args.settle_seconds or feeder.backlog():
+        time.sleep(min(5.0, max(0.2, args.settle_seconds / 10)))
+    send(target, table, now, args)
 
 
 def add_teach_parser(sub: Any, add_job_arguments: Callable[[argparse.ArgumentParser, str], None]) -> None:
@@ -274,5 +309,11 @@ def add_teach_parser(sub: Any, add_job_arguments: Callable[[argparse.ArgumentPar
     p.add_argument("--remove", action="store_true", help="forget the taught tag and take it off every photo")
     p.add_argument("--no-wake", action="store_true", help="do not ping the tagger first (it records what it runs)")
     p.add_argument("--page-size", type=int, help="table items read per Scan page of the re-tag")
+    p.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=SETTLE_S,
+        help=f"before the last pass: how long a tagger batch may run (default {SETTLE_S:g}: TaggerTimeout 120 s)",
+    )
     add_job_arguments(p, "fit and print the expected precision and recall; store and re-tag nothing")
     p.set_defaults(fn=command)

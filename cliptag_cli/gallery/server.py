@@ -94,7 +94,13 @@ class GalleryHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         """``/teach``: a tag taught from selected photos (``teaching``). JSON only, so a page of
         another site cannot send it without a CORS preflight this server never answers."""
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            return self._json(error(400, "a Content-Length is needed"))
         refusal = self._refusal(self.path)
         if refusal is None and self.headers.get("Sec-Fetch-Site") not in (None, "same-origin"):
             refusal = "only the gallery's own pages may teach tags"

@@ -29,23 +29,24 @@ def _keys(value: Any, what: str) -> list[str]:
 
 
 class GalleryTeacher:
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, settle_s: float | None = None) -> None:
         from cliptag.adapters.dynamodb import Table
 
+        from cliptag_cli.teach import SETTLE_S
+
         self.target = target
+        self.settle_s = SETTLE_S if settle_s is None else settle_s
         self.table = Table(target.table, target.dynamodb)
         self._due = threading.Event()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._teaching = threading.Lock()
         self.retagging = False
 
     def handle(self, body: bytes) -> Answer:
         """``{"name", "examples": [keys], "negatives": [keys], "category", "apply": bool}``: the
         fitted tag's figures (200), kept and being applied when ``apply`` (201)."""
-        from cliptag.adapters.dynamodb import DynamoTaughtTags
-
-        from cliptag_cli.retag import deployed
-        from cliptag_cli.teach import Refused, Request, lesson
+        from cliptag_cli.teach import Request
 
         try:
             doc = json.loads(body)
@@ -59,6 +60,15 @@ class GalleryTeacher:
             )
         except ValueError as exc:  # JSONDecodeError is one
             return error(400, str(exc))
+        with self._teaching:  # one teach at a time: two of one name would race for its head entry
+            return self._teach(doc, request)
+
+    def _teach(self, doc: dict[str, Any], request: Any) -> Answer:
+        from cliptag.adapters.dynamodb import DynamoTaughtTags
+
+        from cliptag_cli.retag import deployed
+        from cliptag_cli.teach import Refused, lesson
+
         deployment = deployed(self.table)
         if deployment is None:
             return error(409, "no tagger has recorded what it runs yet: upload a photo first")
@@ -81,18 +91,20 @@ class GalleryTeacher:
                 self._worker.start()
 
     def _retag_forever(self) -> None:
-        from cliptag_cli.feed import DEFAULT_MAX_BACKLOG
-        from cliptag_cli.retag import deployed, send
+        import time
 
-        args = argparse.Namespace(dry_run=False, restart=False, max_backlog=DEFAULT_MAX_BACKLOG, page_size=None)
+        from cliptag_cli.feed import DEFAULT_MAX_BACKLOG
+        from cliptag_cli.teach import retag_library
+
+        args = argparse.Namespace(
+            dry_run=False, restart=False, max_backlog=DEFAULT_MAX_BACKLOG, page_size=None, settle_seconds=self.settle_s
+        )
         while True:
             self._due.wait()
             self._due.clear()
             self.retagging = True
             try:
-                now = deployed(self.table)
-                if now is not None:
-                    send(self.target, self.table, now, args)
+                retag_library(self.target, self.table, args, changed_at=time.time())
             except Exception as exc:  # the network: said, and tried again at the next teach
                 print(f"gallery: re-tag after teaching: {exc!r} (run `cliptag retag` to finish it)", file=sys.stderr)
             finally:

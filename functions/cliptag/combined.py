@@ -116,10 +116,15 @@ class CombinedQueries:
         self, wanted: Sequence[str], excluded: Sequence[str], min_score: float, limit: int, next_token: str | None
     ) -> CombinedPage:
         wanted, excluded = tuple(dict.fromkeys(wanted)), tuple(t for t in dict.fromkeys(excluded) if t not in wanted)
-        query = f"all:{','.join(wanted)}\nnone:{','.join(excluded)}\n{min_score!r}\n{self.index.space}"
+        candidates, plan = self._plan(wanted, excluded, min_score)
+        # A token continues its query under the plan that issued it: if the plan changed between
+        # pages (a tag crossed the bound), its offset would skip or repeat images.
+        query = (
+            f"all:{','.join(wanted)}\nnone:{','.join(excluded)}\n{min_score!r}\n{self.index.space}\n"
+            f"{plan.kind}:{plan.driving_tag or ''}"
+        )
         (position,) = self.tokens.decode(next_token, query, 1, valid=str.isdigit)
         offset = int(position or 0)
-        candidates, plan = self._plan(wanted, excluded, min_score)
         records = self.objects.get_many(candidates) if candidates else {}
         ranked = []
         for ref in candidates:

@@ -54,7 +54,8 @@ def decided_tags(
     )
     masked = scores.copy()
     masked[decided] = -np.inf  # decided either way: never a model tag
-    (model,) = scorer.named(*scorer.select(masked[None, :], max(0, scorer.top_k - len(confirmed))))
+    vocabulary_confirmed = sum(1 for t in confirmed if t.tag in position)  # a taught one takes no model slot
+    (model,) = scorer.named(*scorer.select(masked[None, :], max(0, scorer.top_k - vocabulary_confirmed)))
     return (*confirmed, *taught.tags_of(own, frozenset(decisions)), *model)
 
 

@@ -14,6 +14,7 @@ in their scoring version, so ``cliptag retag`` finds every record scored under a
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -21,7 +22,6 @@ from typing import Any, Final, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from cliptag.errors import TransientError
 from cliptag.keys import round_score
 from cliptag.lexicon import fold
 from cliptag.records import TagScore
@@ -128,7 +128,7 @@ class TaughtStore(Protocol):
     """Where taught tags are kept: a small head listing them, and one item per tag."""
 
     def head(self) -> dict[str, TaughtEntry]: ...
-    def load(self, names: list[str]) -> list[TaughtTag]: ...
+    def load(self, wanted: Mapping[str, str]) -> list[TaughtTag]: ...
 
 
 def of_model(entries: Mapping[str, TaughtEntry], model: str) -> dict[str, TaughtEntry]:
@@ -150,7 +150,8 @@ def set_version(entries: Mapping[str, TaughtEntry], model: str) -> str:
 class TaughtCache:
     """The taught set as one container sees it. ``refresh`` reads the head (one small consistent
     read) and loads the tags again only when it changed; ``max_age_s`` lets a reader that needs no
-    exactness (the API's names) skip reads for a while."""
+    exactness skip reads for a while. A tag whose item cannot be found (never, as the store writes
+    them) is left unscored and logged: tagging goes on."""
 
     def __init__(self, store: TaughtStore, model: str, vocabulary: frozenset[str], max_age_s: float = 0.0) -> None:
         self.store, self.model, self.vocabulary, self.max_age_s = store, model, vocabulary, max_age_s
@@ -165,11 +166,11 @@ class TaughtCache:
         wanted = {n: e.digest for n, e in active(head, self.model, self.vocabulary).items()}
         version = set_version(head, self.model)
         if wanted != self._digests or version != self.current.version:
-            loaded = {t.name: t for t in self.store.load(sorted(wanted))}
-            if {n: t.digest for n, t in loaded.items()} != wanted:
-                # Read between a tag's item and the head that lists it (a teach in progress).
-                raise TransientError("taught tags are being changed: retry")
-            self.current, self._digests = TaughtSet.of(list(loaded.values()), version), wanted
+            loaded = [t for t in self.store.load(wanted) if wanted.get(t.name) == t.digest]
+            missing = sorted(set(wanted) - {t.name for t in loaded})
+            if missing:
+                logging.getLogger(__name__).warning("taught tags without their item, not scored: %s", missing)
+            self.current, self._digests = TaughtSet.of(loaded, version), wanted
         self._read_at = now
         return self.current
 

@@ -42,6 +42,12 @@ class Fit:
     negatives: int  # scored against the threshold: marked ones and the library sample
     negatives_passing: int
     alike: int = 0  # library photos scoring like the examples: left out of the negatives
+    sampled: int = 0  # library photos sampled
+
+    @property
+    def alike_share(self) -> float:
+        """The share of the library sample that scores like the examples (and will get the tag)."""
+        return self.alike / self.sampled if self.sampled else 0.0
 
     @property
     def recall(self) -> float:
@@ -138,4 +144,5 @@ def fit(positives: NDArray[np.float32], negatives: NDArray[np.float32], backgrou
         negatives=len(others),
         negatives_passing=int((negative_scores >= threshold).sum()),
         alike=int(alike.sum()),
+        sampled=len(background),
     )

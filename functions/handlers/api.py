@@ -207,7 +207,11 @@ def vocabulary() -> VocabularyListing:
     bundle = wiring.bundle()
     vocab = bundle.vocabulary
     tags = [VocabularyTag(name=t.name, category=t.category, synonyms=list(t.synonyms)) for t in vocab.tags]
-    taught = active(wiring.taught_store().head(), bundle.model_key, wiring.vocabulary_lexicon().folded)
+    try:
+        taught = active(wiring.taught_store().head(), bundle.model_key, wiring.vocabulary_lexicon().folded)
+    except TransientError as exc:  # the vocabulary still answers; taught tags show when the table does
+        logger.warning("could not read the taught tags: %s", exc)
+        taught = {}
     tags += [
         VocabularyTag(
             name=name,

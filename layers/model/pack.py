@@ -19,12 +19,13 @@ API_MODEL_LAYER_MIB = float(os.environ.get("CLIPTAG_API_MODEL_LAYER_MIB", "90"))
 
 def files(function: str, manifest: dict) -> list[str]:  # type: ignore[type-arg]
     """The tagger embeds images and scores tags; the API embeds search queries (the text encoder
-    the export chose: int8 where parity holds) and resolves tag names."""
+    the export chose: int8 where parity holds), resolves tag names and searches near a tag's
+    meaning (its embedding: a listing by tags too common for the tag index, cliptag.combined)."""
     vocabulary = manifest["vocabulary"]["file"]
     if function == "tagger":
         return [manifest["image_encoder"]["file"], vocabulary, manifest["tag_embeddings"]["file"]]
     if function == "api":
-        return [*text_files(manifest), vocabulary]
+        return [*text_files(manifest), vocabulary, manifest["tag_embeddings"]["file"]]
     raise SystemExit(f"unknown function {function!r}: tagger or api")
 
 
@@ -42,7 +43,7 @@ def main(function: str, model_dir: str, out_dir: str) -> None:
             names = [n for n in names if n not in text_files(manifest)]
             print(
                 f"the API's text encoder and tokenizer ({text_mib:.0f} MiB) exceed the {API_MODEL_LAYER_MIB:.0f} MiB"
-                " its layer can hold: the layer carries the manifest and vocabulary only, and search by text"
+                " its layer can hold: the layer carries the manifest, vocabulary and tag embeddings only, and search by text"
                 f" needs ApiModelS3Uri (upload {source} there; docs/models.md)",
                 file=sys.stderr,
             )

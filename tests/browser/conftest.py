@@ -78,7 +78,8 @@ def gallery(
 ) -> Iterator[GalleryServer]:
     signed = SignedApi(info.api_url, info.region, Credentials("local", "local"))
     renditions = Renditions(s3, info.bucket, tmp_path_factory.mktemp("renditions"))
-    teacher = GalleryTeacher(Target.local(stack.write_state(tmp_path_factory.mktemp("state") / "stack.json")))
+    state = stack.write_state(tmp_path_factory.mktemp("state") / "stack.json")
+    teacher = GalleryTeacher(Target.local(state), settle_s=1)
     server = GalleryServer(signed, renditions, port=0, teacher=teacher)
     server.start()
     yield server

@@ -67,7 +67,7 @@ def test_an_api_layer_without_its_text_encoder_reads_it_from_the_api_model_uri(
     pack = [sys.executable, str(ROOT / "layers" / "model" / "pack.py"), "api", str(model_dir), str(layer)]
     env = {**os.environ, "CLIPTAG_API_MODEL_LAYER_MIB": "0"}
     subprocess.run(pack, check=True, env=env, capture_output=True, text=True)
-    assert {p.name for p in layer.iterdir()} == {"manifest.json", "vocabulary.json"}
+    assert {p.name for p in layer.iterdir()} == {"manifest.json", "vocabulary.json", "tag_embeddings.npy"}
     similar = f"/images/{urllib.parse.quote(key, safe='')}/similar"
     monkeypatch.setenv("MODEL_DIR", str(layer))
     wiring.reset()
@@ -75,6 +75,7 @@ def test_an_api_layer_without_its_text_encoder_reads_it_from_the_api_model_uri(
         status, body = api.get("/search?q=dog")
         assert status == 503 and "ApiModelS3Uri" in body["error"], body
         assert api.get(similar)[0] == 200 and api.get("/tags")[0] == 200 and api.image(key)[0] == 200
+        assert wiring.tag_vector(wiring.bundle().vocabulary.names[0]) is not None  # the vector plan of /images?all=
 
         # ApiModelS3Uri: the API's MODEL_FILES_S3_URI. Another build's text encoder uploaded there is
         # refused against the layer's manifest (503, saying why); the export's own is used.

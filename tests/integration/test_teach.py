@@ -79,7 +79,7 @@ def test_a_tag_taught_from_three_copies_finds_the_fourth_and_no_other_photo(
     for key in copies + others:
         api.wait(key, timeout=60)
     state = stack.write_state(tmp_path / "stack.json")
-    teach = ["teach", NAME, "--local-state", str(state)]
+    teach = ["teach", NAME, "--local-state", str(state), "--settle-seconds", "1"]
 
     capsys.readouterr()
     assert main([*teach, "--examples", *copies[:3], "--category", "places"]) == 0
@@ -140,6 +140,8 @@ def test_teaching_refuses_what_it_cannot_do(
     assert "at least 2 example photos" in capsys.readouterr().err
     assert main(["teach", "ghost", "--examples", key, "nowhere/none.jpg", "--local-state", state]) == 1
     assert "not tagged by the deployed model" in capsys.readouterr().err
+    assert main(["teach", "a, b", "--examples", key, key, "--local-state", state]) == 1
+    assert "has no comma" in capsys.readouterr().err  # /images?all= separates tags with commas
     assert main(["teach", "never-taught", "--remove", "--local-state", state]) == 1
     assert "no taught tag 'never-taught'" in capsys.readouterr().err
 
@@ -164,7 +166,7 @@ def test_a_taught_tag_survives_a_vocabulary_re_export_and_yields_to_a_tag_of_its
         api.wait(key)
     state = str(stack.write_state(tmp_path / "stack.json"))
     name = "our pier"
-    assert main(["teach", name, "--examples", *copies[:3], "--local-state", state]) == 0
+    assert main(["teach", name, "--examples", *copies[:3], "--local-state", state, "--settle-seconds", "1"]) == 0
     wait_for(lambda: all(sources(api, k, name) == ["examples"] for k in copies), "the taught tag was not given")
 
     vocabulary = ModelBundle.open(model_dir).vocabulary
@@ -191,7 +193,7 @@ def test_a_taught_tag_survives_a_vocabulary_re_export_and_yields_to_a_tag_of_its
     finally:
         stack.redeploy(model_dir)  # the other tests' model again
         wiring.pipeline()
-        assert main(["teach", name, "--remove", "--local-state", state]) == 0
+        assert main(["teach", name, "--remove", "--local-state", state, "--settle-seconds", "1"]) == 0
 
 
 def sources(api: Any, key: str, tag: str) -> list[str]:

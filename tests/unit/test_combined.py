@@ -116,3 +116,10 @@ def test_past_the_bound_the_search_index_answers_and_says_it_is_not_exact() -> N
 def test_without_a_search_index_a_query_past_the_bound_is_refused_with_the_reason() -> None:
     with pytest.raises(TooBroad, match="more than 3 images scoring at least -1"):
         queries(bound=3).images(["dog", "beach"], [], -1.0, 10, None)
+
+
+def test_a_token_is_refused_once_the_plan_changed_between_pages() -> None:
+    first = queries().images(["dog"], ["beach"], -1.0, 60, None)
+    assert first.plan.kind == "index" and first.next_token
+    with pytest.raises(BadToken):  # dog crossed the bound: its offset means nothing in the new plan
+        queries(bound=3, near=lambda wanted, excluded, k: []).images(["dog"], ["beach"], -1.0, 60, first.next_token)

@@ -82,7 +82,10 @@ def test_each_model_directory_is_exported_once_with_its_own_arguments(args: list
     ("layer", "expected"),
     [
         ("build-ModelLayer", ["image_encoder.int8.onnx", "manifest.json", "tag_embeddings.npy", "vocabulary.json"]),
-        ("build-ApiModelLayer", ["manifest.json", "text_encoder.int8.onnx", "tokenizer.json", "vocabulary.json"]),
+        (
+            "build-ApiModelLayer",
+            ["manifest.json", "tag_embeddings.npy", "text_encoder.int8.onnx", "tokenizer.json", "vocabulary.json"],
+        ),
     ],
 )
 def test_each_model_layer_packs_only_what_its_function_loads(tmp_path: Path, layer: str, expected: list[str]):
@@ -125,23 +128,28 @@ def test_each_model_layer_packs_only_what_its_function_loads(tmp_path: Path, lay
 
 def test_a_text_encoder_too_big_for_the_api_layer_stays_out_of_it(tmp_path: Path):
     """SigLIP2's text encoder (284 MB int8) cannot join the API's layers within Lambda's 250 MB:
-    its layer keeps the manifest and vocabulary, and the build says how to deploy."""
+    its layer keeps the manifest, vocabulary and tag embeddings, and the build says how to deploy."""
     model = tmp_path / "model"
     model.mkdir()
     (model / "text_encoder.int8.onnx").write_bytes(b"\0" * (3 * 2**20))
-    for name in ("tokenizer.json", "vocabulary.json"):
+    for name in ("tokenizer.json", "vocabulary.json", "tag_embeddings.npy"):
         (model / name).write_text("{}")
     manifest = {
         "text_encoder": {"file": "text_encoder.int8.onnx"},
         "tokenizer": {"file": "tokenizer.json"},
         "vocabulary": {"file": "vocabulary.json"},
+        "tag_embeddings": {"file": "tag_embeddings.npy"},
     }
     (model / "manifest.json").write_text(json.dumps(manifest))
     artifacts = tmp_path / "artifacts"
     args = ["-s", "build-ApiModelLayer", f"CLIPTAG_MODEL_DIR={model}", f"ARTIFACTS_DIR={artifacts}"]
     small = make(*args, cwd=ROOT / "layers" / "model", env={"CLIPTAG_API_MODEL_LAYER_MIB": "2"})
     assert small.returncode == 0, small.stderr
-    assert sorted(p.name for p in (artifacts / "model").iterdir()) == ["manifest.json", "vocabulary.json"]
+    assert sorted(p.name for p in (artifacts / "model").iterdir()) == [
+        "manifest.json",
+        "tag_embeddings.npy",
+        "vocabulary.json",
+    ]
     assert "search by text needs ApiModelS3Uri" in small.stderr
     shutil.rmtree(artifacts)
     roomy = make(*args, cwd=ROOT / "layers" / "model", env={"CLIPTAG_API_MODEL_LAYER_MIB": "4"})

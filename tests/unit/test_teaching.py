@@ -3,10 +3,11 @@ scored, versioned, read and named beside the vocabulary."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pytest
 from cliptag.decisions import decided_tags
-from cliptag.errors import TransientError
 from cliptag.lexicon import Lexicon
 from cliptag.records import Decision
 from cliptag.scoring import TagScorer, l2_normalise
@@ -89,17 +90,24 @@ def test_taught_tags_come_after_confirmed_ones_and_before_the_models_outside_top
 
 
 class Store:
+    """Items by (name, digest), never rewritten; the head names one digest per tag."""
+
     def __init__(self, tags: list[TaughtTag]) -> None:
-        self.tags = {t.name: t for t in tags}
+        self.items = {(t.name, t.digest): t for t in tags}
         self.entries = {t.name: TaughtEntry(t.digest, t.model, t.category) for t in tags}
         self.loads = 0
+
+    def teach(self, tag: TaughtTag, head: bool = True) -> None:
+        self.items[(tag.name, tag.digest)] = tag
+        if head:
+            self.entries[tag.name] = TaughtEntry(tag.digest, tag.model, tag.category)
 
     def head(self) -> dict[str, TaughtEntry]:
         return dict(self.entries)
 
-    def load(self, names: list[str]) -> list[TaughtTag]:
+    def load(self, wanted: Mapping[str, str]) -> list[TaughtTag]:
         self.loads += 1
-        return [self.tags[n] for n in names if n in self.tags]
+        return [self.items[key] for key in wanted.items() if key in self.items]
 
 
 def test_a_container_reloads_taught_tags_only_when_the_head_changes() -> None:
@@ -108,15 +116,18 @@ def test_a_container_reloads_taught_tags_only_when_the_head_changes() -> None:
     cache = TaughtCache(store, "m", frozenset())
     assert cache.refresh(0).names == ["harbour"]  # another model's taught tags wait
     assert cache.refresh(1).names == ["harbour"] and store.loads == 1
-    second, third = taught("harbour", unit(2), 0.5), taught("harbour", unit(3), 0.5)
-    store.tags["harbour"] = second  # its item is rewritten, the head not yet: the old tag stays
-    assert cache.refresh(2).tags[0].digest == first.digest
-    store.entries["harbour"] = TaughtEntry(second.digest, "m")  # the head names the second...
-    store.tags["harbour"] = third  # ...while a third teach has already rewritten the item
-    with pytest.raises(TransientError):  # retried, never scored with a vector the head does not name
-        cache.refresh(3)
-    store.entries["harbour"] = TaughtEntry(third.digest, "m")
-    assert cache.refresh(4).tags[0].digest == third.digest
+    second = taught("harbour", unit(2), 0.5)
+    store.teach(second, head=False)  # a teach between its item and its head: the old tag stays
+    assert cache.refresh(2).tags[0].digest == first.digest and store.loads == 1
+    store.teach(second)
+    assert cache.refresh(3).tags[0].digest == second.digest
+
+
+def test_a_tag_whose_item_is_missing_is_left_unscored_and_tagging_goes_on() -> None:
+    store = Store([taught("harbour", unit(0), 0.5), taught("pier", unit(1), 0.5)])
+    store.entries["pier"] = TaughtEntry("no-such-digest", "m")
+    current = TaughtCache(store, "m", frozenset()).refresh(0)
+    assert current.names == ["harbour"] and current.version == set_version(store.head(), "m")
 
 
 def test_a_vocabulary_tag_of_the_same_name_wins_and_the_version_still_names_the_set() -> None:

@@ -6,7 +6,9 @@ import { announce, errorBox, h } from './dom.js';
 import { card, grid } from './grid.js';
 import { clear, selected } from './selection.js';
 
-const NAME_PATTERN = "\\w[\\w '&.,()!+\\-]*"; // the API's tag names
+// The API's tag names, without the comma (/images?all= separates tags with it); escaped for the
+// v flag browsers compile a pattern attribute with.
+const NAME_PATTERN = "\\w[\\w '&.\\(\\)!+\\-]*";
 
 export async function teach(main, ctx) {
   const keys = selected();

@@ -1,14 +1,18 @@
 """Tags taught by example, in the table (the TaughtStore port): a small head item listing every
 taught tag (name -> vector digest, model, category), read on every tagging batch, and one item per
-tag with its vector and how it was taught, read only when the head changes.
+taught version of a tag (its vector and how it was taught), keyed by name and digest and never
+rewritten, read only when the head changes.
 
-A change writes the tag's item first and the head last (a removal: the head first), so a reader
-never sees a head naming a vector it cannot find; one that reads between the two finds digests that
-disagree and retries (``TaughtCache``). BatchGetItem only: the tagger's role has no GetItem.
+A teach writes the new version's item first, then points the head at it, then deletes the
+versions the head no longer names; a removal takes the name off the head first. So a head always
+names items that exist, whatever fails or interleaves (two teaches of one name: the head names
+one of them, both items exist until the later clean-up). BatchGetItem only: the tagger's role has
+no GetItem.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -22,8 +26,8 @@ PARTITION = "TAUGHT"
 HEAD = {keys.PK: PARTITION, keys.SK: "SET"}
 
 
-def tag_key(name: str) -> dict[str, str]:
-    return {keys.PK: PARTITION, keys.SK: f"TAG#{name}"}
+def tag_key(name: str, digest: str) -> dict[str, str]:
+    return {keys.PK: PARTITION, keys.SK: f"TAG#{name}#{digest}"}
 
 
 def _entry(value: Any) -> TaughtEntry | None:
@@ -53,7 +57,7 @@ def _numbers(value: dict[str, Any]) -> dict[str, Any]:
 def tag_item(tag: TaughtTag) -> dict[str, Any]:
     return _numbers(
         {
-            **tag_key(tag.name),
+            **tag_key(tag.name, tag.digest),
             "name": tag.name,
             "vector": np.asarray(tag.vector, "<f4").tobytes(),
             "threshold": tag.threshold,
@@ -98,22 +102,34 @@ class DynamoTaughtTags:
         listed = found[0].get("tags", {}) if found else {}
         return {name: entry for name, value in listed.items() if (entry := _entry(value)) is not None}
 
-    def load(self, names: list[str]) -> list[TaughtTag]:
-        """The taught tags ``names``, with their vectors."""
-        return [tag_from_item(item) for item in self.table.batch_get([tag_key(n) for n in names])]
+    def load(self, wanted: Mapping[str, str]) -> list[TaughtTag]:
+        """The taught tags ``wanted`` (name -> digest), with their vectors."""
+        found = self.table.batch_get([tag_key(name, digest) for name, digest in wanted.items()])
+        return [tag_from_item(item) for item in found]
 
     def put(self, tag: TaughtTag) -> None:
-        """Add or replace one taught tag: its item, then its line in the head."""
+        """Add or replace one taught tag: the new version's item, then the head, then the clean-up."""
         self.table.put(tag_item(tag))
         self._head_update("SET #t.#n = :e", {"#n": tag.name}, {":e": _numbers(entry_json(tag))})
+        self._drop_versions(tag.name)
 
     def remove(self, name: str) -> bool:
         """Forget one taught tag (the head first); False when there was none."""
         if name not in self.head():
             return False
         self._head_update("REMOVE #t.#n", {"#n": name}, None)
-        self.table.delete(tag_key(name))
+        self._drop_versions(name)
         return True
+
+    def _drop_versions(self, name: str) -> None:
+        """Delete the items of ``name`` the head does not name (read after it was written)."""
+        current = self.head().get(name)
+        keep = f"TAG#{name}#{current.digest}" if current else None
+        for item in self.table.query(
+            f"{keys.PK} = :p AND begins_with({keys.SK}, :t)", {":p": PARTITION, ":t": f"TAG#{name}#"}
+        ):
+            if item[keys.SK] != keep and item[keys.SK].count("#") == 2:  # not another name's ("a#b")
+                self.table.delete({keys.PK: PARTITION, keys.SK: item[keys.SK]})
 
     def _head_update(self, expression: str, names: dict[str, str], values: dict[str, Any] | None) -> None:
         # The map must exist before a name can be set inside it (DynamoDB refuses a path through
