@@ -50,13 +50,13 @@ def teach(library: Library, photos: int) -> tuple[Any, int, int]:
     from cliptag.taught import TaughtTag
     from cliptag.teaching import fit
 
+    from cliptag_cli.library import background, embeddings_of
     from cliptag_cli.retag import deployed
-    from cliptag_cli.teach import background, embeddings_of
 
     deployment = deployed(library.table)
     assert deployment is not None
     same = [library.refs[i] for i in range(0, len(library.refs), photos)]  # the first photo's keys
-    vectors = embeddings_of(library.table, deployment, library.bucket, same[:3])
+    vectors = embeddings_of(library.table, deployment, same[:3])
     own = {content for content, _ in vectors.values()}
     sample = background(library.table, deployment.model, own, zlib.crc32(NAME.encode()))
     result = fit(np.stack([v for _, v in vectors.values()]), np.zeros((0, 0), np.float32), sample)

@@ -27,10 +27,10 @@ import numpy as np
 from cliptag import keys
 from cliptag.adapters.dynamodb import Table
 from cliptag.adapters.dynamodb.decisions import decisions_from_item
-from cliptag.adapters.dynamodb.items import content_from_item, content_key
 from cliptag.adapters.dynamodb.table import typed
 from cliptag.records import Decision
 
+from cliptag_cli.library import stored
 from cliptag_cli.target import Target
 
 
@@ -81,11 +81,7 @@ def proposals(args: argparse.Namespace, table: Table, model_key: str) -> list[Pr
     if bundle.model_key != model_key:
         raise SystemExit(f"error: {args.model_dir} holds another image encoder than the deployed one ({model_key})")
     decided = dict(decided_contents(table))
-    found = dict(
-        known
-        for item in table.batch_get([content_key(c, model_key) for c in decided])
-        if (known := content_from_item(item)) is not None and known[1].embedding is not None
-    )
+    found = stored(table, model_key, decided)
     vocab = bundle.vocabulary
     default = bundle.default_threshold if args.min_score is None else args.min_score
     current = {t.name: default if t.threshold is None else t.threshold for t in vocab.tags}
@@ -95,7 +91,7 @@ def proposals(args: argparse.Namespace, table: Table, model_key: str) -> list[Pr
     ids = [c for c in decided if c in found]
     if not ids:
         return []
-    scores = scorer.scores(np.stack([found[c].embedding for c in ids]))  # type: ignore[misc]
+    scores = scorer.scores(np.stack([found[c] for c in ids]))
     out = []
     for tag in sorted({t for c in ids for t in decided[c]} & set(current)):
         rows = [i for i, c in enumerate(ids) if tag in decided[c]]

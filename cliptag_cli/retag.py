@@ -229,8 +229,9 @@ def send(target: Any, table: Table, deployment: Deployment, args: argparse.Names
     return counts
 
 
-def command(args: argparse.Namespace) -> int:
-    """``cliptag retag``: find the objects due a re-tag and send them; report counts and cost."""
+def opened(args: argparse.Namespace) -> tuple[Any, Table, Deployment | None]:
+    """The stack ``args`` names, its table, and what its tagger runs (pinged first to record it,
+    unless a dry run or ``--no-wake``)."""
     from cliptag_cli.target import Target
     from cliptag_cli.wake import wake
 
@@ -238,7 +239,12 @@ def command(args: argparse.Namespace) -> int:
     table = Table(target.table, target.dynamodb)
     if not args.dry_run and not args.no_wake:
         wake(target)
-    deployment = deployed(table)
+    return target, table, deployed(table)
+
+
+def command(args: argparse.Namespace) -> int:
+    """``cliptag retag``: find the objects due a re-tag and send them; report counts and cost."""
+    target, table, deployment = opened(args)
     if deployment is None:
         print("error: no tagger has recorded what it runs yet (upload one image, or run without --no-wake)")
         return 1

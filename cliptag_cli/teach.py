@@ -22,70 +22,17 @@ from typing import Any
 import numpy as np
 from cliptag import keys
 from cliptag.adapters.dynamodb import DynamoTaughtTags, Table
-from cliptag.adapters.dynamodb.items import content_from_item, content_key
-from cliptag.adapters.dynamodb.table import typed
 from cliptag.lexicon import MAX_TAG_LENGTH, TAG_PATTERN, fold
 from cliptag.records import Deployment
 from cliptag.taught import TaughtTag
 from cliptag.teaching import Fit, TeachingError, fit
-from numpy.typing import NDArray
 
+from cliptag_cli.library import Unusable, background, embeddings_of
 from cliptag_cli.target import Target
-
-BACKGROUND = 2048  # library photos sampled as negatives (the tag must not take them): ~4 MB of Scan
-SEGMENTS = 16  # the Scan's segments: the sample starts in a random one
 
 
 class Refused(Exception):
     """Why the tag cannot be taught as asked."""
-
-
-def embeddings_of(table: Table, deployment: Deployment, bucket: str, refs: list[str]) -> dict[str, tuple[str, Any]]:
-    """ref -> (content id, its stored unit embedding) for objects tagged by the deployed model."""
-    metas = table.batch_get([{keys.PK: keys.object_pk(ref), keys.SK: keys.META} for ref in refs])
-    content = {keys.ref_from_object_pk(m[keys.PK]): m for m in metas if m.get("status") == "tagged"}
-    missing = [ref for ref in refs if ref not in content or content[ref].get("model") != deployment.model]
-    if missing:
-        raise Refused(f"not tagged by the deployed model (upload or backfill them first): {', '.join(missing)}")
-    ids = {ref: str(content[ref]["content_id"]) for ref in refs}
-    found = dict(
-        known
-        for item in table.batch_get([content_key(c, deployment.model) for c in set(ids.values())])
-        if (known := content_from_item(item)) is not None
-    )
-    lost = [ref for ref, c in ids.items() if c not in found or found[c].embedding is None]
-    if lost:
-        raise Refused(f"no stored embedding for: {', '.join(lost)} (run `cliptag verify`)")
-    return {ref: (ids[ref], found[ids[ref]].embedding) for ref in refs}
-
-
-def background(table: Table, model: str, exclude: set[str], seed: int, wanted: int = BACKGROUND) -> NDArray[np.float32]:
-    """Up to ``wanted`` stored embeddings of library photos that are not examples: a Scan of the
-    deployed model's content items, from segment ``seed`` on, until enough are found (the same
-    sample for the same tag name, so teaching it again with the same examples changes nothing)."""
-    vectors: list[NDArray[np.float32]] = []
-    first = seed % SEGMENTS
-    for segment in [(first + i) % SEGMENTS for i in range(SEGMENTS)]:
-        start = None
-        while len(vectors) < wanted:
-            items, start, _ = table.scan_page(
-                start,
-                1000,
-                Segment=segment,
-                TotalSegments=SEGMENTS,
-                FilterExpression="#sk = :sk",
-                ExpressionAttributeNames={"#sk": keys.SK},
-                ExpressionAttributeValues=typed({":sk": keys.content_sk(model)}),
-            )
-            for item in items:
-                known = content_from_item(item)
-                if known and known[0] not in exclude and known[1].embedding is not None:
-                    vectors.append(known[1].embedding)
-            if start is None:
-                break
-        if len(vectors) >= wanted:
-            break
-    return np.stack(vectors[:wanted]) if vectors else np.zeros((0, 0), np.float32)
 
 
 COMMON = 0.05  # a share of the library scoring like the examples that deserves a warning
@@ -202,7 +149,10 @@ def lesson(target: Target, table: Table, deployment: Deployment, request: Reques
     negatives = list(dict.fromkeys([*(before.negatives if before else ()), *map(ref, request.negatives)]))
     if set(positives) & set(negatives):
         raise Refused(f"both an example and a negative: {', '.join(sorted(set(positives) & set(negatives)))}")
-    vectors = embeddings_of(table, deployment, target.bucket, positives + negatives)
+    try:
+        vectors = embeddings_of(table, deployment, positives + negatives)
+    except Unusable as exc:
+        raise Refused(str(exc)) from exc
     own = {content for content, _ in vectors.values()}
     sample = background(table, deployment.model, own, zlib.crc32(name.encode("utf-8")))
     try:
@@ -232,14 +182,9 @@ def lesson(target: Target, table: Table, deployment: Deployment, request: Reques
 
 
 def command(args: argparse.Namespace) -> int:
-    from cliptag_cli.retag import deployed
-    from cliptag_cli.wake import wake
+    from cliptag_cli.retag import opened
 
-    target = Target.from_args(args)
-    table = Table(target.table, target.dynamodb)
-    if not args.dry_run and not args.no_wake:
-        wake(target)
-    deployment = deployed(table)
+    target, table, deployment = opened(args)
     if deployment is None:
         print("error: no tagger has recorded what it runs yet (upload one image first)", file=sys.stderr)
         return 1

@@ -24,7 +24,7 @@ from cliptag_cli.main import main
 from devstack.stack import LocalStack, StackInfo
 from tests.conftest import real_photos
 from tests.integration.conftest import Model
-from tests.integration.test_retag import run_retag
+from tests.integration.test_retag import queue_idle, run_retag
 
 # By the tag's score, highest first: ranks 1-4 and 6 confirmed, the others rejected. At the 4th
 # photo's score precision is 4/4; at the 6th's, 5/6 < 90%: the 4th's score is the threshold.
@@ -78,6 +78,7 @@ def test_thresholds_from_decisions_are_shown_then_written_then_applied_by_a_reta
         stack.redeploy(calibrated)
         wiring.pipeline()
         run_retag(Path(state), list(bodies), info.bucket, timeout=300)
+        queue_idle(stack, timeout=300)  # the whole library re-tagged, not only this test's photos
         for key in api.all_keys_with_tag(tag):
             given = next(t for t in api.image(key)[1]["tags"] if t["tag"] == tag)
             assert given["source"] == "person" or given["score"] >= threshold, (key, given)
