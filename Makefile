@@ -31,7 +31,7 @@ export SAM_CLI_TELEMETRY = 0
 help:
 	@echo "make demo [MODEL=tiny]   run the whole pipeline locally on sample photos and print the tags"
 	@echo "make test                unit + integration tests (local AWS on loopback, real ONNX model)"
-	@echo "make local               start the local stack until Ctrl-C (writes build/local-stack.json)"
+	@echo "make local [ARGS=...]    start the local stack until Ctrl-C (writes build/local-stack.json); ARGS=\"--parameter TopK=5\""
 	@echo "make redrive             move the local stack's dead letters back to the tagging queue"
 	@echo "make backfill [STACK=name] [ARGS=...]  tag what was in the bucket before the stack (cliptag backfill)"
 	@echo "make retag [STACK=name] [ARGS=...]     re-tag after a vocabulary/TopK/MinScore change (cliptag retag)"
@@ -89,7 +89,7 @@ demo: model
 	$(PY) -m devstack demo --model-dir $(MODEL_DIR)
 
 local: model
-	$(PY) -m devstack up --model-dir $(MODEL_DIR)
+	$(PY) -m devstack up --model-dir $(MODEL_DIR) $(ARGS)
 
 redrive: venv
 	$(PY) -m devstack redrive

@@ -46,8 +46,46 @@ def wait_for_tags(api_url: str, keys: list[str], timeout_s: float) -> dict[str, 
     return done
 
 
+def template_parameters(given: list[str], declared: dict[str, Any]) -> dict[str, str]:
+    """``Name=Value`` options -> parameters, each checked as CloudFormation checks a deploy's:
+    a parameter the template declares, a value among its AllowedValues, matching its
+    AllowedPattern, within MinValue/MaxValue for a Number. SystemExit (2) says what is wrong."""
+    import re
+
+    found: dict[str, str] = {}
+    for option in given:
+        name, sep, value = option.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--parameter {option!r}: expected Name=Value")
+        spec = declared.get(name)
+        if spec is None:
+            raise SystemExit(
+                f"--parameter {name}: the template has no such parameter (one of: {', '.join(sorted(declared))})"
+            )
+        allowed = [str(v) for v in spec.get("AllowedValues", [])]
+        if allowed and value not in allowed:
+            raise SystemExit(f"--parameter {name}={value}: one of {', '.join(allowed)}")
+        pattern = spec.get("AllowedPattern")
+        if pattern and not re.fullmatch(pattern, value):
+            raise SystemExit(f"--parameter {name}={value}: must match {pattern}")
+        if spec.get("Type") == "Number":
+            try:
+                number = float(value)
+            except ValueError:
+                raise SystemExit(f"--parameter {name}={value}: a number is expected") from None
+            low, high = spec.get("MinValue"), spec.get("MaxValue")
+            if (low is not None and number < float(low)) or (high is not None and number > float(high)):
+                raise SystemExit(f"--parameter {name}={value}: between {low} and {high}")
+        found[name] = value
+    return found
+
+
 def up(args: argparse.Namespace) -> int:
-    parameters = {"ExistingBucketName": args.existing_bucket} if args.existing_bucket else {}
+    from devstack.template_local import load_template
+
+    parameters = template_parameters(args.parameter, load_template().get("Parameters", {}))
+    if args.existing_bucket:
+        parameters["ExistingBucketName"] = args.existing_bucket
     stack = LocalStack(
         Path(args.model_dir),
         api_port=args.api_port,
@@ -244,6 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="NAME",
                 help="tag this bucket instead of creating one (created if missing): events through EventBridge, "
                 "its own notification configuration kept, like ExistingBucketName",
+            )
+            p.add_argument(
+                "--parameter",
+                action="append",
+                default=[],
+                metavar="NAME=VALUE",
+                help="a template parameter for the local stack, as `sam deploy --parameter-overrides` takes it "
+                "(repeat it): e.g. --parameter TopK=5 --parameter NearDuplicates=On; checked against the template",
             )
             p.add_argument(
                 "--aws-endpoint",

@@ -43,8 +43,8 @@ def main(function: str, model_dir: str, out_dir: str) -> None:
             names = [n for n in names if n not in text_files(manifest)]
             print(
                 f"the API's text encoder and tokenizer ({text_mib:.0f} MiB) exceed the {API_MODEL_LAYER_MIB:.0f} MiB"
-                " its layer can hold: the layer carries the manifest, vocabulary and tag embeddings only, and search by text"
-                f" needs ApiModelS3Uri (upload {source} there; docs/models.md)",
+                " its layer can hold: the layer carries the manifest, vocabulary and tag embeddings only, and"
+                f" search by text needs ApiModelS3Uri (upload {source} there; docs/models.md)",
                 file=sys.stderr,
             )
     target.mkdir(parents=True, exist_ok=True)

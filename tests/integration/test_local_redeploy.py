@@ -166,3 +166,17 @@ def test_up_again_on_an_emulator_holding_the_stack_updates_it(model_dir: Path, t
     finally:
         aws.send_signal(signal.SIGTERM)
         aws.wait(timeout=30)
+
+
+def test_template_parameters_from_the_command_line_reach_the_local_stack(model_dir: Path, tmp_path: Path):
+    """`python -m devstack up --parameter TopK=3`: the tagger gives three tags, as a stack deployed
+    with that parameter would; a parameter the template does not have stops it, saying so."""
+    state = tmp_path / "local-stack.json"
+    with up(state, tmp_path / "up.log", "--model-dir", str(model_dir), "--parameter", "TopK=3") as stack:
+        records = upload(stack, stack["bucket"], 2)
+        assert all(len(record["tags"]) == 3 for record in records.values()), records
+    done = subprocess.run(
+        [sys.executable, "-m", "devstack", "up", "--state", str(state), "--parameter", "TopKK=3"],
+        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0 and "no such parameter" in done.stderr

@@ -89,3 +89,23 @@ def test_the_running_stack_refuses_a_model_for_another_search_index(model_dir, t
     answer = deploy_model(stack, tmp_path / "state.json", model_dir)  # type: ignore[arg-type]
     assert answer["ok"] is False and "the stack's search index in 3" in answer["error"]
     assert not (tmp_path / "state.json").exists()
+
+
+def test_template_parameters_are_checked_as_cloudformation_checks_them():
+    import pytest
+
+    from devstack.cli import template_parameters
+    from devstack.template_local import load_template
+
+    declared = load_template()["Parameters"]
+    assert template_parameters(["TopK=5", "NearDuplicates=On"], declared) == {"TopK": "5", "NearDuplicates": "On"}
+    for option, said in (
+        ("Nope=1", "no such parameter"),
+        ("NearDuplicates=Maybe", "one of Off, On"),
+        ("TopK=500", "between 1 and 40"),
+        ("TopK=five", "a number is expected"),
+        ("TopK", "expected Name=Value"),
+    ):
+        with pytest.raises(SystemExit, match=said):
+            template_parameters([option], declared)
+    assert "--parameter" in help_text("up") and "TopK=5" in help_text("up")
