@@ -23,7 +23,7 @@ from devstack import moto_patches
 from devstack.intrinsics import Resolver
 from devstack.lambda_emulation import REGION, EventSourceMapping, FakeContext, api_gateway_handler
 from devstack.resources import STACK_NAME, deploy_stack, pagination_secret, vector_index
-from devstack.template_local import load_template, local_template
+from devstack.template_local import load_template, local_template, parameter_environment
 
 __all__ = ["STACK_NAME", "FakeContext", "LocalStack", "StackInfo", "free_port"]
 DEFAULT_STATE_FILE = Path("build/local-stack.json")
@@ -263,6 +263,8 @@ class LocalStack:
         )
 
     def _configure_functions(self, info: StackInfo) -> None:
+        # What the template sets from parameters (TopK -> TOP_K, ...), then the local resources.
+        os.environ.update(parameter_environment(load_template(), self.parameters))
         os.environ.update(
             {
                 "TOKEN_SECRET_ARN": pagination_secret(self.client("secretsmanager")),

@@ -81,3 +81,23 @@ def local_template(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     local["AWSTemplateFormatVersion"] = "2010-09-09"
     local["Resources"] = resources
     return local, notification
+
+
+def parameter_environment(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, str]:
+    """The functions' environment variables the template sets from a parameter (``!Ref Name``),
+    resolved with ``parameters`` (the defaults otherwise): what a deployed stack's functions get
+    for them, so ``--parameter TopK=5`` reaches the tagger as ``TOP_K=5``."""
+    declared = template.get("Parameters", {})
+    values = {name: str(spec.get("Default", "")) for name, spec in declared.items()} | parameters
+    blocks = [template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})]
+    blocks += [
+        resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+        for resource in template.get("Resources", {}).values()
+        if resource.get("Type") == "AWS::Serverless::Function"
+    ]
+    found: dict[str, str] = {}
+    for block in blocks:
+        for name, value in block.items():
+            if isinstance(value, dict) and list(value) == ["Ref"] and value["Ref"] in declared:
+                found[name] = values[value["Ref"]]
+    return found

@@ -33,8 +33,9 @@ def decided_tags(
     taught: TaughtSet = EMPTY,
 ) -> tuple[TagScore, ...]:
     """The tags of one embedding under ``decisions`` (tag -> decision): the confirmed ones first,
-    best first, then the taught tags that pass, then the model's best of the rest, up to TopK in
-    all (the confirmed are always kept); each model tag passes its threshold as usual."""
+    best first, then the taught tags that pass (outside TopK), then the model's best of the rest,
+    up to TopK with the confirmed vocabulary tags (which are always kept); each model tag passes
+    its threshold as usual."""
     scores = scorer.scores(embedding[None, :])[0]
     own = taught.scores(embedding[None, :])[0]
     position = scorer.positions

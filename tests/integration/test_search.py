@@ -266,7 +266,7 @@ def test_near_duplicates_are_recorded_on_both_objects(api, s3, info, model, near
     for gone in ("resized.jpg", "recompressed.jpg"):
         ref = keys.object_ref(info.bucket, folder + gone)
         own = wiring.table().query(f"{keys.PK} = :pk", {":pk": keys.object_pk(ref)}, ConsistentRead=True)
-        assert not any(i[keys.SK].startswith(keys.DUPLICATE_PREFIX) for i in own)
+        assert not [i for i in own if i[keys.SK].startswith(keys.DUPLICATE_PREFIX)], (gone, list(own))
         mirror = items.object_key(keys.object_ref(info.bucket, folder + "original.jpg"), keys.duplicate_sk(ref))
         assert wiring.table().get(mirror) is None
 
