@@ -62,17 +62,27 @@ def scoring_of(info: StackInfo, key: str) -> str:
     return record.scoring
 
 
+def coco_128() -> list[Path]:
+    photos = real_photos(128)
+    if len(photos) < 128:
+        pytest.skip("needs the 128 COCO photos of ../shared/data")
+    return photos
+
+
+def upload_copies(s3: Any, bucket: str, folder: str, photo: Path) -> list[str]:
+    """The copies of ``photo`` (COPIES) under ``folder``: their keys, in COPIES' order."""
+    copies = [f"{folder}/copy-{i}.jpg" for i in range(len(COPIES))]
+    for key, data in zip(copies, copies_of(photo.read_bytes()), strict=True):
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
+    return copies
+
+
 def test_a_tag_taught_from_three_copies_finds_the_fourth_and_no_other_photo(
     stack: LocalStack, info: StackInfo, api: Any, s3: Any, tmp_path: Path, capsys: Any
 ) -> None:
-    photos = real_photos(128)
-    if len(photos) < 101:
-        pytest.skip("needs the 128 COCO photos of ../shared/data")
+    photos = coco_128()
     folder = f"teach-{uuid.uuid4().hex[:8]}"
-    copies = [f"{folder}/harbour-{i}.jpg" for i in range(len(COPIES))]
-    # The last photo: no other test uploads it, so only these copies show it.
-    for key, data in zip(copies, copies_of(photos[-1].read_bytes()), strict=True):
-        s3.put_object(Bucket=info.bucket, Key=key, Body=data)
+    copies = upload_copies(s3, info.bucket, folder, photos[-1])  # no other test uploads the last photo
     others = [f"{folder}/other/{p.name}" for p in photos[1:101]]
     for key, path in zip(others, photos[1:101], strict=True):
         s3.put_object(Bucket=info.bucket, Key=key, Body=path.read_bytes())
@@ -155,13 +165,7 @@ def test_a_taught_tag_survives_a_vocabulary_re_export_and_yields_to_a_tag_of_its
 
     from model_export.cli import main as export_main
 
-    photos = real_photos(128)
-    if len(photos) < 128:
-        pytest.skip("needs the 128 COCO photos of ../shared/data")
-    folder = f"reexport-{uuid.uuid4().hex[:8]}"
-    copies = [f"{folder}/copy-{i}.jpg" for i in range(len(COPIES))]
-    for key, data in zip(copies, copies_of(photos[-3].read_bytes()), strict=True):
-        s3.put_object(Bucket=info.bucket, Key=key, Body=data)
+    copies = upload_copies(s3, info.bucket, f"reexport-{uuid.uuid4().hex[:8]}", coco_128()[-3])
     for key in copies:
         api.wait(key)
     state = str(stack.write_state(tmp_path / "stack.json"))
