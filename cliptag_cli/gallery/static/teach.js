@@ -43,7 +43,10 @@ export async function teach(main, ctx) {
     check.disabled = keep.disabled = true;
     outcome.replaceChildren(apply ? 'Teaching…' : 'Fitting…');
     try {
-      const lesson = await teachTag({ name: name.value.trim(), examples: selected(), category: category.value.trim(), apply });
+      // An empty category is left out: teaching a name again keeps the one it had.
+      const lesson = await teachTag({
+        name: name.value.trim(), examples: selected(), category: category.value.trim() || undefined, apply,
+      });
       if (!ctx.alive()) return;
       outcome.replaceChildren(
         h('p', { class: 'lesson-figures' },
