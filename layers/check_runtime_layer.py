@@ -6,6 +6,7 @@ interpreter whose only paths are that function's layers, the function code and w
 runtime itself provides (boto3 and its dependencies). The tagger's: without the text layer, its
 handler imports, a model directory loads, HEIC/AVIF/JPEG decode and the image encoder runs. The
 API's: its handler imports and a search query is embedded (tokenizers without huggingface_hub).
+The places layer's: the tagger's code finds the Eiffel Tower in Paris from its files alone.
 
 Usage: python layers/check_runtime_layer.py MODEL_DIR
 """
@@ -35,6 +36,17 @@ TAGGER_PROBE = textwrap.dedent(
     print(json.dumps({"tagger": {"images": len(pixels), "dim": int(emb.shape[1]), "model": bundle.model_key}}))
     """
 )
+PLACES_PROBE = textwrap.dedent(
+    """
+    import sys, json
+    from pathlib import Path
+    from cliptag.gps import Position
+    from cliptag.places import Gazetteer
+    place = Gazetteer.load(Path(sys.argv[1])).nearest(Position(48.85837, 2.294481))
+    assert "scipy" not in sys.modules and "reverse_geocode" not in sys.modules
+    print(json.dumps({"places": {"eiffel tower": [place.city, place.region, place.country]}}))
+    """
+)
 API_PROBE = textwrap.dedent(
     """
     import sys, json
@@ -52,7 +64,7 @@ API_PROBE = textwrap.dedent(
 
 def build(layer: str, target: Path, version: str) -> float:
     """Build ``layers/<layer>`` into ``target`` for this Python; its size in MiB."""
-    name = {"runtime": "RuntimeLayer", "text": "TextLayer"}[layer]
+    name = {"runtime": "RuntimeLayer", "text": "TextLayer", "places": "PlacesLayer"}[layer]
     settings = [f"ARTIFACTS_DIR={target}", f"LAMBDA_PYTHON={version}", f"PIP={sys.executable} -m pip"]
     subprocess.run(["make", "-s", "-C", str(ROOT / "layers" / layer), f"build-{name}", *settings], check=True)
     return sum(f.stat().st_size for f in target.rglob("*") if f.is_file()) / 2**20
@@ -82,7 +94,8 @@ def main() -> int:
     ]
     with tempfile.TemporaryDirectory() as tmp:
         runtime, text, provided = Path(tmp) / "runtime", Path(tmp) / "text", Path(tmp) / "lambda-runtime"
-        sizes = {"runtime": build("runtime", runtime, version), "text": build("text", text, version)}
+        places = Path(tmp) / "places"
+        sizes = {name: build(name, Path(tmp) / name, version) for name in ("runtime", "text", "places")}
         # What the Lambda Python runtime ships besides the standard library.
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(provided), "boto3"],
@@ -92,6 +105,7 @@ def main() -> int:
         results = [
             probe(TAGGER_PROBE, [runtime / "python", functions, provided], [str(model_dir), *map(str, samples)]),
             probe(API_PROBE, [runtime / "python", text / "python", functions, provided], [str(model_dir)]),
+            probe(PLACES_PROBE, [runtime / "python", functions, provided], [str(places / "places")]),
         ]
         print(", ".join(f"{name} layer for Python {version}: {mib:.1f} MiB" for name, mib in sizes.items()))
         for result in results:

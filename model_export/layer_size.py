@@ -12,7 +12,12 @@ from pathlib import Path
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 # Each function: its code, then its layers (the template's Layers).
 FUNCTIONS = {
-    "tagger": {"function": "TaggerFunction", "runtime layer": "RuntimeLayer", "model layer": "ModelLayer"},
+    "tagger": {
+        "function": "TaggerFunction",
+        "runtime layer": "RuntimeLayer",
+        "model layer": "ModelLayer",
+        "places layer": "PlacesLayer",  # PlaceTags=On only: counted, as the tagger must fit with it
+    },
     "api": {
         "function": "ApiFunction",
         "runtime layer": "RuntimeLayer",

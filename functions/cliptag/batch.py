@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from cliptag.records import ContentRecord, Decision, ObjectEvent, TagScore
+from cliptag.records import ContentRecord, Decision, ObjectEvent, Place, TagScore
 
 
 @dataclass
@@ -44,6 +44,8 @@ class Item:
     gone: bool = False  # nothing to write: deleted before we read it, or nothing to re-tag
     outcome: str = ""  # tagged | reused | retagged | failed | deleted | skipped | stale | changed
     near_duplicates: int = 0  # found for this upload (when the check is on)
+    place: Place | None = None  # from its GPS position (PlaceTags=On), read with its bytes or kept from its record
+    place_missing: str | None = None  # why it has none (PlaceTags=On)
 
     def retry(self, reason: str) -> None:
         self.transient, self.data = reason, b""

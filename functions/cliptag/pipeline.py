@@ -28,11 +28,13 @@ from cliptag.encoder import ImageEncoder
 from cliptag.errors import TransientError
 from cliptag.imaging import Limits, Preprocessing
 from cliptag.ordering import Claim
+from cliptag.places import PlaceTagger
 from cliptag.ports import ContentCache, DecisionStore, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, ObjectEvent, StaleEvent
 from cliptag.scoring import TagScorer
 from cliptag.steps import (
     decode,
+    locate,
     object_record,
     read,
     read_decisions,
@@ -62,6 +64,7 @@ class TaggingPipeline:
     vectors: VectorSync | None = None  # the search index and near-duplicates; None: not deployed
     decisions: DecisionStore | None = None  # people's decisions on tags; None: none are applied
     taught: TaughtCache | None = None  # tags taught by example; None: none are scored
+    places: PlaceTagger | None = None  # place tags from GPS positions (PlaceTags=On); None: none
     limits: Limits = field(default_factory=Limits)
     fast_decode: bool = True
     io_workers: int = 10
@@ -82,7 +85,10 @@ class TaggingPipeline:
         held = resolve_decided(self.decisions, [m for m in messages if m.contents])
         plans = [self._message_plan(m, held.get(m.id, m.events)) for m in messages]
         retags = [item for p in plans for item in p.items if item.event.kind == "retag"]
-        resolve_retags(self.objects, self.contents, retags)  # from stored embeddings; or "created"
+        resolve_retags(self.objects, self.contents, retags, self.places is not None)  # stored embeddings; or "created"
+        if self.places is None:  # PlaceTags switched off: a re-tag drops what it found
+            for item in retags:
+                item.place = item.place_missing = None
         items = [item for p in plans for item in p.items if item.event.kind in ("created", "recheck")]
         read_revisions(self.objects, items)  # before S3 is read, for the messages without a sequencer
         todo: dict[str, list[Item]] = {}  # content id -> the items that carry it; the first is decoded
@@ -95,7 +101,7 @@ class TaggingPipeline:
                 other.result, other.outcome = group[0].result, "reused"
         scored = items + [item for item in retags if item.event.kind == "retag" and item.result]
         read_decisions(self.decisions, scored)
-        score(self.scorer, taught, scored)
+        score(self.scorer, taught, scored, self.places)
         return plans, stats
 
     @staticmethod
@@ -179,6 +185,8 @@ class TaggingPipeline:
         """Read ``items``, find which contents need inference, claim and decode each once (however
         many keys carry it, in this wave or an earlier one); their bytes are freed on the way."""
         list(self._io.map(partial(read, self.reader, self.limits), items))
+        if self.places is not None:  # from the bytes, before the cache drops them (a header read)
+            list(self._cpu.map(partial(locate, self.places), items))
         self._look_up_cache([item for item in items if item.content_id])  # read, even if empty
         new: dict[str, list[Item]] = {}
         for item in items:

@@ -24,8 +24,9 @@ class TaggedImage:
     key: str
     score: float
     """the tag's score on this image (a category's: its best tag's), as in its record"""
-    source: Literal["model", "person", "examples"] = "model"
-    """person: a person confirmed the tag (listed before the others); examples: a tag taught by example"""
+    source: Literal["model", "person", "examples", "gps"] = "model"
+    """person: a person confirmed the tag (listed before the others); examples: a tag taught by
+    example; gps: a place tag from the photo's GPS position"""
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,21 @@ class TagQueries:
             for ref, score, confirmed in rows
         )
         return TagPage(tag, images, self.tokens.encode(following, query) if following else None)
+
+    def images_with_open_tag(self, tag: str, min_score: float, limit: int, next_token: str | None) -> TagPage:
+        """One page of the objects carrying ``tag``, a name outside the vocabulary (a place tag),
+        each as its record says now: who gave the tag is read from the records (the index's
+        keys do not say), and an entry its record no longer backs is left out."""
+        query = f"open:{tag}\n{min_score!r}\n{self.index.space}"
+        positions = self.tokens.decode(next_token, query, self.index.shards)
+        rows, following = self.index.page(tag, min_score, limit, positions)
+        records = self.objects.get_many([ref for ref, _, _ in rows]) if rows else {}
+        images = []
+        for ref, score, confirmed in rows:
+            given = next((t for t in records[ref].tags if t.tag == tag), None) if ref in records else None
+            if given is not None:
+                images.append(TaggedImage(*keys.split_ref(ref), score, "person" if confirmed else given.source))
+        return TagPage(tag, tuple(images), self.tokens.encode(following, query) if following else None)
 
     def images_in_category(
         self, category: str, tags: list[str], min_score: float, limit: int, next_token: str | None

@@ -29,9 +29,10 @@ class TagScore:
     """the tag's name, as in the vocabulary"""
     score: float
     """the model's score: cosine similarity of image and tag embeddings, -1..1, or SigLIP's probability (6 decimals)"""
-    source: Literal["model", "person", "examples"] = "model"
-    """who gave the tag: the model, a person who confirmed it (listed first), or a tag taught by
-    example (a cosine with the taught vector; after the confirmed ones, outside TopK)"""
+    source: Literal["model", "person", "examples", "gps"] = "model"
+    """who gave the tag: the model, a person who confirmed it (listed first), a tag taught by
+    example (a cosine with the taught vector; after the confirmed ones, outside TopK), or the
+    photo's GPS position (a place tag, score 1; PlaceTags=On)"""
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,27 @@ class CategoryScore:
     """a category of the vocabulary"""
     score: float
     """the best score among the object's tags in this category"""
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where the photo was taken: its EXIF GPS position and the nearest GeoNames place."""
+
+    __pydantic_config__ = DOCUMENTED
+
+    latitude: float
+    """degrees north (south negative), as the photo's EXIF says"""
+    longitude: float
+    """degrees east (west negative)"""
+    city: str
+    """the nearest place of 1,000 people or more (GeoNames cities1000)"""
+    region: str
+    """that place's first-level division (state, province, region); empty where GeoNames has none"""
+    country: str
+    country_code: str
+    """ISO 3166-1 alpha-2"""
+    distance_km: float
+    """from the position to that place's centre"""
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,11 @@ class ObjectRecord:
     """when those bytes were written to S3 (unix seconds, S3's whole-second Last-Modified; 0: not recorded)"""
     error: str | None = None
     """why the object could not be tagged"""
+    place: Place | None = None
+    """where the photo was taken, from its GPS position (PlaceTags=On)"""
+    place_missing: str | None = None
+    """why it has no place (PlaceTags=On): no GPS position in its EXIF, a value that cannot be
+    right (NaN, out of range, no hemisphere), or no town within 100 km"""
 
     @property
     def ref(self) -> str:

@@ -102,12 +102,16 @@ class TagScorer:
         ]
 
 
-def scoring_version(vocabulary_version: str, top_k: int, min_score: float, vector_index: str = "") -> str:
+def scoring_version(
+    vocabulary_version: str, top_k: int, min_score: float, vector_index: str = "", places: bool = False
+) -> str:
     """Names everything that decides an object's tags given its embedding, and the search index
     its vector goes to: a record that carries another one is due a re-tag (which also fills a new
-    index, e.g. after search is first deployed or the model changes)."""
+    index, e.g. after search is first deployed or the model changes, and reads the photos never
+    located for their GPS position once PlaceTags is on)."""
     version = f"{vocabulary_version}/k{top_k}/t{min_score:g}"
-    return f"{version}/v:{vector_index}" if vector_index else version
+    version = f"{version}/v:{vector_index}" if vector_index else version
+    return f"{version}/p" if places else version
 
 
 def categorise(tags: Sequence[TagScore], categories: Mapping[str, str]) -> tuple[CategoryScore, ...]:

@@ -13,6 +13,7 @@ from cliptag.content import content_id
 from cliptag.decisions import HOLDERS_MAX, decided_tags
 from cliptag.errors import ObjectChanged, ObjectGone, PermanentError, TransientError
 from cliptag.imaging import Limits, Preprocessing, load_pixels
+from cliptag.places import PlaceTagger
 from cliptag.ports import ContentCache, DecisionStore, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, ObjectEvent, ObjectRecord
 from cliptag.scoring import TagScorer, categorise
@@ -36,10 +37,12 @@ def read_revisions(objects: ObjectStore, items: list[Item]) -> None:
         item.revision = found[0].revision if found else 0
 
 
-def resolve_retags(objects: ObjectStore, contents: ContentCache, items: list[Item]) -> None:
+def resolve_retags(objects: ObjectStore, contents: ContentCache, items: list[Item], places: bool = False) -> None:
     """Start each re-tag from the object's record and its content's stored embedding: no S3 read,
     no inference. Failed or unknown objects have nothing to re-tag; a content the deployed model
-    never embedded (the model itself changed) is read and embedded again like a new upload."""
+    never embedded (the model itself changed) is read and embedded again like a new upload, and
+    so, with ``places``, is an object never located (tagged before PlaceTags was on): read for its
+    GPS position, its embedding reused from the cache."""
     if not items:
         return
     try:
@@ -56,8 +59,10 @@ def resolve_retags(objects: ObjectStore, contents: ContentCache, items: list[Ite
             continue
         item.content_id, item.size, item.etag = record.content_id, record.size, record.etag
         item.last_modified = record.last_modified
+        item.place, item.place_missing = record.place, record.place_missing  # no S3 read: kept as found
         content = cached.get(record.content_id)
-        if content is not None and content.embedding is not None:
+        unlocated = places and record.place is None and record.place_missing is None
+        if content is not None and content.embedding is not None and not unlocated:
             item.cached = item.result = content
         else:
             item.event, item.content_id = replace(item.event, kind="created"), ""
@@ -85,6 +90,17 @@ def read(reader: ObjectReader, limits: Limits, item: Item) -> None:
         return
     item.size, item.etag, item.last_modified = len(got.data), got.etag, int(got.last_modified)
     item.content_id, item.data = content_id(got.data), got.data
+
+
+def locate(places: PlaceTagger, item: Item) -> None:
+    """The photo's place from the GPS position in its bytes, or why it has none: never a failure."""
+    if not item.data:
+        return
+    try:
+        found = places.locate(item.data)
+    except Exception as exc:  # the gazetteer unreadable: the photo is still tagged
+        found = f"place lookup failed: {type(exc).__name__}: {exc}"
+    item.place, item.place_missing = (None, found) if isinstance(found, str) else (found, None)
 
 
 def decode(preprocessing: Preprocessing, limits: Limits, fast: bool, item: Item) -> None:
@@ -132,10 +148,10 @@ def read_decisions(decisions: DecisionStore | None, items: list[Item]) -> None:
         item.decisions = found.get(item.content_id, {})
 
 
-def score(scorer: TagScorer, taught: TaughtSet, items: list[Item]) -> None:
+def score(scorer: TagScorer, taught: TaughtSet, items: list[Item], places: PlaceTagger | None = None) -> None:
     """Tags for every embedded item of the batch, new, cached or re-tagged: one matrix product;
     an item whose content has people's decisions is scored under them. Taught tags that pass
-    come before the model's (they are outside its TopK)."""
+    come before the model's (they are outside its TopK); place tags, but the rejected, last."""
     embedded = [(i, i.result.embedding) for i in items if i.result and i.result.embedding is not None]
     if embedded:
         vectors = np.stack([vector for _, vector in embedded])
@@ -145,6 +161,9 @@ def score(scorer: TagScorer, taught: TaughtSet, items: list[Item]) -> None:
                 item.tags = decided_tags(scorer, vector, item.decisions, taught)
             else:
                 item.tags = (*taught.tags_of(row), *tags)
+            if places is not None:
+                rejected = frozenset(t for t, d in item.decisions.items() if d.verdict == "rejected")
+                item.tags += places.tags(item.place, rejected)
 
 
 def object_record(
@@ -172,4 +191,6 @@ def object_record(
         etag=item.etag,
         last_modified=item.last_modified,
         error=None if embedded else (result.error or "no embedding"),
+        place=item.place if embedded else None,
+        place_missing=item.place_missing if embedded else None,
     )

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import time
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
@@ -40,6 +41,7 @@ from cliptag.imaging import Limits
 from cliptag.lexicon import Lexicon
 from cliptag.loading import bundle, image_encoder, settings, text_encoder
 from cliptag.pipeline import TaggingPipeline
+from cliptag.places import PlaceTagger
 from cliptag.queries import TagQueries
 from cliptag.records import Deployment
 from cliptag.scoring import TagScorer, scoring_version
@@ -120,7 +122,7 @@ def scorer() -> TagScorer:
 @cache
 def deployment() -> Deployment:
     b, top_k, threshold, index = bundle(), settings().top_k, min_score(), settings().vector_index
-    scored_by = scoring_version(b.vocabulary.version, top_k, threshold, index)
+    scored_by = scoring_version(b.vocabulary.version, top_k, threshold, index, settings().place_tags)
     return Deployment(b.model_key, b.vocabulary.version, scored_by, top_k, threshold, index)
 
 
@@ -209,6 +211,13 @@ def vector_sync() -> VectorSync | None:
 
 
 @cache
+def places() -> PlaceTagger | None:
+    """Place tags (PlaceTags=On); a place name the vocabulary uses is qualified, never merged."""
+    s = settings()
+    return PlaceTagger(Path(s.places_data), vocabulary_lexicon().folded) if s.place_tags else None
+
+
+@cache
 def pipeline() -> TaggingPipeline:
     # The AWS clients first: building them (~0.2 s of botocore JSON) overlaps the model load that
     # cliptag.loading may already be running on its thread; image_encoder() then waits for it.
@@ -232,6 +241,7 @@ def pipeline() -> TaggingPipeline:
         vectors=vector_sync(),
         decisions=decisions(),
         taught=taught(),
+        places=places(),
         limits=Limits(max_bytes=s.max_object_bytes, max_pixels=s.max_pixels),
         read_wave=objects_in_memory(s.max_object_bytes),
     )
@@ -358,5 +368,6 @@ def reset() -> None:
         combined,
         search,
         scorer_positions,
+        places,
     ):
         fn.cache_clear()

@@ -3,7 +3,7 @@
 GET /images/{key}/tags            one object's tags (key URL-encoded; raw slashes work too)
 GET /images?status=failed         objects that could not be tagged, with the reasons, newest first
 GET /images?all=&none=            objects with every tag of all, none of none (handlers.api_images)
-GET /tags/{tag}/images            objects with a tag (any case, or a synonym), best first, paginated
+GET /tags/{tag}/images            objects with a tag (any case, a synonym, a place), best first, paginated
 GET /categories/{name}/images     objects with any tag of a category, best first, paginated
 GET /search, /images/{key}/similar, /images/{key}/duplicates   search (handlers.api_search)
 GET /tags                         the vocabulary
@@ -31,7 +31,7 @@ from cliptag import loading, snapstart, wiring
 from cliptag.combined import TooBroad
 from cliptag.decisions import NotTagged
 from cliptag.errors import TransientError
-from cliptag.lexicon import TAG_PATTERN
+from cliptag.lexicon import TAG_PATTERN, fold
 from cliptag.loading import NoTextEncoder
 from cliptag.queries import TagPage
 from cliptag.records import ObjectRecord
@@ -179,7 +179,13 @@ def tag_images(
     limit: Limit = 20,
     next_token: NextToken = None,
 ) -> TagPage:
-    name = vocabulary_tag(tag)
+    try:
+        name = vocabulary_tag(tag)
+    except UnknownName as unknown:  # an open tag (a place), if any object carries it
+        page = wiring.queries().images_with_open_tag(fold(tag), min_score, limit, next_token)
+        if not page.images and page.next_token is None and next_token is None:
+            raise unknown from None
+        return page
     taught = name in wiring.lexicon().taught
     return wiring.queries().images_with_tag(name, min_score, limit, next_token, taught)
 

@@ -19,9 +19,10 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from cliptag import wiring
 from cliptag.decisions import DecisionOutcome, Verdict
+from cliptag.lexicon import fold
 from pydantic import TypeAdapter
 
-from handlers.api_common import ImageKey, TagName, object_key_of, vocabulary_tag
+from handlers.api_common import ImageKey, TagName, UnknownName, object_key_of, vocabulary_tag
 
 router = Router()  # type: ignore[no-untyped-call]
 _outcome = TypeAdapter(DecisionOutcome)
@@ -41,7 +42,12 @@ def caller() -> str:
 
 def _decide(key: str, tag: str, verdict: Verdict) -> Response[Any]:
     object_key = object_key_of(key)
-    name = vocabulary_tag(tag)
+    try:
+        name = vocabulary_tag(tag)
+    except UnknownName as unknown:  # a place tag the object carries may be decided on too
+        record, name = wiring.queries().image(object_key), fold(tag)
+        if record is None or name not in (t.tag for t in record.tags):
+            raise unknown from None
     outcome = wiring.corrections().decide(object_key, name, verdict, caller(), int(time.time()))
     if outcome is None:
         raise NotFoundError(f"no tags for key {object_key!r}")

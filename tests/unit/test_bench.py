@@ -39,6 +39,10 @@ NO_STACK = {
         ["cold_import_ms", "cold_model_ms", "cold_start_ms", "cold_start_sequential_ms"],
     ),
     "memory": (["peak RSS, batch of"], ["peak_rss_mib"]),
+    "places": (
+        ["gazetteer load", "EXIF GPS read", "nearest place, 1,000 positions", "nearest place, p99"],
+        ["places_load_ms", "places_exif_ms", "places_lookup_ms", "places_lookup_p99_ms"],
+    ),
     "rescore": (
         ["bulk: 4,096 int8 embeddings", "live fp32 scorer", "rows whose tags differ"],
         ["rescore_per_s", "rescore_fp32_per_s", "rescore_differing"],

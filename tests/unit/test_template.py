@@ -301,7 +301,10 @@ def test_the_search_index_has_the_models_dimension_and_cosine_distance():
 
 def test_each_function_gets_only_its_own_model_layer():
     assert "Layers" not in TEMPLATE["Globals"]["Function"]
-    assert RESOURCES["TaggerFunction"]["Properties"]["Layers"] == [{"Ref": "RuntimeLayer"}, {"Ref": "ModelLayer"}]
+    places = {"Fn::If": ["PlaceTagsOn", {"Ref": "PlacesLayer"}, {"Ref": "AWS::NoValue"}]}  # PlaceTags=On only
+    tagger_layers = [{"Ref": "RuntimeLayer"}, {"Ref": "ModelLayer"}, places]
+    assert RESOURCES["TaggerFunction"]["Properties"]["Layers"] == tagger_layers
+    assert RESOURCES["PlacesLayer"]["Condition"] == "PlaceTagsOn"
     api_layers = [{"Ref": "RuntimeLayer"}, {"Ref": "TextLayer"}, {"Ref": "ApiModelLayer"}]
     assert RESOURCES["ApiFunction"]["Properties"]["Layers"] == api_layers  # tokenizers: the API's only
 

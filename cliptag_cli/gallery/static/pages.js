@@ -114,8 +114,11 @@ export async function image(main, ctx, { arg: key }) {
   const record = await api(paths.image(key, 'tags'));
   if (!ctx.alive()) return;
   const original = h('a', { href: picture('original', key) }, `Original${record.size ? ` (${bytes(record.size)})` : ''}`);
+  const where = record.place;  // PlaceTags=On: from its GPS position
   const facts = h('p', { class: 'meta' },
-    record.width ? `${record.width} × ${record.height} ${record.format}, ${bytes(record.size)} · ` : '', original);
+    record.width ? `${record.width} × ${record.height} ${record.format}, ${bytes(record.size)} · ` : '', original,
+    where ? h('span', { class: 'where', title: `${where.latitude}, ${where.longitude}` },
+      ` · taken near ${[where.city, where.region, where.country].filter(Boolean).join(', ')}`) : null);
   main.append(h('h1', { tabindex: -1, class: 'key' }, key));
   if (record.status === 'failed') {
     main.append(h('div', { class: 'failure', role: 'note' },

@@ -17,9 +17,12 @@ export function tagEditor(key, record, ctx) {
 
   const render = (tags) => list.replaceChildren(...tags.map((t) => h(
     'li', { 'data-tag': t.tag, 'data-source': t.source },
-    h('a', { href: href.tag(t.tag) }, t.tag), ' ', h('span', { class: 'score' }, score(t.score)),
+    h('a', { href: href.tag(t.tag) }, t.tag), ' ',
+    t.source === 'gps'
+      ? h('span', { class: 'place', title: 'from the photo’s GPS position' }, 'place')
+      : h('span', { class: 'score' }, score(t.score)),
     t.source === 'person' ? h('span', { class: 'confirmed', title: 'confirmed by a person' }, '✓ confirmed') : null,
-    t.source === 'person' ? null : button('✓', `Confirm ${t.tag}`, () => act(t.tag, true)),
+    t.source === 'person' || t.source === 'gps' ? null : button('✓', `Confirm ${t.tag}`, () => act(t.tag, true)),
     button('✕', `Reject ${t.tag}`, () => act(t.tag, false)),
   )));
 

@@ -19,7 +19,7 @@ from boto3.dynamodb.types import Binary
 
 from cliptag import codec, keys
 from cliptag.ordering import Stored
-from cliptag.records import CategoryScore, ContentRecord, Deployment, DuplicatePair, ObjectRecord, TagScore
+from cliptag.records import CategoryScore, ContentRecord, Deployment, DuplicatePair, ObjectRecord, Place, TagScore
 
 TOMBSTONE_TTL_SECONDS = 7 * 24 * 3600
 RECORD_FIELDS = tuple(f.name for f in fields(ObjectRecord))
@@ -39,6 +39,7 @@ def meta_item(record: ObjectRecord) -> dict[str, Any]:
     values: dict[str, Any] = {name: getattr(record, name) for name in RECORD_FIELDS}
     values["tags"] = [_tag_value(t) for t in record.tags]
     values["categories"] = [{"category": c.category, "score": _decimal(c.score)} for c in record.categories] or None
+    values["place"] = _place_value(record.place) if record.place else None
     now = int(time.time())
     item = {**object_key(record.ref), **{k: (v if v != "" else None) for k, v in values.items()}, "updated_at": now}
     if record.status == "failed":  # listed in the sparse failure index until tagged again
@@ -52,16 +53,32 @@ def _tag_value(t: TagScore) -> dict[str, Any]:
     return {**value, "source": t.source} if t.source != "model" else value
 
 
+def _place_value(place: Place) -> dict[str, Any]:
+    return {name: Decimal(str(v)) if isinstance(v, float) else v for name, v in asdict(place).items()}
+
+
+def _place(value: dict[str, Any]) -> Place:
+    numbers: dict[str, Any] = {
+        f.name: float(value[f.name]) if f.type == "float" else value[f.name] for f in fields(Place)
+    }
+    return Place(**numbers)
+
+
+TAG_SOURCES = ("person", "examples", "gps")  # "model" is stored as no source
+
+
 def record_from_meta(item: dict[str, Any]) -> ObjectRecord | None:
     """The record a META item holds; None for a tombstone."""
     if item.get("status") == "deleted":
         return None
     values = {name: item[name] for name in RECORD_FIELDS if item.get(name) is not None}
     values["tags"] = tuple(
-        TagScore(t["tag"], float(t["score"]), t["source"] if t.get("source") in ("person", "examples") else "model")
+        TagScore(t["tag"], float(t["score"]), t["source"] if t.get("source") in TAG_SOURCES else "model")
         for t in item.get("tags", [])
     )
     values["categories"] = tuple(CategoryScore(c["category"], float(c["score"])) for c in item.get("categories") or [])
+    if "place" in values:
+        values["place"] = _place(values["place"])
     return ObjectRecord(**values)
 
 
