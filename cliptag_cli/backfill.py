@@ -32,6 +32,7 @@ from cliptag.adapters.dynamodb import DynamoObjectStore
 from cliptag.adapters.notifications import recheck_body
 from cliptag.ordering import Seen
 from cliptag.records import Deployment, ObjectRecord
+from cliptag.writeback import is_sidecar
 
 from cliptag_cli import prices
 from cliptag_cli.feed import QueueFeeder
@@ -158,11 +159,16 @@ class Backfill:
     feeder: QueueFeeder | None  # None: a dry run
     deployment: Deployment | None
     suffixes: tuple[str, ...] = ()  # a key must end with each (the stack's KeySuffix, --suffix)
+    sidecars: str = ""  # the stack's SidecarPrefix: its keys are our sidecars, never photos
     counts: Counts = field(default_factory=Counts)
 
     def run(self, pages: Iterator[Page], progress: Any = None) -> Counts:
         for page in pages:
-            wanted = [o for o in page.objects if all(o.key.endswith(s) for s in self.suffixes)]
+            wanted = [
+                o
+                for o in page.objects
+                if all(o.key.endswith(s) for s in self.suffixes) and not is_sidecar(o.key, self.sidecars)
+            ]
             self.counts.filtered += len(page.objects) - len(wanted)
             records = self.objects.get_many([keys.object_ref(self.bucket, o.key) for o in wanted])
             todo = [o for o in wanted if not self.done(records.get(keys.object_ref(self.bucket, o.key)), o)]
@@ -240,7 +246,9 @@ def command(args: argparse.Namespace) -> int:
         else bucket_pages(s3, target.bucket, prefix, resume, args.page_size)
     )
     feeder = None if args.dry_run else QueueFeeder(target.client("sqs"), target.queue_url, args.max_backlog)
-    run = Backfill(target.bucket, DynamoObjectStore(table), checkpoint, feeder, deployment, suffixes)
+    run = Backfill(
+        target.bucket, DynamoObjectStore(table), checkpoint, feeder, deployment, suffixes, target.sidecar_prefix
+    )
     run.counts.inventory = bool(args.inventory)
     started = time.monotonic()
     with bar("obj", None if resume else object_count(target, prefix)) as progress:

@@ -27,6 +27,7 @@ class Target:
     key_suffix: str = ""
     vector_bucket: str = ""  # the search index (S3 Vectors): its bucket and name ("" for none)
     vector_index: str = ""
+    sidecar_prefix: str = ""  # the stack's SidecarPrefix: keys under it are sidecars, never photos
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Target:
@@ -51,6 +52,7 @@ class Target:
             doc.get("key_suffix", ""),
             doc.get("vector_bucket", ""),
             doc.get("vector_index", ""),
+            doc.get("sidecar_prefix", ""),
         )
 
     @classmethod
@@ -67,6 +69,7 @@ class Target:
             api_url=outputs["ApiUrl"],
             key_prefix=parameters.get("KeyPrefix", ""),
             key_suffix=parameters.get("KeySuffix", ""),
+            sidecar_prefix=parameters.get("SidecarPrefix", ""),
             **_index_names(outputs.get("VectorIndexArn", "")),
         )
 

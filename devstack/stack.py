@@ -66,6 +66,7 @@ class StackInfo:
     started_at: float = field(default_factory=time.time)
     key_prefix: str = ""  # the stack's KeyPrefix/KeySuffix (backfill and verify keep to them)
     key_suffix: str = ""
+    sidecar_prefix: str = ""  # the stack's SidecarPrefix: keys under it are never tagged (sidecars)
     pid: int = 0  # the `python -m devstack up` process that runs the functions (`redeploy` asks it)
     updated: bool = False  # the emulator held the stack already: it was updated, its data kept
 
@@ -260,6 +261,7 @@ class LocalStack:
             vector_index=self.vectors[1],
             key_prefix=self.parameters.get("KeyPrefix", ""),
             key_suffix=self.parameters.get("KeySuffix", ""),
+            sidecar_prefix=parameter_environment(load_template(), self.parameters).get("SIDECAR_PREFIX", ""),
             updated=updated,
         )
 

@@ -62,7 +62,9 @@ def _report_time(target: Target, manifest_uri: str) -> float:
 def _verify(args: argparse.Namespace) -> int:
     target = Target.from_args(args)
     table = Table(target.table, target.dynamodb)
-    scope = Scope(target.bucket, target.listing_prefix(args.prefix), target.suffixes(args.suffix))
+    scope = Scope(
+        target.bucket, target.listing_prefix(args.prefix), target.suffixes(args.suffix), target.sidecar_prefix
+    )
     index = None
     if target.vector_index:
         index = S3VectorIndex(target.vector_bucket, target.vector_index, target.client("s3vectors"))

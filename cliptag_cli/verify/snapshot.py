@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cliptag import keys
+from cliptag.writeback import is_sidecar
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (id INTEGER PRIMARY KEY CHECK (id = 1), basis TEXT, started REAL, positions TEXT);
@@ -58,9 +59,14 @@ class Scope:
     bucket: str
     prefix: str = ""
     suffixes: tuple[str, ...] = ()
+    sidecars: str = ""  # the stack's SidecarPrefix: what is under it is not a photo
 
     def holds(self, key: str) -> bool:
-        return key.startswith(self.prefix) and all(key.endswith(s) for s in self.suffixes)
+        return (
+            key.startswith(self.prefix)
+            and all(key.endswith(s) for s in self.suffixes)
+            and not is_sidecar(key, self.sidecars)
+        )
 
     def key_of(self, ref: str) -> str | None:
         """The key of a ref in this scope (None: another bucket, or outside the filter)."""

@@ -61,6 +61,7 @@ class MessagePlan:
     malformed: str = ""
     transient: str = ""  # set: the message must be retried (its objects could not be found)
     independent: bool = False  # its objects are distinct and unordered (a late round): written at once
+    sidecars: int = 0  # events about keys under SidecarPrefix: our own sidecars, ignored
 
 
 @dataclass

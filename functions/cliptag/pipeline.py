@@ -45,6 +45,7 @@ from cliptag.steps import (
 )
 from cliptag.taught import EMPTY, TaughtCache, with_taught
 from cliptag.vectors import VectorSync
+from cliptag.writeback import WriteBack, is_sidecar
 
 RETAG_WORKERS = 8  # a late round's objects written at once
 
@@ -65,6 +66,8 @@ class TaggingPipeline:
     decisions: DecisionStore | None = None  # people's decisions on tags; None: none are applied
     taught: TaughtCache | None = None  # tags taught by example; None: none are scored
     places: PlaceTagger | None = None  # place tags from GPS positions (PlaceTags=On); None: none
+    write_back: WriteBack | None = None  # tags written to S3 object tags and sidecars (WriteBack); None: Off
+    sidecar_prefix: str = ""  # keys under it are sidecars (SidecarPrefix), whether WriteBack writes them now or not
     limits: Limits = field(default_factory=Limits)
     fast_decode: bool = True
     io_workers: int = 10
@@ -104,13 +107,17 @@ class TaggingPipeline:
         score(self.scorer, taught, scored, self.places)
         return plans, stats
 
-    @staticmethod
-    def _message_plan(message: Message, events: list[ObjectEvent] | TransientError) -> MessagePlan:
+    def _message_plan(self, message: Message, events: list[ObjectEvent] | TransientError) -> MessagePlan:
         if isinstance(events, TransientError):
             return MessagePlan(message.id, transient=str(events))
         independent = bool(message.contents)  # a late round: distinct objects, no order among them
+        photos = [e for e in events if not is_sidecar(e.key, self.sidecar_prefix)]  # our own writes: never photos
         return MessagePlan(
-            message.id, [Item(e, message.id) for e in events], message.malformed, independent=independent
+            message.id,
+            [Item(e, message.id) for e in photos],
+            message.malformed,
+            independent=independent,
+            sidecars=len(events) - len(photos),
         )
 
     def commit_all(self, plans: Sequence[MessagePlan]) -> dict[str, TransientError | None]:
@@ -253,13 +260,19 @@ class TaggingPipeline:
         if event.kind == "removed" or item.found_gone:
             self.objects.delete(event.bucket, event.key, claim)
             item.outcome = "deleted"
+            if self.write_back is not None:
+                self.write_back.removed(event.bucket, event.key)
         elif item.gone:
             return
-        elif event.kind == "retag":
-            record = object_record(item, self.model_key, self.vocabulary_version, self.scored_by, self.categories)
-            self.objects.put(record, Claim(expect_content=item.content_id))  # unless re-uploaded since
-            item.outcome = "retagged"
         else:
             record = object_record(item, self.model_key, self.vocabulary_version, self.scored_by, self.categories)
-            self.objects.put(record, claim)
-            item.outcome = "failed" if record.status == "failed" else item.outcome or "tagged"
+            plan = self.write_back.plan(record) if self.write_back is not None else None
+            record = plan.record if plan is not None else record  # with what could not be written back
+            if event.kind == "retag":
+                self.objects.put(record, Claim(expect_content=item.content_id))  # unless re-uploaded since
+                item.outcome = "retagged"
+            else:
+                self.objects.put(record, claim)
+                item.outcome = "failed" if record.status == "failed" else item.outcome or "tagged"
+            if plan is not None and self.write_back is not None:  # after the record: it is what is written
+                self.write_back.apply(plan)

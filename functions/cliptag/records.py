@@ -122,6 +122,9 @@ class ObjectRecord:
     place_missing: str | None = None
     """why it has no place (PlaceTags=On): no GPS position in its EXIF, a value that cannot be
     right (NaN, out of range, no hemisphere), or no town within 100 km"""
+    write_back: str | None = None
+    """what could not be written back to S3 (WriteBack): tags over S3's 10 per object beside the
+    object's own, a sidecar key over 1,024 bytes"""
 
     @property
     def ref(self) -> str:

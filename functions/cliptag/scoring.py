@@ -103,15 +103,22 @@ class TagScorer:
 
 
 def scoring_version(
-    vocabulary_version: str, top_k: int, min_score: float, vector_index: str = "", places: bool = False
+    vocabulary_version: str,
+    top_k: int,
+    min_score: float,
+    vector_index: str = "",
+    places: bool = False,
+    write_back: str = "Off",
 ) -> str:
     """Names everything that decides an object's tags given its embedding, and the search index
     its vector goes to: a record that carries another one is due a re-tag (which also fills a new
     index, e.g. after search is first deployed or the model changes, and reads the photos never
-    located for their GPS position once PlaceTags is on)."""
+    located for their GPS position once PlaceTags is on, and writes back the tags of a library
+    tagged before WriteBack was)."""
     version = f"{vocabulary_version}/k{top_k}/t{min_score:g}"
     version = f"{version}/v:{vector_index}" if vector_index else version
-    return f"{version}/p" if places else version
+    version = f"{version}/p" if places else version
+    return f"{version}/w:{write_back}" if write_back != "Off" else version
 
 
 def categorise(tags: Sequence[TagScore], categories: Mapping[str, str]) -> tuple[CategoryScore, ...]:

@@ -34,7 +34,7 @@ from cliptag.adapters.dynamodb import (
 )
 from cliptag.adapters.sqs import SqsRetagRequests
 from cliptag.combined import CombinedQueries
-from cliptag.config import objects_in_memory
+from cliptag.config import objects_in_memory, writes
 from cliptag.decisions import Corrections
 from cliptag.errors import TransientError
 from cliptag.imaging import Limits
@@ -49,6 +49,7 @@ from cliptag.search import Search
 from cliptag.taught import LiveCategories, TaughtCache, active
 from cliptag.tokens import PageTokens
 from cliptag.vectors import VectorSync
+from cliptag.writeback import WriteBack
 
 __all__ = [
     "bundle",
@@ -122,7 +123,8 @@ def scorer() -> TagScorer:
 @cache
 def deployment() -> Deployment:
     b, top_k, threshold, index = bundle(), settings().top_k, min_score(), settings().vector_index
-    scored_by = scoring_version(b.vocabulary.version, top_k, threshold, index, settings().place_tags)
+    s = settings()
+    scored_by = scoring_version(b.vocabulary.version, top_k, threshold, index, s.place_tags, s.write_back)
     return Deployment(b.model_key, b.vocabulary.version, scored_by, top_k, threshold, index)
 
 
@@ -218,6 +220,16 @@ def places() -> PlaceTagger | None:
 
 
 @cache
+def write_back() -> WriteBack | None:
+    """Tags written back to S3 (WriteBack=ObjectTags, Sidecar or both); None when Off."""
+    s = settings()
+    tags, sidecars = writes(s.write_back, "ObjectTags"), writes(s.write_back, "Sidecar")
+    if not (tags or sidecars):
+        return None
+    return WriteBack(s3.S3MetadataStore(), tags, sidecars, s.sidecar_prefix, categories())
+
+
+@cache
 def pipeline() -> TaggingPipeline:
     # The AWS clients first: building them (~0.2 s of botocore JSON) overlaps the model load that
     # cliptag.loading may already be running on its thread; image_encoder() then waits for it.
@@ -242,6 +254,8 @@ def pipeline() -> TaggingPipeline:
         decisions=decisions(),
         taught=taught(),
         places=places(),
+        write_back=write_back(),
+        sidecar_prefix=s.sidecar_prefix,
         limits=Limits(max_bytes=s.max_object_bytes, max_pixels=s.max_pixels),
         read_wave=objects_in_memory(s.max_object_bytes),
     )
@@ -335,6 +349,8 @@ def renew_clients() -> None:
         table().client = Table(table().name).client
     if reader.cache_info().currsize:
         reader().client = s3.client()
+    if write_back.cache_info().currsize and (writer := write_back()) is not None:
+        writer.store = s3.S3MetadataStore()
     if vector_index.cache_info().currsize and (index := vector_index()) is not None:
         index.client = s3vectors.client()
     if retag_requests.cache_info().currsize:
@@ -369,5 +385,6 @@ def reset() -> None:
         search,
         scorer_positions,
         places,
+        write_back,
     ):
         fn.cache_clear()

@@ -57,6 +57,8 @@ def _report(plan: MessagePlan, error: TransientError | None, counts: Counter[str
         logger.warning("message will be retried", message_id=plan.message_id, reason=str(error))
         counts["TransientFailures"] += 1
         raise error
+    if plan.sidecars:  # our own sidecars' events (WriteBack=Sidecar): never tagged
+        logger.info("sidecar events ignored", message_id=plan.message_id, count=plan.sidecars)
     for item in plan.items:
         event = item.event
         log = logger.warning if item.outcome == "failed" else logger.info

@@ -27,11 +27,21 @@ POWERTOOLS_METRICS = (
 
 
 def test_functions_cannot_trigger_themselves():
-    """Recursion guard: the only event source is the queue fed by the bucket, and no function may
-    write to the bucket (or to anything that notifies the queue)."""
-    for name in ("TaggerFunction", "ApiFunction"):
-        policies = json.dumps(RESOURCES[name]["Properties"]["Policies"])
-        assert "S3CrudPolicy" not in policies and "S3WritePolicy" not in policies and "s3:Put" not in policies
+    """Recursion guard: the only event source is the queue fed by the bucket; the API never writes
+    to the bucket; the tagger writes to it only with WriteBack on, and only object tags (whose
+    s3:ObjectTagging:* events the bucket does not send) and objects under SidecarPrefix (which it
+    never tags: tests/integration/test_write_back.py)."""
+    api = json.dumps(RESOURCES["ApiFunction"]["Properties"]["Policies"])
+    assert "S3CrudPolicy" not in api and "S3WritePolicy" not in api and "s3:Put" not in api
+    statements = RESOURCES["TaggerFunction"]["Properties"]["Policies"][0]["Statement"]
+    writes = [s for s in statements if "s3:Put" in json.dumps(s)]
+    assert [w["Fn::If"][0] for w in writes] == ["WritesObjectTags", "WritesSidecars"]
+    tags, sidecars = (w["Fn::If"][1] for w in writes)
+    assert "s3:PutObject" not in tags["Action"] and "${KeyPrefix}*" in json.dumps(tags["Resource"])
+    assert "s3:PutObject" in sidecars["Action"] and "${SidecarPrefix}*" in json.dumps(sidecars["Resource"])
+    assert "S3CrudPolicy" not in json.dumps(statements) and "S3WritePolicy" not in json.dumps(statements)
+    notified = RESOURCES["ImagesBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert {q["Event"] for q in notified} == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*", "s3:LifecycleExpiration:*"}
     events = RESOURCES["TaggerFunction"]["Properties"]["Events"]
     assert [e["Type"] for e in events.values()] == ["SQS"]
     queues = RESOURCES["ImagesBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]

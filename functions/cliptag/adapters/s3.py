@@ -88,3 +88,80 @@ class ModelFiles:
             self.client.download_file(self.bucket, self.prefix + name, str(partial))
             partial.replace(path)  # never a half-written file under the real name
         return path
+
+
+SIDECAR_MAX_BYTES = 1024 * 1024  # a larger object at a sidecar's key is not ours: rewritten, never read whole
+
+
+class S3MetadataStore:
+    """The MetadataStore port: ETags by HEAD, object tags, sidecars (small objects)."""
+
+    def __init__(self, s3: S3Client | None = None) -> None:
+        self.client: S3Client = s3 or client()
+
+    def etag(self, bucket: str, key: str) -> str | None:
+        try:
+            return str(self.client.head_object(Bucket=bucket, Key=key).get("ETag", "")).strip('"')
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in GONE_CODES:
+                return None
+            raise _error("HeadObject", bucket, key, exc) from exc
+        except BotoCoreError as exc:
+            raise TransientError(f"S3 HeadObject failed: {exc}") from exc
+
+    def object_tags(self, bucket: str, key: str) -> dict[str, str]:
+        try:
+            found = self.client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in GONE_CODES:
+                return {}
+            raise _error("GetObjectTagging", bucket, key, exc) from exc
+        except BotoCoreError as exc:
+            raise TransientError(f"S3 GetObjectTagging failed: {exc}") from exc
+        return {t["Key"]: t["Value"] for t in found}
+
+    def put_object_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+        tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
+        try:
+            self.client.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tag_set})  # type: ignore[typeddict-item]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] not in GONE_CODES:  # gone: its delete event follows
+                raise _error("PutObjectTagging", bucket, key, exc) from exc
+        except BotoCoreError as exc:
+            raise TransientError(f"S3 PutObjectTagging failed: {exc}") from exc
+
+    def read(self, bucket: str, key: str) -> bytes | None:
+        try:
+            obj = self.client.get_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in GONE_CODES:
+                return None
+            raise _error("GetObject", bucket, key, exc) from exc
+        except BotoCoreError as exc:
+            raise TransientError(f"S3 GetObject failed: {exc}") from exc
+        with obj["Body"] as body:
+            return b"" if int(obj.get("ContentLength", 0)) > SIDECAR_MAX_BYTES else body.read()
+
+    def write(self, bucket: str, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/rdf+xml")
+        except ClientError as exc:
+            raise _error("PutObject", bucket, key, exc) from exc
+        except BotoCoreError as exc:
+            raise TransientError(f"S3 PutObject failed: {exc}") from exc
+
+    def delete(self, bucket: str, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=bucket, Key=key)  # idempotent: absent is fine
+        except ClientError as exc:
+            raise _error("DeleteObject", bucket, key, exc) from exc
+        except BotoCoreError as exc:
+            raise TransientError(f"S3 DeleteObject failed: {exc}") from exc
+
+
+def _error(call: str, bucket: str, key: str, exc: ClientError) -> Exception:
+    """Refused (no permission, an invalid tag): PermanentError; anything else is retried."""
+    code = exc.response["Error"]["Code"]
+    if code in DENIED_CODES or code in ("InvalidTag", "InvalidTagError", "BadRequest", "MalformedXML"):
+        return PermanentError(f"S3 {call} s3://{bucket}/{key} refused: {code}")
+    return TransientError(f"S3 {call} {code}")
