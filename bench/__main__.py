@@ -12,6 +12,7 @@ from pathlib import Path
 import bench
 from bench import (
     backfill,
+    captions,
     cold,
     combined,
     cost,
@@ -56,6 +57,7 @@ MEASURES: list[Measure] = [
         memory,
         rescore,
         text,
+        captions,
         transformers,
         models,
         cost,

@@ -169,6 +169,10 @@ def evaluate_main(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["captions"]:
+        from model_export.caption_export import main as captions_main
+
+        return captions_main(argv[1:])
     if argv[:1] == ["vocabulary"]:
         return vocabulary_main(argv[1:])
     if argv[:1] == ["evaluate"]:

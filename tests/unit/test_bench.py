@@ -39,6 +39,10 @@ NO_STACK = {
         ["cold_import_ms", "cold_model_ms", "cold_start_ms", "cold_start_sequential_ms"],
     ),
     "memory": (["peak RSS, batch of"], ["peak_rss_mib"]),
+    "captions": (
+        ["parity with transformers", "image graph", "decoder, per token", "keywords", "per caption of", "cold start"],
+        ["caption_image_ms", "caption_token_ms", "caption_keywords_ms", "caption_ms", "caption_cold_ms"],
+    ),
     "places": (
         ["gazetteer load", "EXIF GPS read", "nearest place, 1,000 positions", "nearest place, p99"],
         ["places_load_ms", "places_exif_ms", "places_lookup_ms", "places_lookup_p99_ms"],
