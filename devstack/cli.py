@@ -94,6 +94,15 @@ def up(args: argparse.Namespace) -> int:
         aws_endpoint=args.aws_endpoint,
     )
     info = stack.start()
+    if parameters.get("Captions") == "On":  # the caption model a deploy takes from CaptionModelS3Uri
+        captions = Path(args.caption_model_dir)
+        if not (captions / "caption.json").is_file():
+            stack.stop()
+            raise SystemExit(
+                f"Captions=On needs a caption model: {captions} has no caption.json "
+                f"(python -m model_export captions --model tiny-blip --out {captions})"
+            )
+        stack.start_captions(captions)
     info.pid = os.getpid()
     state = stack.write_state(Path(args.state))
     print(json.dumps(json.loads(state.read_text()), indent=2))
@@ -290,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="NAME=VALUE",
                 help="a template parameter for the local stack, as `sam deploy --parameter-overrides` takes it "
                 "(repeat it): e.g. --parameter TopK=5 --parameter NearDuplicates=On; checked against the template",
+            )
+            p.add_argument(
+                "--caption-model-dir",
+                default="build/captions-tiny-blip",
+                help="with --parameter Captions=On: the caption model directory (`python -m model_export captions`), "
+                "what CaptionModelS3Uri holds on AWS (default: %(default)s)",
             )
             p.add_argument(
                 "--aws-endpoint",

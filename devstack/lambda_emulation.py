@@ -33,17 +33,21 @@ class FakeContext:
 
 
 class EventSourceMapping:
-    """Long-polls the queue, invokes the tagger with batches, deletes what succeeded and leaves
-    failures for redelivery and the dead-letter queue (ReportBatchItemFailures)."""
+    """Long-polls the queue, invokes the function (the tagger, or ``function``: a handler module's
+    name) with batches, deletes what succeeded and leaves failures for redelivery and the
+    dead-letter queue (ReportBatchItemFailures)."""
 
-    def __init__(self, sqs: Any, queue_url: str, queue_arn: str, batch_size: int, window: float) -> None:
+    def __init__(
+        self, sqs: Any, queue_url: str, queue_arn: str, batch_size: int, window: float, function: str = "tagger"
+    ) -> None:
         self.sqs, self.queue_url, self.queue_arn = sqs, queue_url, queue_arn
-        self.batch_size, self.window = batch_size, window
+        self.batch_size, self.window, self.function = batch_size, window, function
         self.invocations = 0
 
     def run(self, stop: threading.Event) -> None:
-        from handlers import tagger
+        import importlib
 
+        handler = importlib.import_module(f"handlers.{self.function}")
         sqs = self.sqs
         while not stop.is_set():
             messages: list[dict[str, Any]] = []
@@ -63,13 +67,13 @@ class EventSourceMapping:
                 continue
             event = {"Records": [self.sqs_record(m) for m in messages]}
             try:
-                result = tagger.handler(event, FakeContext("cliptag-tagger"))
+                result = handler.handler(event, FakeContext(f"cliptag-{self.function}"))
                 failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
             except Exception:  # a crashed invocation: SQS redelivers the whole batch, as in AWS
                 failed = {m["MessageId"] for m in messages}
             self.invocations += 1
             # Powertools keeps unflushed metrics when they are disabled and prints them at 100.
-            tagger.metrics.clear_metrics()
+            handler.metrics.clear_metrics()
             done = [m for m in messages if m["MessageId"] not in failed]
             for start in range(0, len(done), 10):
                 sqs.delete_message_batch(

@@ -99,6 +99,11 @@ class LocalStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.info: StackInfo | None = None
+        self._local_template: dict[str, Any] = {}  # what the emulator's CloudFormation was given
+        # Captions=On (devstack.captions): the caption function's poller.
+        self.captions: EventSourceMapping | None = None
+        self._captions_stop = threading.Event()
+        self._captions_thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> StackInfo:
@@ -136,8 +141,21 @@ class LocalStack:
             t.start()
         return info
 
+    def start_captions(self, caption_model_dir: Path) -> str:
+        """What a deploy with Captions=On does (devstack.captions); the caption queue's URL."""
+        from devstack import captions
+
+        return captions.start(self, caption_model_dir)
+
+    def stop_captions(self) -> None:
+        """Back to Captions=Off: the tagger sends nothing more; the caption function stops."""
+        from devstack import captions
+
+        captions.stop(self)
+
     def stop(self) -> None:
         self._stop.set()
+        self._captions_stop.set()
         if hasattr(self, "_api"):
             self._api.shutdown()
             self._api.server_close()
@@ -214,6 +232,7 @@ class LocalStack:
                 s3.create_bucket(Bucket=existing)
             enable_eventbridge(s3, existing)
         updated = deploy_stack(cfn, json.dumps(local), params)
+        self._local_template = local
         resources = {
             r["LogicalResourceId"]: r["PhysicalResourceId"]
             for r in cfn.describe_stack_resources(StackName=STACK_NAME)["StackResources"]

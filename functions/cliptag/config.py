@@ -64,6 +64,11 @@ class Settings:
     # sidecars go; keys under SIDECAR_PREFIX are never tagged, whatever WRITE_BACK says now.
     write_back: str = field(default_factory=lambda: os.environ.get("WRITE_BACK", "Off"))
     sidecar_prefix: str = field(default_factory=lambda: os.environ.get("SIDECAR_PREFIX", ""))
+    # Captions=On: the tagger sends new contents to CAPTION_QUEUE_URL; the caption function loads its
+    # model from CAPTION_MODEL_S3_URI (into /tmp) or CAPTION_MODEL_DIR.
+    caption_queue_url: str = field(default_factory=lambda: os.environ.get("CAPTION_QUEUE_URL", ""))
+    caption_model_s3_uri: str = field(default_factory=lambda: os.environ.get("CAPTION_MODEL_S3_URI", ""))
+    caption_model_dir: str = field(default_factory=lambda: os.environ.get("CAPTION_MODEL_DIR", "/opt/captions"))
     # Browser origin allowed to call the API (CORS); empty: CORS off.
     cors_allow_origin: str = field(default_factory=lambda: os.environ.get("CORS_ALLOW_ORIGIN", "").strip())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
+from functools import cached_property
 
 from cliptag.vocabulary import Vocabulary
 
@@ -42,7 +43,7 @@ class Lexicon:
         self.taught = frozenset(learnt)
         self._categories = {fold(c): c for c in self.category_of.values() if c}
 
-    @property
+    @cached_property
     def folded(self) -> frozenset[str]:
         """Every name that resolves (folded), taught tags aside: what a taught tag may not be called."""
         return frozenset(f for f, tag in self._tags.items() if tag not in self.taught)

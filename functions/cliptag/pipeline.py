@@ -29,7 +29,7 @@ from cliptag.errors import TransientError
 from cliptag.imaging import Limits, Preprocessing
 from cliptag.ordering import Claim
 from cliptag.places import PlaceTagger
-from cliptag.ports import ContentCache, DecisionStore, ObjectReader, ObjectStore
+from cliptag.ports import CaptionRequests, ContentCache, DecisionStore, ObjectReader, ObjectStore
 from cliptag.records import ContentRecord, ObjectEvent, StaleEvent
 from cliptag.scoring import TagScorer
 from cliptag.steps import (
@@ -68,6 +68,7 @@ class TaggingPipeline:
     places: PlaceTagger | None = None  # place tags from GPS positions (PlaceTags=On); None: none
     write_back: WriteBack | None = None  # tags written to S3 object tags and sidecars (WriteBack); None: Off
     sidecar_prefix: str = ""  # keys under it are sidecars (SidecarPrefix), whether WriteBack writes them now or not
+    captions: CaptionRequests | None = None  # new contents go to the caption function (Captions=On); None: Off
     limits: Limits = field(default_factory=Limits)
     fast_decode: bool = True
     io_workers: int = 10
@@ -133,6 +134,8 @@ class TaggingPipeline:
             if item.content_id and item.cached is None and item.result is not None and not item.transient
         }
         try:
+            if self.captions is not None:  # before the cache entry: a retry then still finds them new
+                self._request_captions(plans, new)
             self.contents.put_many(new)
         except TransientError as exc:
             # Without the cache entry a retry would only redo inference: fail just those messages.
@@ -180,6 +183,17 @@ class TaggingPipeline:
         if retry:
             raise TransientError("; ".join(retry))
         return plan.items
+
+    def _request_captions(self, plans: Sequence[MessagePlan], new: Mapping[str, ContentRecord]) -> None:
+        """Each new embedded content once, with a key it can be read from (exact duplicates, here or
+        later, are never captioned again: they are not new)."""
+        assert self.captions is not None
+        where: dict[str, tuple[str, str]] = {}
+        for item in (i for plan in plans for i in plan.items):
+            if item.content_id in new and new[item.content_id].status == "embedded":
+                where.setdefault(item.content_id, (item.event.bucket, item.event.key))
+        if where:
+            self.captions.request([(content, *ref) for content, ref in where.items()])
 
     @property
     def scored_by(self) -> str:

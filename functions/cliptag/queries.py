@@ -24,9 +24,9 @@ class TaggedImage:
     key: str
     score: float
     """the tag's score on this image (a category's: its best tag's), as in its record"""
-    source: Literal["model", "person", "examples", "gps"] = "model"
+    source: Literal["model", "person", "examples", "caption", "gps"] = "model"
     """person: a person confirmed the tag (listed before the others); examples: a tag taught by
-    example; gps: a place tag from the photo's GPS position"""
+    example; caption: a keyword of the photo's caption; gps: a place tag from its GPS position"""
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,11 @@ class TagScore:
     """the tag's name, as in the vocabulary"""
     score: float
     """the model's score: cosine similarity of image and tag embeddings, -1..1, or SigLIP's probability (6 decimals)"""
-    source: Literal["model", "person", "examples", "gps"] = "model"
+    source: Literal["model", "person", "examples", "caption", "gps"] = "model"
     """who gave the tag: the model, a person who confirmed it (listed first), a tag taught by
-    example (a cosine with the taught vector; after the confirmed ones, outside TopK), or the
-    photo's GPS position (a place tag, score 1; PlaceTags=On)"""
+    example (a cosine with the taught vector; after the confirmed ones, outside TopK), a keyword
+    of the photo's caption that CLIP confirms (its CLIP score; Captions=On), or the photo's GPS
+    position (a place tag, score 1; PlaceTags=On)"""
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ class ObjectRecord:
     place_missing: str | None = None
     """why it has no place (PlaceTags=On): no GPS position in its EXIF, a value that cannot be
     right (NaN, out of range, no hemisphere), or no town within 100 km"""
+    caption: str | None = None
+    """a sentence describing the photo (Captions=On), from the caption model"""
     write_back: str | None = None
     """what could not be written back to S3 (WriteBack): tags over S3's 10 per object beside the
     object's own, a sidecar key over 1,024 bytes"""
@@ -156,6 +159,8 @@ class ContentRecord:
     height: int = 0
     format: str = ""
     error: str = ""
+    caption: str = ""  # Captions=On: written by the caption function, once per content
+    keywords: tuple[TagScore, ...] = ()  # the caption's keywords CLIP confirms, as tags (source caption)
 
 
 # created: the key holds new bytes. removed: the key holds nothing now (a delete, a delete marker).

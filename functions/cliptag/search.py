@@ -35,6 +35,8 @@ class SearchHit:
     """cosine similarity of the query and the image, -1..1"""
     tags: tuple[TagScore, ...] = ()
     """the image's best tags"""
+    caption: str | None = None
+    """its caption (Captions=On)"""
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ class Search:
                 continue  # deleted, failed, overwritten or another model's since its vector was written
             if where is not None and not _holds_tags(record, where):
                 continue  # the vector's metadata was trimmed to 2 KB: the record has the whole say
-            hits.append(SearchHit(record.bucket, record.key, n.similarity, record.tags[:TOP_TAGS]))
+            hits.append(SearchHit(record.bucket, record.key, n.similarity, record.tags[:TOP_TAGS], record.caption))
         return tuple(hits[:limit])
 
 

@@ -151,7 +151,8 @@ def read_decisions(decisions: DecisionStore | None, items: list[Item]) -> None:
 def score(scorer: TagScorer, taught: TaughtSet, items: list[Item], places: PlaceTagger | None = None) -> None:
     """Tags for every embedded item of the batch, new, cached or re-tagged: one matrix product;
     an item whose content has people's decisions is scored under them. Taught tags that pass
-    come before the model's (they are outside its TopK); place tags, but the rejected, last."""
+    come before the model's (they are outside its TopK); then the caption's keywords not given
+    already, then place tags; none a person rejected."""
     embedded = [(i, i.result.embedding) for i in items if i.result and i.result.embedding is not None]
     if embedded:
         vectors = np.stack([vector for _, vector in embedded])
@@ -161,8 +162,11 @@ def score(scorer: TagScorer, taught: TaughtSet, items: list[Item], places: Place
                 item.tags = decided_tags(scorer, vector, item.decisions, taught)
             else:
                 item.tags = (*taught.tags_of(row), *tags)
+            rejected = frozenset(t for t, d in item.decisions.items() if d.verdict == "rejected")
+            given = {t.tag for t in item.tags} | rejected
+            keywords = item.result.keywords if item.result is not None else ()
+            item.tags += tuple(k for k in keywords if k.tag not in given)
             if places is not None:
-                rejected = frozenset(t for t, d in item.decisions.items() if d.verdict == "rejected")
                 item.tags += places.tags(item.place, rejected)
 
 
@@ -191,6 +195,7 @@ def object_record(
         etag=item.etag,
         last_modified=item.last_modified,
         error=None if embedded else (result.error or "no embedding"),
+        caption=result.caption or None if embedded else None,
         place=item.place if embedded else None,
         place_missing=item.place_missing if embedded else None,
     )

@@ -9,17 +9,15 @@ adapters. Tests and the local stack call ``reset()`` after changing the environm
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 from numpy.typing import NDArray
 
-from cliptag import keys, loading
+from cliptag import caption_wiring, keys, loading, tagger_wiring
 from cliptag.adapters import s3, s3vectors
 from cliptag.adapters.dynamodb import (
     DynamoContentCache,
@@ -34,22 +32,17 @@ from cliptag.adapters.dynamodb import (
 )
 from cliptag.adapters.sqs import SqsRetagRequests
 from cliptag.combined import CombinedQueries
-from cliptag.config import objects_in_memory, writes
 from cliptag.decisions import Corrections
 from cliptag.errors import TransientError
-from cliptag.imaging import Limits
 from cliptag.lexicon import Lexicon
 from cliptag.loading import bundle, image_encoder, settings, text_encoder
 from cliptag.pipeline import TaggingPipeline
-from cliptag.places import PlaceTagger
 from cliptag.queries import TagQueries
 from cliptag.records import Deployment
 from cliptag.scoring import TagScorer, scoring_version
 from cliptag.search import Search
 from cliptag.taught import LiveCategories, TaughtCache, active
 from cliptag.tokens import PageTokens
-from cliptag.vectors import VectorSync
-from cliptag.writeback import WriteBack
 
 __all__ = [
     "bundle",
@@ -193,72 +186,9 @@ def near_duplicate_threshold() -> float:
     return s.near_duplicate_threshold if s.near_duplicate_threshold is not None else bundle().near_duplicate_threshold
 
 
-@cache
-def vector_sync() -> VectorSync | None:
-    index = vector_index()
-    if index is None:
-        return None
-    found = duplicates()
-    threshold = near_duplicate_threshold() if found is not None else 1.0
-    return VectorSync(
-        index,
-        categories(),
-        objects(),
-        contents(),
-        duplicates=found,
-        threshold=threshold,
-        model=bundle().model_key,
-        space_of=lambda model: keys.tag_space(model, legacy_model()),
-    )
-
-
-@cache
-def places() -> PlaceTagger | None:
-    """Place tags (PlaceTags=On); a place name the vocabulary uses is qualified, never merged."""
-    s = settings()
-    return PlaceTagger(Path(s.places_data), vocabulary_lexicon().folded) if s.place_tags else None
-
-
-@cache
-def write_back() -> WriteBack | None:
-    """Tags written back to S3 (WriteBack=ObjectTags, Sidecar or both); None when Off."""
-    s = settings()
-    tags, sidecars = writes(s.write_back, "ObjectTags"), writes(s.write_back, "Sidecar")
-    if not (tags or sidecars):
-        return None
-    return WriteBack(s3.S3MetadataStore(), tags, sidecars, s.sidecar_prefix, categories())
-
-
-@cache
 def pipeline() -> TaggingPipeline:
-    # The AWS clients first: building them (~0.2 s of botocore JSON) overlaps the model load that
-    # cliptag.loading may already be running on its thread; image_encoder() then waits for it.
-    source, store = reader(), objects()
-    b, s, runs = bundle(), settings(), deployment()
-    try:  # so `cliptag retag` knows what is deployed; a failure here must not stop tagging
-        DynamoDeployments(table()).record(dataclasses.replace(runs, legacy_model=legacy_model()))
-    except (TransientError, ClientError, BotoCoreError) as exc:
-        logging.getLogger(__name__).warning("could not record the deployment: %s", exc)
-    return TaggingPipeline(
-        encoder=image_encoder(),
-        scorer=scorer(),
-        preprocessing=b.preprocessing,
-        model_key=b.model_key,
-        vocabulary_version=b.vocabulary.version,
-        scoring=runs.scoring,
-        reader=source,
-        contents=contents(),
-        objects=store,
-        categories=categories(),
-        vectors=vector_sync(),
-        decisions=decisions(),
-        taught=taught(),
-        places=places(),
-        write_back=write_back(),
-        sidecar_prefix=s.sidecar_prefix,
-        limits=Limits(max_bytes=s.max_object_bytes, max_pixels=s.max_pixels),
-        read_wave=objects_in_memory(s.max_object_bytes),
-    )
+    """The tagger's pipeline (built by cliptag.tagger_wiring, once per container)."""
+    return tagger_wiring.pipeline()
 
 
 @cache
@@ -280,20 +210,23 @@ def page_tokens() -> PageTokens:
 
 
 @cache
+def tag_index() -> DynamoTagIndex:
+    # The API's manifest is the tagger's (its layer's); the table's first model is read at the query.
+    space = lambda: keys.tag_space(bundle().model_key, legacy_model())  # noqa: E731
+    return DynamoTagIndex(table(), settings().tag_index_shards, space)
+
+
+@cache
 def queries() -> TagQueries:
     s = settings()
-    # The API's manifest is the tagger's (its layer's); the table's first model is read at the query.
-    index = DynamoTagIndex(table(), s.tag_index_shards, lambda: keys.tag_space(bundle().model_key, legacy_model()))
-    return TagQueries(s.images_bucket, objects(), index, DynamoFailureIndex(table()), page_tokens())
+    return TagQueries(s.images_bucket, objects(), tag_index(), DynamoFailureIndex(table()), page_tokens())
 
 
 @cache
 def combined() -> CombinedQueries:
     """Listings by several tags: the tag index and records, or the search index's filter."""
-    s = settings()
-    index = DynamoTagIndex(table(), s.tag_index_shards, lambda: keys.tag_space(bundle().model_key, legacy_model()))
     found = search()
-    return CombinedQueries(index, objects(), page_tokens(), found.near_tags if found is not None else None)
+    return CombinedQueries(tag_index(), objects(), page_tokens(), found.near_tags if found is not None else None)
 
 
 @cache
@@ -309,13 +242,8 @@ def search() -> Search | None:
 
 def tag_vector(name: str) -> NDArray[np.float32] | None:
     """A vocabulary tag's embedding (the export's, from the model layer); None for a taught tag."""
-    position = scorer_positions().get(name)
+    position = scorer().positions.get(name)
     return None if position is None else bundle().tag_embeddings[position]
-
-
-@cache
-def scorer_positions() -> dict[str, int]:
-    return {name: i for i, name in enumerate(bundle().vocabulary.names)}
 
 
 @cache
@@ -349,7 +277,7 @@ def renew_clients() -> None:
         table().client = Table(table().name).client
     if reader.cache_info().currsize:
         reader().client = s3.client()
-    if write_back.cache_info().currsize and (writer := write_back()) is not None:
+    if tagger_wiring.write_back.cache_info().currsize and (writer := tagger_wiring.write_back()) is not None:
         writer.store = s3.S3MetadataStore()
     if vector_index.cache_info().currsize and (index := vector_index()) is not None:
         index.client = s3vectors.client()
@@ -359,6 +287,8 @@ def renew_clients() -> None:
 
 def reset() -> None:
     loading.reset()
+    caption_wiring.reset()
+    tagger_wiring.reset()
     _legacy.clear()
     _taught_names.clear()
     for fn in (
@@ -374,17 +304,13 @@ def reset() -> None:
         contents,
         vector_index,
         duplicates,
-        vector_sync,
         decisions,
         retag_requests,
         corrections,
-        pipeline,
         page_tokens,
         queries,
         combined,
         search,
-        scorer_positions,
-        places,
-        write_back,
+        tag_index,
     ):
         fn.cache_clear()

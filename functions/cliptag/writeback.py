@@ -11,7 +11,7 @@ S3 object tags: at most 10 per object, the user's own never dropped or overwritt
 digits, spaces and ``+ - = . _ : / @`` in a value: other characters become spaces.
 Sidecars: one XMP packet per photo at ``<SidecarPrefix><key>.xmp``, with ``dc:subject`` (the
 tags), ``lr:hierarchicalSubject`` (``category|tag``; places as ``places|country|region|city``),
-``dc:description`` (the caption, when there is one) and the place's ``photoshop:City`` …
+``dc:description`` (the caption, Captions=On) and the place's ``photoshop:City`` …
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ class WriteBack:
             if len(key.encode()) > S3_MAX_KEY_BYTES:
                 notes.append(f"no sidecar: its key would be over S3's {S3_MAX_KEY_BYTES} bytes")
             else:
-                data = xmp(record, self.categories)
+                data = xmp(record, self.categories, record.caption)
                 try:
                     sidecar = None if self.store.read(record.bucket, key) == data else data
                 except PermanentError as exc:

@@ -40,7 +40,7 @@ NO_STACK = {
     ),
     "memory": (["peak RSS, batch of"], ["peak_rss_mib"]),
     "captions": (
-        ["parity with transformers", "image graph", "decoder, per token", "keywords", "per caption of", "cold start"],
+        ["parity with transformers", "image graph", "decoder, per token", "keywords of a", "per caption of"],
         ["caption_image_ms", "caption_token_ms", "caption_keywords_ms", "caption_ms", "caption_cold_ms"],
     ),
     "places": (

@@ -9,8 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "functions" / "cliptag"
-# The composition root joins the domain to the adapters, so it may import them.
-COMPOSITION_ROOT = {"cliptag.wiring"}
+# The composition root joins the domain to the adapters, so it may import them (the tagger's and
+# the caption function's parts of it too).
+COMPOSITION_ROOT = {"cliptag.wiring", "cliptag.tagger_wiring", "cliptag.caption_wiring"}
 PROBE = (
     "import importlib, json, sys; importlib.import_module(sys.argv[1]);"
     "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore'})))"

@@ -10,7 +10,7 @@ from devstack.template_local import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "reliability.md"
-FUNCTIONS = {"TaggerFunction": "tagger", "ApiFunction": "API"}
+FUNCTIONS = {"TaggerFunction": "tagger", "ApiFunction": "API", "CaptionFunction": "captioner"}
 # SAM policy templates the functions use: their statements, as SAM expands them
 # (samtranslator/policy_templates_data/policy_templates.json); the resource is the template's parameter.
 SAM_POLICY_TEMPLATES = {"AWSSecretsManagerGetSecretValuePolicy": (["secretsmanager:GetSecretValue"], "SecretArn")}

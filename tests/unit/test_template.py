@@ -31,8 +31,9 @@ def test_functions_cannot_trigger_themselves():
     to the bucket; the tagger writes to it only with WriteBack on, and only object tags (whose
     s3:ObjectTagging:* events the bucket does not send) and objects under SidecarPrefix (which it
     never tags: tests/integration/test_write_back.py)."""
-    api = json.dumps(RESOURCES["ApiFunction"]["Properties"]["Policies"])
-    assert "S3CrudPolicy" not in api and "S3WritePolicy" not in api and "s3:Put" not in api
+    for name in ("ApiFunction", "CaptionFunction"):
+        policies = json.dumps(RESOURCES[name]["Properties"]["Policies"])
+        assert "S3CrudPolicy" not in policies and "S3WritePolicy" not in policies and "s3:Put" not in policies
     statements = RESOURCES["TaggerFunction"]["Properties"]["Policies"][0]["Statement"]
     writes = [s for s in statements if "s3:Put" in json.dumps(s)]
     assert [w["Fn::If"][0] for w in writes] == ["WritesObjectTags", "WritesSidecars"]
@@ -46,6 +47,9 @@ def test_functions_cannot_trigger_themselves():
     assert [e["Type"] for e in events.values()] == ["SQS"]
     queues = RESOURCES["ImagesBucket"]["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
     assert {q["Queue"]["Fn::GetAtt"][0] for q in queues} == {"TaggingQueue"}
+    # The caption function is fed by the tagger alone, and writes no object and no record.
+    captions = RESOURCES["CaptionFunction"]["Properties"]["Events"]
+    assert [e["Properties"]["Queue"]["Fn::GetAtt"][0] for e in captions.values()] == ["CaptionQueue"]
 
 
 def test_storage_is_private_encrypted_and_recoverable():

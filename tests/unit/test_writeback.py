@@ -32,6 +32,7 @@ RECORD = ObjectRecord(
         TagScore("france", 1.0, "gps"),
     ),
     place=PARIS,
+    caption="a tower & the sky over paris",
 )
 CATEGORIES = {"tower": "architecture", "sky": "nature", "city": "places"}
 # S3 User Guide, "Categorizing your storage using tags": "You can associate up to 10 tags with an
@@ -59,9 +60,9 @@ def test_exiftool_reads_the_sidecar_back(tmp_path: Path) -> None:
     exiftool = shutil.which("exiftool")
     if exiftool is None:
         pytest.skip("exiftool not installed (Debian: libimage-exiftool-perl)")
-    (path := tmp_path / "eiffel.jpg.xmp").write_bytes(xmp(RECORD, CATEGORIES))
+    (path := tmp_path / "eiffel.jpg.xmp").write_bytes(xmp(RECORD, CATEGORIES, RECORD.caption))
     fields = ["-XMP-dc:Subject", "-XMP-lr:HierarchicalSubject", "-XMP-photoshop:City", "-XMP-photoshop:State"]
-    fields += ["-XMP-photoshop:Country", "-XMP-iptcCore:CountryCode"]
+    fields += ["-XMP-photoshop:Country", "-XMP-iptcCore:CountryCode", "-XMP-dc:Description"]
     out = subprocess.run([exiftool, "-j", "-a", *fields, str(path)], capture_output=True, check=True)
     read = json.loads(out.stdout)[0]
     assert read["Subject"] == [t.tag for t in RECORD.tags]  # & escaped and read back as it was
@@ -74,6 +75,7 @@ def test_exiftool_reads_the_sidecar_back(tmp_path: Path) -> None:
         "places|France|Île-de-France",
         "places|France",
     ]
+    assert read["Description"] == RECORD.caption  # Captions=On: the caption
     assert (read["City"], read["State"], read["Country"], read["CountryCode"]) == (
         "Paris",
         "Île-de-France",

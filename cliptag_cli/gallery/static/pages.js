@@ -120,6 +120,7 @@ export async function image(main, ctx, { arg: key }) {
     where ? h('span', { class: 'where', title: `${where.latitude}, ${where.longitude}` },
       ` · taken near ${[where.city, where.region, where.country].filter(Boolean).join(', ')}`) : null);
   main.append(h('h1', { tabindex: -1, class: 'key' }, key));
+  if (record.caption) main.append(h('p', { class: 'caption' }, record.caption));  // Captions=On: as text, never markup
   if (record.status === 'failed') {
     main.append(h('div', { class: 'failure', role: 'note' },
       h('h2', {}, 'Could not be tagged'), h('p', { class: 'reason' }, record.error || 'no reason recorded')), facts);

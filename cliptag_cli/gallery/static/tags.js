@@ -21,6 +21,7 @@ export function tagEditor(key, record, ctx) {
     t.source === 'gps'
       ? h('span', { class: 'place', title: 'from the photo’s GPS position' }, 'place')
       : h('span', { class: 'score' }, score(t.score)),
+    t.source === 'caption' ? h('span', { class: 'taught', title: 'a keyword of the photo’s caption' }, 'caption') : null,
     t.source === 'person' ? h('span', { class: 'confirmed', title: 'confirmed by a person' }, '✓ confirmed') : null,
     t.source === 'person' || t.source === 'gps' ? null : button('✓', `Confirm ${t.tag}`, () => act(t.tag, true)),
     button('✕', `Reject ${t.tag}`, () => act(t.tag, false)),

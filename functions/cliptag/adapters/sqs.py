@@ -3,6 +3,7 @@ to re-score the objects a person's decision concerns, from their stored embeddin
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import boto3
@@ -51,3 +52,25 @@ class SqsRetagRequests:
             self.client.send_message(
                 QueueUrl=self.queue_url, MessageBody=decided_body([content_id]), DelaySeconds=self.later_s
             )
+
+
+class SqsCaptionRequests:
+    """The CaptionRequests port: one message per new content, ten to a call, to the caption queue."""
+
+    def __init__(self, queue_url: str, sqs: Any = None) -> None:
+        self.queue_url = queue_url
+        self.client = sqs or boto3.client(
+            "sqs", config=Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=10)
+        )
+
+    def request(self, contents: list[tuple[str, str, str]]) -> None:
+        """(content id, bucket, key to read it from) each; TransientError when SQS did not take one."""
+        bodies = [json.dumps({"cliptag": "caption", "content_id": c, "bucket": b, "key": k}) for c, b, k in contents]
+        for start in range(0, len(bodies), SEND_BATCH_MAX):
+            entries: list[Any] = [
+                {"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + SEND_BATCH_MAX])
+            ]
+            with errors_mapped("SQS", TRANSIENT_CODES, server_errors=True):
+                sent = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            if sent.get("Failed"):
+                raise TransientError(f"SQS did not take {len(sent['Failed'])} caption request(s)")

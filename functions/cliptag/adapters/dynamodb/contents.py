@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import time
 
+from botocore.exceptions import ClientError
+
 from cliptag import keys
 from cliptag.adapters.dynamodb import items
-from cliptag.adapters.dynamodb.table import Table
-from cliptag.records import ContentRecord
+from cliptag.adapters.dynamodb.table import Table, condition_failed, typed
+from cliptag.records import ContentRecord, TagScore
 
 
 class DynamoContentCache:
@@ -44,3 +46,25 @@ class DynamoContentCache:
             names={"#s": "status", "#o": "owner"},
             values={":claimed": items.CLAIMED, ":now": now, ":me": owner},
         )
+
+    def set_caption(self, content_id: str, caption: str, keywords: tuple[TagScore, ...]) -> bool:
+        """The content's caption and keywords, written once: only onto an embedded content that
+        has none yet (False: it has one, or is not embedded under this model)."""
+        values = items.caption_values(caption, keywords)
+        try:
+            self.table.call(
+                "update_item",
+                TableName=self.table.name,
+                Key=typed(items.content_key(content_id, self.model_key)),
+                UpdateExpression="SET caption = :c, keywords = :k",
+                ConditionExpression="#s = :embedded AND attribute_not_exists(caption)",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=typed(
+                    {":c": values["caption"], ":k": values["keywords"], ":embedded": "embedded"}
+                ),
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True

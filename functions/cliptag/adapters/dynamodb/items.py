@@ -64,7 +64,7 @@ def _place(value: dict[str, Any]) -> Place:
     return Place(**numbers)
 
 
-TAG_SOURCES = ("person", "examples", "gps")  # "model" is stored as no source
+TAG_SOURCES = ("person", "examples", "caption", "gps")  # "model" is stored as no source
 
 
 def record_from_meta(item: dict[str, Any]) -> ObjectRecord | None:
@@ -199,7 +199,14 @@ def content_item(content_id: str, model_key: str, content: ContentRecord) -> dic
     if content.embedding is not None:
         data, scale = codec.encode(content.embedding)
         values["embedding"], values["scale"] = Binary(data), Decimal(repr(scale))
+    if content.caption:
+        values.update(caption_values(content.caption, content.keywords))
     return values
+
+
+def caption_values(caption: str, keywords: tuple[TagScore, ...]) -> dict[str, Any]:
+    """A content's caption and its keywords, as its item holds them."""
+    return {"caption": caption, "keywords": [{"tag": k.tag, "score": _decimal(k.score)} for k in keywords]}
 
 
 def content_from_item(item: dict[str, Any]) -> tuple[str, ContentRecord] | None:
@@ -217,6 +224,8 @@ def content_from_item(item: dict[str, Any]) -> tuple[str, ContentRecord] | None:
         height=int(item.get("height", 0)),
         format=item.get("format", ""),
         error=item.get("error", ""),
+        caption=item.get("caption", ""),
+        keywords=tuple(TagScore(k["tag"], float(k["score"]), "caption") for k in item.get("keywords") or []),
     )
     return keys.content_id_from_pk(item[keys.PK]), record
 

@@ -1,0 +1,115 @@
+"""The caption function's flow with its ports in memory: once per content, from bytes that are
+really that content, written before the holders are re-tagged, and a retry where the content is
+not cached yet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from cliptag.captions import CaptionService
+from cliptag.content import content_id
+from cliptag.errors import ObjectGone, TransientError
+from cliptag.imaging import Preprocessing
+from cliptag.records import ContentRecord, ObjectBytes, TagScore
+
+from tests.exif import plain_jpeg
+
+PHOTO = plain_jpeg("olive")
+CID = content_id(PHOTO)
+
+
+class Captioner:
+    preprocessing = Preprocessing(size=32, crop=32, resize="squash")
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def captions(self, pixels: np.ndarray) -> list[str]:
+        self.calls += 1
+        return ["a dog on a beach"] * len(pixels)
+
+
+@dataclass
+class Contents:
+    found: dict[str, ContentRecord] = field(default_factory=dict)
+    written: list[tuple[str, str, tuple[TagScore, ...]]] = field(default_factory=list)
+
+    def get_many(self, ids: list[str]) -> dict[str, ContentRecord]:
+        return {i: self.found[i] for i in ids if i in self.found}
+
+    def set_caption(self, cid: str, caption: str, keywords: tuple[TagScore, ...]) -> bool:
+        self.written.append((cid, caption, keywords))
+        return True
+
+
+@dataclass
+class Bucket:
+    objects: dict[str, bytes]
+
+    def read(self, bucket: str, key: str, max_bytes: int, if_match: str = "") -> ObjectBytes:
+        if key not in self.objects:
+            raise ObjectGone(key)
+        return ObjectBytes(self.objects[key], "etag")
+
+
+@dataclass
+class Retags:
+    asked: list[list[str]] = field(default_factory=list)
+    later_for: list[str] = field(default_factory=list)
+
+    def request(self, refs: list[str]) -> None:
+        self.asked.append(refs)
+
+    def later(self, cid: str) -> None:
+        self.later_for.append(cid)
+
+
+def service(contents: Contents, bucket: Bucket, holders: list[str]) -> tuple[CaptionService, Captioner, Retags]:
+    captioner, retags = Captioner(), Retags()
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return np.stack([np.array([1.0, 0.1 * ("dog" in t), 0.1 * ("beach" in t)], np.float32) for t in texts])
+
+    found = CaptionService(
+        captioner, embed, {"dog": "dog"}.get, None, contents, bucket, lambda cid, limit: holders, retags, wait_s=0.0
+    )
+    return found, captioner, retags
+
+
+def embedded() -> ContentRecord:
+    return ContentRecord("embedded", np.array([1.0, 0.0, 0.0], np.float32))
+
+
+def test_a_content_is_captioned_written_then_its_holders_retagged() -> None:
+    contents = Contents({CID: embedded()})
+    run, _, retags = service(contents, Bucket({"a.jpg": PHOTO}), ["photos/b.jpg"])
+    assert run.caption(CID, "photos", "a.jpg").startswith("captioned")
+    ((cid, caption, keywords),) = contents.written
+    assert (cid, caption) == (CID, "a dog on a beach")
+    assert "dog" in {k.tag for k in keywords} and {k.source for k in keywords} == {"caption"}
+    assert retags.asked == [["photos/a.jpg", "photos/b.jpg"]] and retags.later_for == [CID]
+
+
+def test_a_captioned_content_is_not_captioned_again() -> None:
+    contents = Contents({CID: ContentRecord("embedded", np.ones(3, np.float32), caption="done")})
+    run, captioner, retags = service(contents, Bucket({"a.jpg": PHOTO}), [])
+    assert run.caption(CID, "photos", "a.jpg") == "already captioned"
+    assert captioner.calls == 0 and not contents.written and not retags.asked
+
+
+def test_an_overwritten_key_is_not_read_as_the_content_another_holder_is() -> None:
+    contents = Contents({CID: embedded()})
+    other = plain_jpeg("navy")
+    run, captioner, _ = service(contents, Bucket({"a.jpg": other, "b.jpg": PHOTO}), ["photos/b.jpg"])
+    assert run.caption(CID, "photos", "a.jpg").startswith("captioned") and captioner.calls == 1
+    run, captioner, _ = service(Contents({CID: embedded()}), Bucket({"a.jpg": other}), [])
+    assert run.caption(CID, "photos", "a.jpg") == "no object holds these bytes any more" and captioner.calls == 0
+
+
+def test_a_content_not_cached_yet_is_left_to_the_queue_to_retry() -> None:
+    run, captioner, _ = service(Contents(), Bucket({"a.jpg": PHOTO}), [])
+    with pytest.raises(TransientError):
+        run.caption(CID, "photos", "a.jpg")
+    assert captioner.calls == 0
