@@ -8,6 +8,9 @@ import json
 from functools import cache
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from cliptag import wiring
 from cliptag.adapters.sqs import SqsCaptionRequests
 from cliptag.captioning import MANIFEST, Captioner
@@ -45,9 +48,20 @@ def service() -> CaptionService:
         reader=wiring.reader(),
         holders=wiring.decisions().holders,
         retags=wiring.retag_requests(),
+        tag_score=tag_score,
         transform=wiring.bundle().score_transform,
         limits=Limits(max_bytes=wiring.settings().max_object_bytes, max_pixels=wiring.settings().max_pixels),
     )
+
+
+def tag_score(tag: str, embedding: NDArray[np.float32]) -> float | None:
+    """A vocabulary tag's score on a stored embedding, if it passes the tag's own threshold."""
+    scorer = wiring.scorer()
+    position = scorer.positions.get(tag)
+    if position is None:
+        return None
+    value = float(scorer.scores(embedding[None, :])[0][position])
+    return value if value >= float(scorer.thresholds[position]) else None
 
 
 @cache

@@ -54,6 +54,8 @@ class CaptionService:
     reader: ObjectReader
     holders: Callable[[str, int], list[str]]  # content id -> refs of the objects holding it
     retags: RetagRequests
+    # A vocabulary tag's score on an embedding when it passes the tag's own threshold, else None.
+    tag_score: Callable[[str, NDArray[np.float32]], float | None] = lambda tag, embedding: None
     transform: ScoreTransform = COSINE
     limits: Limits = field(default_factory=Limits)
     # The tagger sends a content just before caching it (so that a retried batch sends it again):
@@ -66,10 +68,11 @@ class CaptionService:
         found = self._embedded(content_id)
         if found is None or found.embedding is None:
             raise TransientError(f"{content_id}: not embedded yet")
-        if found.caption:
-            return "already captioned"
-        refs = [keys.object_ref(bucket, key), *self.holders(content_id, HOLDERS_MAX)]
-        data = self._read(content_id, list(dict.fromkeys(refs)))
+        refs = list(dict.fromkeys([keys.object_ref(bucket, key), *self.holders(content_id, HOLDERS_MAX)]))
+        if found.caption:  # a redelivery after the caption was written: its re-tags may be what failed
+            self._retag(content_id, refs)
+            return "already captioned: holders re-tagged"
+        data = self._read(content_id, refs)
         if data is None:
             return "no object holds these bytes any more"
         try:
@@ -77,13 +80,26 @@ class CaptionService:
         except PermanentError as exc:
             return f"cannot decode: {exc}"
         caption = self.captioner.captions(pixels[None])[0]
-        confirmed = keywords(caption, self.embed_text, found.embedding, self.threshold, self.transform)
-        tags = tuple(TagScore(name, k.score, "caption") for name, k in joined(confirmed, self.resolve))
-        if not self.contents.set_caption(content_id, caption, tags):
-            return "captioned meanwhile"  # another delivery won; its re-tags are on their way
+        tags = self._tags(caption, found.embedding)
+        written = self.contents.set_caption(content_id, caption, tags)  # False: another delivery's won
+        self._retag(content_id, refs)  # twice changes nothing; never is what must not happen
+        return f"captioned: {len(tags)} keywords" if written else "captioned meanwhile: holders re-tagged"
+
+    def _tags(self, caption: str, embedding: NDArray[np.float32]) -> tuple[TagScore, ...]:
+        """The keywords the image confirms, as tags. One that names a vocabulary tag joins it only
+        where that tag passes its own threshold on the image (its score is the tag's, as the model
+        scores it): a caption never gives a vocabulary tag the model would withhold."""
+        confirmed = keywords(caption, self.embed_text, embedding, self.threshold, self.transform)
+        found = []
+        for name, k in joined(confirmed, self.resolve):
+            score = k.score if self.resolve(name) is None else self.tag_score(name, embedding)
+            if score is not None:
+                found.append(TagScore(name, round(score, 6), "caption"))
+        return tuple(found)
+
+    def _retag(self, content_id: str, refs: list[str]) -> None:
         self.retags.request(refs)
         self.retags.later(content_id)  # holders the content index shows only later
-        return f"captioned: {len(tags)} keywords"
 
     def _embedded(self, content_id: str) -> ContentRecord | None:
         deadline = time.monotonic() + self.wait_s

@@ -13,6 +13,7 @@ instead of ten.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -134,8 +135,7 @@ class TaggingPipeline:
             if item.content_id and item.cached is None and item.result is not None and not item.transient
         }
         try:
-            if self.captions is not None:  # before the cache entry: a retry then still finds them new
-                self._request_captions(plans, new)
+            self._request_captions(plans, new)  # before the cache entry: a retry still finds them new
             self.contents.put_many(new)
         except TransientError as exc:
             # Without the cache entry a retry would only redo inference: fail just those messages.
@@ -186,14 +186,25 @@ class TaggingPipeline:
 
     def _request_captions(self, plans: Sequence[MessagePlan], new: Mapping[str, ContentRecord]) -> None:
         """Each new embedded content once, with a key it can be read from (exact duplicates, here or
-        later, are never captioned again: they are not new)."""
-        assert self.captions is not None
+        later, are never captioned again: they are not new). A transient failure retries those
+        messages (TransientError); a refusal (the queue's policy, a deleted queue) costs those
+        contents their captions, never their tags."""
+        if self.captions is None:
+            return
         where: dict[str, tuple[str, str]] = {}
         for item in (i for plan in plans for i in plan.items):
             if item.content_id in new and new[item.content_id].status == "embedded":
                 where.setdefault(item.content_id, (item.event.bucket, item.event.key))
-        if where:
+        if not where:
+            return
+        try:
             self.captions.request([(content, *ref) for content, ref in where.items()])
+        except TransientError:
+            raise
+        except Exception as exc:
+            logging.getLogger(__name__).error(
+                "caption requests refused, %d contents left uncaptioned: %s", len(where), exc
+            )
 
     @property
     def scored_by(self) -> str:

@@ -18,6 +18,7 @@ import gzip
 import json
 import math
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,13 +127,15 @@ class PlaceTagger:
     def __init__(self, directory: Path, taken: frozenset[str]) -> None:
         self.directory, self.taken = directory, taken
         self._gazetteer: Gazetteer | None = None
+        self._loading = threading.Lock()  # photos are located on a thread per vCPU: one load
 
     def locate(self, data: bytes) -> Place | str:
         position = position_of(data)
         if isinstance(position, str):
             return position
-        if self._gazetteer is None:
-            self._gazetteer = Gazetteer.load(self.directory)
+        with self._loading:
+            if self._gazetteer is None:
+                self._gazetteer = Gazetteer.load(self.directory)
         return self._gazetteer.nearest(position)
 
     def tags(self, place: Place | None, rejected: frozenset[str] = frozenset()) -> tuple[TagScore, ...]:

@@ -166,8 +166,8 @@ def score(scorer: TagScorer, taught: TaughtSet, items: list[Item], places: Place
             given = {t.tag for t in item.tags} | rejected
             keywords = item.result.keywords if item.result is not None else ()
             item.tags += tuple(k for k in keywords if k.tag not in given)
-            if places is not None:
-                item.tags += places.tags(item.place, rejected)
+            if places is not None:  # a place a keyword named already is listed once
+                item.tags += places.tags(item.place, rejected | {t.tag for t in item.tags})
 
 
 def object_record(

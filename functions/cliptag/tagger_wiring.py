@@ -19,6 +19,7 @@ from cliptag.errors import TransientError
 from cliptag.imaging import Limits
 from cliptag.pipeline import TaggingPipeline
 from cliptag.places import PlaceTagger
+from cliptag.records import ObjectRecord
 from cliptag.vectors import VectorSync
 from cliptag.writeback import WriteBack
 
@@ -56,7 +57,12 @@ def write_back() -> WriteBack | None:
     tags, sidecars = writes(s.write_back, "ObjectTags"), writes(s.write_back, "Sidecar")
     if not (tags or sidecars):
         return None
-    return WriteBack(s3.S3MetadataStore(), tags, sidecars, s.sidecar_prefix, wiring.categories())
+
+    def current(bucket: str, key: str) -> ObjectRecord | None:  # a consistent read (BatchGetItem)
+        ref = keys.object_ref(bucket, key)
+        return wiring.objects().get_many([ref]).get(ref)
+
+    return WriteBack(s3.S3MetadataStore(), tags, sidecars, s.sidecar_prefix, wiring.categories(), current=current)
 
 
 @cache

@@ -30,7 +30,7 @@ from cliptag.adapters.dynamodb import (
     DynamoTaughtTags,
     Table,
 )
-from cliptag.adapters.sqs import SqsRetagRequests
+from cliptag.adapters.sqs import SqsCaptionRequests, SqsRetagRequests
 from cliptag.combined import CombinedQueries
 from cliptag.decisions import Corrections
 from cliptag.errors import TransientError
@@ -277,6 +277,8 @@ def renew_clients() -> None:
         table().client = Table(table().name).client
     if reader.cache_info().currsize:
         reader().client = s3.client()
+    if caption_wiring.caption_requests.cache_info().currsize and (sender := caption_wiring.caption_requests()):
+        sender.client = SqsCaptionRequests(settings().caption_queue_url).client
     if tagger_wiring.write_back.cache_info().currsize and (writer := tagger_wiring.write_back()) is not None:
         writer.store = s3.S3MetadataStore()
     if vector_index.cache_info().currsize and (index := vector_index()) is not None:

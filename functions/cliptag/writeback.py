@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from cliptag.errors import PermanentError
@@ -28,6 +28,7 @@ from cliptag.ports import MetadataStore
 from cliptag.records import ObjectRecord
 
 logger = logging.getLogger(__name__)
+SETTLE_ROUNDS = 2
 OBJECT_TAG_PREFIX = "cliptag:"
 S3_MAX_TAGS = 10
 S3_MAX_KEY_BYTES = 1024
@@ -143,6 +144,8 @@ class WriteBack:
     sidecars: bool
     sidecar_prefix: str
     categories: Mapping[str, str]
+    # The object's record as stored now (the ObjectStore's get), to settle races between commits.
+    current: Callable[[str, str], ObjectRecord | None] | None = None
 
     def plan(self, record: ObjectRecord) -> WritePlan:
         """Read what the object carries now and decide what to write; the record comes back
@@ -153,7 +156,7 @@ class WriteBack:
         tags = sidecar = None
         if self.object_tags:
             try:
-                existing = self.store.object_tags(record.bucket, record.key)
+                existing = self.store.object_tags(record.bucket, record.key, "")
             except PermanentError as exc:  # refused: said in the record, the tags kept
                 notes.append(f"object tags: {exc}")
             else:
@@ -173,31 +176,66 @@ class WriteBack:
         return WritePlan(replace(record, write_back="; ".join(notes) or None), tags, sidecar)
 
     def apply(self, plan: WritePlan) -> None:
-        """Write while the object still holds the record's bytes; then check that it still does:
-        a photo deleted meanwhile loses the sidecar just written. A refusal (no permission, a tag
-        S3 rejects) is logged: the record is committed, and retrying cannot change the answer."""
+        """Write while the object still holds the record's bytes, then make sure what was written
+        is still right (module docstring). A refusal (no permission, a tag S3 rejects) is logged:
+        the record is committed, and retrying cannot change the answer."""
         try:
-            self._apply(plan)
+            if self._apply(plan) and self.current is not None:
+                self._settle(plan.record)
         except PermanentError as exc:
             logger.warning("write-back refused for s3://%s/%s: %s", plan.record.bucket, plan.record.key, exc)
 
-    def _apply(self, plan: WritePlan) -> None:
+    def _apply(self, plan: WritePlan) -> bool:
+        """True when something was written."""
         record = plan.record
-        if plan.tags is None and plan.sidecar is None and not plan.remove_sidecar:
-            return
-        if plan.remove_sidecar:
-            self.removed(record.bucket, record.key)
-            return
-        if self.store.etag(record.bucket, record.key) != record.etag:
-            return  # deleted or overwritten since: its own event writes what it needs
+        if plan.remove_sidecar:  # only while the failed bytes are the object's (or it is gone)
+            head = self.store.head(record.bucket, record.key)
+            if head is None or head[0] == record.etag:
+                self.store.delete(record.bucket, sidecar_key(record.key, self.sidecar_prefix))
+            return False
+        if plan.tags is None and plan.sidecar is None:
+            return False
+        head = self.store.head(record.bucket, record.key)
+        if head is None or head[0] != record.etag:
+            return False  # deleted or overwritten since: its own event writes what it needs
+        version = head[1]  # a versioned bucket: the tags go to exactly the version the record describes
         if plan.tags is not None:
-            self.store.put_object_tags(record.bucket, record.key, plan.tags)
+            existing = self.store.object_tags(record.bucket, record.key, version)  # the owner's, as they are now
+            wanted, _ = object_tags(record, existing)
+            if wanted != existing:
+                self.store.put_object_tags(record.bucket, record.key, wanted, version)
         if plan.sidecar is not None:
-            self.store.write(record.bucket, sidecar_key(record.key, self.sidecar_prefix), plan.sidecar)
-            if self.store.etag(record.bucket, record.key) is None:  # deleted while we wrote
-                self.removed(record.bucket, record.key)
+            key = sidecar_key(record.key, self.sidecar_prefix)
+            self.store.write(record.bucket, key, plan.sidecar)
+            after = self.store.head(record.bucket, record.key)
+            if (after is None or after[0] != record.etag) and self.store.read(record.bucket, key) == plan.sidecar:
+                # Deleted or overwritten while we wrote: a sidecar of bytes that are gone must not stay.
+                self.store.delete(record.bucket, key)
+        return True
+
+    def _settle(self, written: ObjectRecord) -> None:
+        """Another commit of the object may have landed between ours and our S3 writes (a caption's
+        re-tag and a decision's): if the stored record now says otherwise, write that instead."""
+        assert self.current is not None
+        for _ in range(SETTLE_ROUNDS):
+            now = self.current(written.bucket, written.key)
+            if now is None or _written_fields(now) == _written_fields(written):
+                return
+            self._apply(self.plan(now))
+            written = now
 
     def removed(self, bucket: str, key: str) -> None:
-        """The photo is gone: so is its sidecar (S3 drops its object tags with it)."""
-        if self.sidecars and not is_sidecar(key, self.sidecar_prefix):
-            self.store.delete(bucket, sidecar_key(key, self.sidecar_prefix))
+        """The photo is gone (its removal committed): so is its sidecar, unless new bytes were
+        uploaded meanwhile (their own event writes theirs). S3 drops object tags with the object."""
+        if not self.sidecars or is_sidecar(key, self.sidecar_prefix):
+            return
+        try:
+            if self.store.head(bucket, key) is None:
+                self.store.delete(bucket, sidecar_key(key, self.sidecar_prefix))
+        except PermanentError as exc:
+            logger.warning("sidecar of s3://%s/%s not removed: %s", bucket, key, exc)
+
+
+def _written_fields(record: ObjectRecord) -> tuple[object, ...]:
+    """What object tags and sidecars are made of."""
+    return (record.status, record.etag, record.tags, record.caption, record.place)

@@ -47,6 +47,12 @@ def captioning(stack: LocalStack, info: StackInfo, s3: Any, api: Any, caption_mo
             api.wait_gone(obj["Key"])
 
 
+def unique(photo: bytes) -> bytes:
+    """The photo's pixels as bytes no other test uploaded: only new contents are captioned, and the
+    session's content cache holds every photo the other tests sent."""
+    return photo + b"cliptag-caption-test-" + uuid.uuid4().bytes  # after the JPEG's end
+
+
 def captioned(api: Any, key: str, timeout: float = 60) -> dict[str, Any]:
     return api.wait(key, lambda body: bool(body.get("caption")), timeout=timeout)
 
@@ -68,7 +74,7 @@ def idle(stack: LocalStack, quiet_s: float = 3.0) -> int:
 def test_a_new_photo_gets_a_caption_and_keywords_once(
     captioning: str, stack: LocalStack, info: StackInfo, s3: Any, api: Any
 ) -> None:
-    photo = real_photos(3)[0].read_bytes()
+    photo = unique(real_photos(3)[0].read_bytes())
     first = f"{captioning}first.jpg"
     s3.put_object(Bucket=info.bucket, Key=first, Body=photo)
     record = captioned(api, first)
@@ -94,7 +100,7 @@ def test_an_open_keyword_finds_its_photos_and_search_shows_the_caption(
     captioning: str, info: StackInfo, s3: Any, api: Any
 ) -> None:
     key = f"{captioning}open.jpg"
-    s3.put_object(Bucket=info.bucket, Key=key, Body=real_photos(3)[1].read_bytes())
+    s3.put_object(Bucket=info.bucket, Key=key, Body=unique(real_photos(3)[1].read_bytes()))
     record = captioned(api, key)
     vocabulary = {t["name"] for t in api.get("/tags")[1]["tags"]}
     open_words = [w for w in caption_tags(record) if w not in vocabulary]
@@ -119,7 +125,7 @@ def test_a_caption_that_fails_leaves_the_tags_as_they_were(
     wiring.reset()
     try:
         key = f"{captioning}fails.jpg"
-        s3.put_object(Bucket=info.bucket, Key=key, Body=real_photos(3)[2].read_bytes())
+        s3.put_object(Bucket=info.bucket, Key=key, Body=unique(real_photos(3)[2].read_bytes()))
         record = api.wait(key, lambda body: body["status"] == "tagged")
         resources = stack.client("cloudformation").describe_stack_resources(StackName="cliptag-local")
         dead = next(

@@ -81,7 +81,8 @@ def test_tags_are_written_back_beside_the_owners_and_exiftool_reads_the_sidecar(
 ) -> None:
     key = f"writeback-{uuid.uuid4().hex[:6]}/photo.jpg"
     tagging = urllib.parse.urlencode(OWN_TAGS)
-    s3.put_object(Bucket=info.bucket, Key=key, Body=real_photos(1)[0].read_bytes(), Tagging=tagging)
+    photo = real_photos(1)[0].read_bytes() + b"cliptag-write-back-test-" + uuid.uuid4().bytes  # bytes of its own
+    s3.put_object(Bucket=info.bucket, Key=key, Body=photo, Tagging=tagging)
     record = api.wait(key, lambda body: body["status"] == "tagged" and "/w:" in body.get("scoring", ""))
     tags = [t["tag"] for t in record["tags"]]
     mine, written_tags = until(lambda: (found := ours(s3, info, key))[1] and found)

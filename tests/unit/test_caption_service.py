@@ -66,14 +66,20 @@ class Retags:
         self.later_for.append(cid)
 
 
-def service(contents: Contents, bucket: Bucket, holders: list[str]) -> tuple[CaptionService, Captioner, Retags]:
+def service(
+    contents: Contents, bucket: Bucket, holders: list[str], dog_passes: bool = True
+) -> tuple[CaptionService, Captioner, Retags]:
     captioner, retags = Captioner(), Retags()
 
     def embed(texts: list[str]) -> np.ndarray:
         return np.stack([np.array([1.0, 0.1 * ("dog" in t), 0.1 * ("beach" in t)], np.float32) for t in texts])
 
+    def tag_score(tag: str, embedding: np.ndarray) -> float | None:
+        return 0.31 if tag == "dog" and dog_passes else None
+
+    lexicon = {"dog": "dog", "puppy": "dog"}.get
     found = CaptionService(
-        captioner, embed, {"dog": "dog"}.get, None, contents, bucket, lambda cid, limit: holders, retags, wait_s=0.0
+        captioner, embed, lexicon, None, contents, bucket, lambda cid, limit: holders, retags, tag_score, wait_s=0.0
     )
     return found, captioner, retags
 
@@ -92,11 +98,23 @@ def test_a_content_is_captioned_written_then_its_holders_retagged() -> None:
     assert retags.asked == [["photos/a.jpg", "photos/b.jpg"]] and retags.later_for == [CID]
 
 
-def test_a_captioned_content_is_not_captioned_again() -> None:
+def test_a_vocabulary_keyword_joins_its_tag_only_where_the_tag_passes_its_own_threshold() -> None:
+    contents = Contents({CID: embedded()})
+    run, _, _ = service(contents, Bucket({"a.jpg": PHOTO}), [])
+    run.caption(CID, "photos", "a.jpg")
+    assert TagScore("dog", 0.31, "caption") in contents.written[0][2]  # the tag's own score
+    contents = Contents({CID: embedded()})
+    run, _, _ = service(contents, Bucket({"a.jpg": PHOTO}), [], dog_passes=False)
+    run.caption(CID, "photos", "a.jpg")
+    assert "dog" not in {k.tag for k in contents.written[0][2]}  # the model withholds it: so does the caption
+
+
+def test_a_redelivered_caption_is_not_made_again_but_its_holders_are_re_tagged() -> None:
     contents = Contents({CID: ContentRecord("embedded", np.ones(3, np.float32), caption="done")})
-    run, captioner, retags = service(contents, Bucket({"a.jpg": PHOTO}), [])
-    assert run.caption(CID, "photos", "a.jpg") == "already captioned"
-    assert captioner.calls == 0 and not contents.written and not retags.asked
+    run, captioner, retags = service(contents, Bucket({"a.jpg": PHOTO}), ["photos/b.jpg"])
+    assert run.caption(CID, "photos", "a.jpg").startswith("already captioned")
+    assert captioner.calls == 0 and not contents.written
+    assert retags.asked == [["photos/a.jpg", "photos/b.jpg"]]  # its first delivery may have failed after writing
 
 
 def test_an_overwritten_key_is_not_read_as_the_content_another_holder_is() -> None:

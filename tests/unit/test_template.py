@@ -208,6 +208,11 @@ ALARMS = {
         "ApproximateNumberOfMessagesVisible",
         {"QueueName": {"Fn::GetAtt": ["TaggingDeadLetterQueue", "QueueName"]}},
     ),
+    "CaptionDeadLetterAlarm": (  # Captions=On only
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        {"QueueName": {"Fn::GetAtt": ["CaptionDeadLetterQueue", "QueueName"]}},
+    ),
     "QueueAgeAlarm": (
         "AWS/SQS",
         "ApproximateAgeOfOldestMessage",

@@ -8,7 +8,7 @@ import json
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -99,15 +99,15 @@ class Bucket:
     deny_tags: bool = False
     delete_on_write: str = ""  # a concurrent delete of this photo while its sidecar is written
 
-    def etag(self, bucket: str, key: str) -> str | None:
-        return self.etags.get(key)
+    def head(self, bucket: str, key: str) -> tuple[str, str] | None:
+        return (self.etags[key], "") if key in self.etags else None
 
-    def object_tags(self, bucket: str, key: str) -> dict[str, str]:
+    def object_tags(self, bucket: str, key: str, version_id: str) -> dict[str, str]:
         if self.deny_tags:
             raise PermanentError("S3 GetObjectTagging refused: AccessDenied")
         return dict(self.tags.get(key, {}))
 
-    def put_object_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+    def put_object_tags(self, bucket: str, key: str, tags: dict[str, str], version_id: str) -> None:
         self.writes.append(f"tags {key}")
         self.tags[key] = dict(tags)
 
@@ -125,8 +125,9 @@ class Bucket:
         self.files.pop(key, None)
 
 
-def sync(bucket: Bucket, record: ObjectRecord = RECORD) -> ObjectRecord:
-    writer = WriteBack(bucket, object_tags=True, sidecars=True, sidecar_prefix="xmp/", categories=CATEGORIES)
+def sync(bucket: Bucket, record: ObjectRecord = RECORD, current: ObjectRecord | None = None) -> ObjectRecord:
+    stored = current or record
+    writer = WriteBack(bucket, True, True, "xmp/", CATEGORIES, current=lambda b, k: stored)
     plan = writer.plan(record)
     writer.apply(plan)
     return plan.record
@@ -162,7 +163,28 @@ def test_a_refusal_is_noted_in_the_record_and_the_sidecar_still_written() -> Non
     assert sidecar_key(RECORD.key, "xmp/") in bucket.files
 
 
-def test_a_failed_record_removes_the_sidecar_of_earlier_bytes() -> None:
-    bucket = Bucket(etags={RECORD.key: "abc"}, files={sidecar_key(RECORD.key, "xmp/"): b"<old/>"})
-    sync(bucket, ObjectRecord(bucket="photos", key=RECORD.key, status="failed", error="not an image"))
+def test_a_failed_record_removes_the_sidecar_of_earlier_bytes_but_never_of_newer_ones() -> None:
+    failed = ObjectRecord(bucket="photos", key=RECORD.key, status="failed", etag="bad", error="not an image")
+    bucket = Bucket(etags={RECORD.key: "bad"}, files={sidecar_key(RECORD.key, "xmp/"): b"<old/>"})
+    sync(bucket, failed)
     assert bucket.files == {}
+    newer = Bucket(etags={RECORD.key: "abc"}, files={sidecar_key(RECORD.key, "xmp/"): b"<newer/>"})
+    sync(newer, failed)  # committed late, after newer bytes were tagged and written back
+    assert newer.files == {sidecar_key(RECORD.key, "xmp/"): b"<newer/>"}
+
+
+def test_the_owners_tags_put_between_reading_and_writing_are_kept() -> None:
+    bucket = Bucket(etags={RECORD.key: "abc"}, tags={RECORD.key: {"team:a": "1"}})
+    writer = WriteBack(bucket, True, False, "xmp/", CATEGORIES)
+    plan = writer.plan(RECORD)
+    bucket.tags[RECORD.key]["team:b"] = "2"  # the owner tags the photo meanwhile
+    writer.apply(plan)
+    assert {k: v for k, v in bucket.tags[RECORD.key].items() if k.startswith("team:")} == {"team:a": "1", "team:b": "2"}
+
+
+def test_a_record_committed_after_ours_is_what_stays_written() -> None:
+    bucket = Bucket(etags={RECORD.key: "abc"})
+    later = replace(RECORD, tags=(TagScore("sky", 0.29),), caption="a sky")  # a re-tag that won the race
+    sync(bucket, RECORD, current=later)
+    assert [v for k, v in sorted(bucket.tags[RECORD.key].items())] == ["sky"]
+    assert b"a sky" in bucket.files[sidecar_key(RECORD.key, "xmp/")]

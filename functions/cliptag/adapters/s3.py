@@ -99,9 +99,10 @@ class S3MetadataStore:
     def __init__(self, s3: S3Client | None = None) -> None:
         self.client: S3Client = s3 or client()
 
-    def etag(self, bucket: str, key: str) -> str | None:
+    def head(self, bucket: str, key: str) -> tuple[str, str] | None:
         try:
-            return str(self.client.head_object(Bucket=bucket, Key=key).get("ETag", "")).strip('"')
+            found = self.client.head_object(Bucket=bucket, Key=key)
+            return str(found.get("ETag", "")).strip('"'), str(found.get("VersionId") or "")
         except ClientError as exc:
             if exc.response["Error"]["Code"] in GONE_CODES:
                 return None
@@ -109,9 +110,10 @@ class S3MetadataStore:
         except BotoCoreError as exc:
             raise TransientError(f"S3 HeadObject failed: {exc}") from exc
 
-    def object_tags(self, bucket: str, key: str) -> dict[str, str]:
+    def object_tags(self, bucket: str, key: str, version_id: str = "") -> dict[str, str]:
+        version = {"VersionId": version_id} if version_id and version_id != "null" else {}
         try:
-            found = self.client.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+            found = self.client.get_object_tagging(Bucket=bucket, Key=key, **version)["TagSet"]  # type: ignore[arg-type]
         except ClientError as exc:
             if exc.response["Error"]["Code"] in GONE_CODES:
                 return {}
@@ -120,10 +122,11 @@ class S3MetadataStore:
             raise TransientError(f"S3 GetObjectTagging failed: {exc}") from exc
         return {t["Key"]: t["Value"] for t in found}
 
-    def put_object_tags(self, bucket: str, key: str, tags: dict[str, str]) -> None:
+    def put_object_tags(self, bucket: str, key: str, tags: dict[str, str], version_id: str = "") -> None:
         tag_set = [{"Key": k, "Value": v} for k, v in tags.items()]
+        version = {"VersionId": version_id} if version_id and version_id != "null" else {}
         try:
-            self.client.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tag_set})  # type: ignore[typeddict-item]
+            self.client.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tag_set}, **version)  # type: ignore[typeddict-item,arg-type]
         except ClientError as exc:
             if exc.response["Error"]["Code"] not in GONE_CODES:  # gone: its delete event follows
                 raise _error("PutObjectTagging", bucket, key, exc) from exc
