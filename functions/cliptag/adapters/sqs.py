@@ -35,15 +35,7 @@ class SqsRetagRequests:
         re-tag twice changes nothing."""
         objects = [keys.split_ref(ref) for ref in dict.fromkeys(refs)]
         bodies = [retag_body(objects[at : at + RETAG_MAX_OBJECTS]) for at in range(0, len(objects), RETAG_MAX_OBJECTS)]
-        for start in range(0, len(bodies), SEND_BATCH_MAX):
-            entries: list[Any] = [
-                {"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start : start + SEND_BATCH_MAX])
-            ]
-            with errors_mapped("SQS", TRANSIENT_CODES, server_errors=True):
-                sent = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            if sent.get("Failed"):
-                reasons = "; ".join(f"{f.get('Code')}: {f.get('Message', '')}" for f in sent["Failed"])
-                raise TransientError(f"SQS did not take {len(sent['Failed'])} re-tag request(s): {reasons}")
+        send_all(self.client, self.queue_url, bodies, "re-tag")
 
     def later(self, content_id: str) -> None:
         """The late round: after ``later_s``, the tagger re-tags whatever holds the content then
@@ -66,11 +58,18 @@ class SqsCaptionRequests:
     def request(self, contents: list[tuple[str, str, str]]) -> None:
         """(content id, bucket, key to read it from) each; TransientError when SQS did not take one."""
         bodies = [json.dumps({"cliptag": "caption", "content_id": c, "bucket": b, "key": k}) for c, b, k in contents]
-        for start in range(0, len(bodies), SEND_BATCH_MAX):
-            entries: list[Any] = [
-                {"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + SEND_BATCH_MAX])
-            ]
-            with errors_mapped("SQS", TRANSIENT_CODES, server_errors=True):
-                sent = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            if sent.get("Failed"):
-                raise TransientError(f"SQS did not take {len(sent['Failed'])} caption request(s)")
+        send_all(self.client, self.queue_url, bodies, "caption")
+
+
+def send_all(client: Any, queue_url: str, bodies: list[str], what: str) -> None:
+    """``bodies`` to the queue, ten to a call; an entry SQS did not take fails the whole send
+    (TransientError): callers may repeat it, their requests change nothing twice."""
+    for start in range(0, len(bodies), SEND_BATCH_MAX):
+        entries: list[Any] = [
+            {"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies[start : start + SEND_BATCH_MAX])
+        ]
+        with errors_mapped("SQS", TRANSIENT_CODES, server_errors=True):
+            sent = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        if sent.get("Failed"):
+            reasons = "; ".join(f"{f.get('Code')}: {f.get('Message', '')}" for f in sent["Failed"])
+            raise TransientError(f"SQS did not take {len(sent['Failed'])} {what} request(s): {reasons}")
