@@ -54,8 +54,9 @@ def ours(s3: Any, info: StackInfo, key: str) -> tuple[dict[str, str], list[str]]
 
 
 def until(check: Any, timeout: float = 30) -> Any:
+    """``check()``'s first truthy answer (the write-back follows the record's commit)."""
     deadline = time.monotonic() + timeout
-    while (found := check()) is None or found is False:
+    while not (found := check()):
         assert time.monotonic() < deadline, "not in time"
         time.sleep(0.25)
     return found
