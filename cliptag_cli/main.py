@@ -9,6 +9,7 @@ from cliptag.adapters.dynamodb import DynamoFailureIndex, Table
 
 from cliptag_cli import backfill, retag
 from cliptag_cli.calibrate import add_calibrate_parser
+from cliptag_cli.captions import add_captions_parser
 from cliptag_cli.decide import add_decision_parsers
 from cliptag_cli.feed import DEFAULT_MAX_BACKLOG
 from cliptag_cli.gallery.command import add_gallery_parser
@@ -56,7 +57,7 @@ def _add_job_arguments(p: argparse.ArgumentParser, dry_run_help: str) -> None:
     add_target_arguments(p)
 
 
-RESUMABLE = {"backfill", "retag", "verify", "teach"}
+RESUMABLE = {"backfill", "retag", "verify", "teach", "captions"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_decision_parsers(sub, add_target_arguments)
     add_teach_parser(sub, _add_job_arguments)
     add_calibrate_parser(sub, add_target_arguments)
+    add_captions_parser(sub, add_target_arguments)
     add_gallery_parser(sub)
     return parser
 

@@ -8,6 +8,10 @@ DYNAMODB_PER_WRU = 0.625 / 1e6  # on-demand write request unit
 # Tagging one new image through the stack (Lambda at 3,538 MB, SQS, S3 GET, DynamoDB writes):
 # the benchmark's all-in figure at modelled AWS latency, x86_64 (docs/performance.md).
 TAGGING_PER_IMAGE = 0.0189 / 1000
+# Captioning one content (Captions=On): the caption function's time (BLIP-base, a 12-token
+# caption) at 3,538 MB x86_64, its holders' re-tag writes, an S3 GET and the SQS requests
+# (docs/captions.md).
+CAPTION_PER_CAPTION = (0.0404 + 0.0044 + 0.0016) / 1000
 # A re-tag runs no model: Lambda time per object is the re-scoring and the writes (~2 ms).
 RETAG_LAMBDA_PER_OBJECT = 0.002 * 3.455 * 0.0000166667
 # Amazon S3 Vectors (us-east-1; AWS's S3 pricing page): queries are charged per call plus the

@@ -28,6 +28,7 @@ class Target:
     vector_bucket: str = ""  # the search index (S3 Vectors): its bucket and name ("" for none)
     vector_index: str = ""
     sidecar_prefix: str = ""  # the stack's SidecarPrefix: keys under it are sidecars, never photos
+    caption_queue_url: str = ""  # Captions=On: the caption function's queue ("" when Off)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Target:
@@ -53,6 +54,7 @@ class Target:
             doc.get("vector_bucket", ""),
             doc.get("vector_index", ""),
             doc.get("sidecar_prefix", ""),
+            doc.get("caption_queue_url", ""),
         )
 
     @classmethod
@@ -70,6 +72,7 @@ class Target:
             key_prefix=parameters.get("KeyPrefix", ""),
             key_suffix=parameters.get("KeySuffix", ""),
             sidecar_prefix=parameters.get("SidecarPrefix", ""),
+            caption_queue_url=outputs.get("CaptionQueueUrl", ""),
             **_index_names(outputs.get("VectorIndexArn", "")),
         )
 

@@ -41,6 +41,8 @@ def start(stack: LocalStack, caption_model_dir: Path) -> str:
     thread = threading.Thread(target=mapping.run, args=(stack._captions_stop,), name="caption-poller", daemon=True)
     thread.start()
     stack._captions_thread = thread
+    if stack.info is not None:
+        stack.info.caption_queue_url = str(url)
     return str(url)
 
 
@@ -49,6 +51,8 @@ def stop(stack: LocalStack) -> None:
     if stack._captions_thread is not None:
         stack._captions_thread.join(timeout=30)
     stack.parameters = {**stack.parameters, "Captions": "Off"}
+    if stack.info is not None:
+        stack.info.caption_queue_url = ""
     os.environ["CAPTION_QUEUE_URL"] = ""
     from cliptag import wiring
 

@@ -67,6 +67,7 @@ class StackInfo:
     key_prefix: str = ""  # the stack's KeyPrefix/KeySuffix (backfill and verify keep to them)
     key_suffix: str = ""
     sidecar_prefix: str = ""  # the stack's SidecarPrefix: keys under it are never tagged (sidecars)
+    caption_queue_url: str = ""  # Captions=On: the caption function's queue (`cliptag captions` feeds it)
     pid: int = 0  # the `python -m devstack up` process that runs the functions (`redeploy` asks it)
     updated: bool = False  # the emulator held the stack already: it was updated, its data kept
 

@@ -5,7 +5,6 @@ acknowledged. Either way the objects' tags are as the tagger wrote them: a capti
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -14,7 +13,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from cliptag import caption_wiring
-from cliptag.errors import TransientError
+from cliptag.adapters.notifications import caption_request
+from cliptag.errors import MalformedEvent, TransientError
 
 logger = Logger(service="cliptag-captioner")
 metrics = Metrics(namespace="cliptag", service="captioner")
@@ -23,9 +23,8 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def caption_one(record: SQSRecord) -> None:
     try:
-        body = json.loads(record.body)
-        content_id, bucket, key = str(body["content_id"]), str(body["bucket"]), str(body["key"])
-    except (ValueError, KeyError, TypeError) as exc:
+        content_id, bucket, key = caption_request(record.body)
+    except MalformedEvent as exc:
         logger.error("malformed caption request acknowledged", message_id=record.message_id, reason=str(exc))
         return
     try:

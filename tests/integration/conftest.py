@@ -41,6 +41,17 @@ def stack(model_dir: Path) -> Iterator[LocalStack]:
 
 
 @pytest.fixture(scope="session")
+def caption_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BLIP, exported (with its parity check) once per session for Captions=On."""
+    pytest.importorskip("torch")
+    from model_export.caption_export import export
+
+    out = tmp_path_factory.mktemp("captions") / "tiny"
+    export("tiny-blip", out, photos=4)
+    return out
+
+
+@pytest.fixture(scope="session")
 def info(stack: LocalStack) -> StackInfo:
     assert stack.info is not None
     return stack.info

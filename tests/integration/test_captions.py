@@ -24,15 +24,6 @@ pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
-def caption_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from model_export.caption_export import export
-
-    out = tmp_path_factory.mktemp("captions") / "tiny"
-    export("tiny-blip", out, photos=4)
-    return out
-
-
-@pytest.fixture(scope="module")
 def captioning(stack: LocalStack, info: StackInfo, s3: Any, api: Any, caption_model: Path) -> Iterator[str]:
     stack.start_captions(caption_model)
     folder = f"captions-{uuid.uuid4().hex[:6]}/"

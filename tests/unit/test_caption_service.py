@@ -4,13 +4,15 @@ not cached yet."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+from cliptag.adapters.notifications import caption_body, caption_request
 from cliptag.captions import CaptionService
 from cliptag.content import content_id
-from cliptag.errors import ObjectGone, TransientError
+from cliptag.errors import MalformedEvent, ObjectGone, TransientError
 from cliptag.imaging import Preprocessing
 from cliptag.records import ContentRecord, ObjectBytes, TagScore
 
@@ -131,3 +133,17 @@ def test_a_content_not_cached_yet_is_left_to_the_queue_to_retry() -> None:
     with pytest.raises(TransientError):
         run.caption(CID, "photos", "a.jpg")
     assert captioner.calls == 0
+
+
+def test_a_caption_request_is_read_back_and_a_malformed_one_is_refused_with_its_reason() -> None:
+    assert caption_request(caption_body(CID, "photos", "a b/ü.jpg")) == (CID, "photos", "a b/ü.jpg")
+    for body, reason in [
+        ("not json", "caption request"),
+        (json.dumps({"content_id": CID, "bucket": "photos"}), "'key'"),
+        (json.dumps({"content_id": "../etc", "bucket": "photos", "key": "a.jpg"}), "SHA-256"),
+        (json.dumps({"content_id": CID, "bucket": "", "key": "a.jpg"}), "non-empty"),
+        (json.dumps({"content_id": CID, "bucket": "photos", "key": 7}), "non-empty"),
+        (json.dumps([CID]), "caption request"),
+    ]:
+        with pytest.raises(MalformedEvent, match=reason):
+            caption_request(body)

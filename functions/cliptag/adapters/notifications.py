@@ -18,7 +18,8 @@ Our own messages travel the same queue: a re-tag request (``retag_body``: object
 from their stored embeddings), a decision's late round (``decided_body``: re-tag whatever holds
 some contents when it arrives), a recheck request (``recheck_body``: backfill and verify, with what
 their sender saw of the object) and a ping (``PING_BODY``: wakes a tagger, which records what it
-runs). This module is the one place that knows their format.
+runs). Caption requests (``caption_body``) travel the caption queue. This module is the one place
+that knows their format.
 """
 
 from __future__ import annotations
@@ -79,6 +80,26 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 # Per message. A message's objects are committed one after another while the batch's messages
 # commit concurrently, so ten per message keeps a batch of ten messages (100 objects) in flight at once.
 RETAG_MAX_OBJECTS = 10
+
+
+def caption_body(content_id: str, bucket: str, key: str) -> str:
+    """A request to caption one content, read from (bucket, key): the tagger's for a new content,
+    ``cliptag captions`` for one embedded before Captions was switched on."""
+    return json.dumps({"cliptag": "caption", "content_id": content_id, "bucket": bucket, "key": key})
+
+
+def caption_request(body: str) -> tuple[str, str, str]:
+    """(content id, bucket, key) of a caption request; MalformedEvent for anything else."""
+    try:
+        doc = json.loads(body)
+        found = (doc["content_id"], doc["bucket"], doc["key"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MalformedEvent(f"caption request: {exc}") from exc
+    if not isinstance(found[0], str) or not _SHA256.fullmatch(found[0]):
+        raise MalformedEvent("caption request: content_id must be a SHA-256 hex digest")
+    if not all(isinstance(v, str) and v for v in found[1:]):
+        raise MalformedEvent("caption request: bucket and key must be non-empty strings")
+    return found
 
 
 def recheck_body(bucket: str, key: str, seen: Seen | None = None) -> str:

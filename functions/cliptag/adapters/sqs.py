@@ -3,7 +3,6 @@ to re-score the objects a person's decision concerns, from their stored embeddin
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import boto3
@@ -11,7 +10,7 @@ from botocore.config import Config
 
 from cliptag import keys
 from cliptag.adapters.aws import errors_mapped
-from cliptag.adapters.notifications import RETAG_MAX_OBJECTS, decided_body, retag_body
+from cliptag.adapters.notifications import RETAG_MAX_OBJECTS, caption_body, decided_body, retag_body
 from cliptag.errors import TransientError
 
 SEND_BATCH_MAX = 10  # entries per SendMessageBatch (SQS's limit)
@@ -57,7 +56,7 @@ class SqsCaptionRequests:
 
     def request(self, contents: list[tuple[str, str, str]]) -> None:
         """(content id, bucket, key to read it from) each; TransientError when SQS did not take one."""
-        bodies = [json.dumps({"cliptag": "caption", "content_id": c, "bucket": b, "key": k}) for c, b, k in contents]
+        bodies = [caption_body(c, b, k) for c, b, k in contents]
         send_all(self.client, self.queue_url, bodies, "caption")
 
 
