@@ -150,7 +150,10 @@ class Search:
         found = [self.tag_vector(tag) for tag in wanted] if self.tag_vector is not None else []
         vectors = [v for v in found if v is not None]
         if not vectors:
-            raise TooBroad("these tags are too common for the tag index, and taught tags have no meaning to search by")
+            raise TooBroad(
+                "these tags are too common for the tag index, and taught and open tags (places, caption keywords) "
+                "have no meaning to search by: add a vocabulary tag"
+            )
         vector = np.sum(vectors, axis=0)
         vector = (vector / max(float(np.linalg.norm(vector)), MIN_NORM)).astype(np.float32)
         where = VectorFilter(tags=tuple(wanted), not_tags=tuple(excluded))

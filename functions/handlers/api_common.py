@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from cliptag import wiring
-from cliptag.lexicon import MAX_TAG_LENGTH, TAG_PATTERN
+from cliptag.lexicon import MAX_TAG_LENGTH, TAG_PATTERN, fold
 
 MAX_KEY_BYTES = 1024  # S3's own limit, on the decoded key
 # What a failed constraint means, in words, for the parameters whose rule is a pattern.
@@ -72,6 +72,19 @@ def vocabulary_tag(name: str) -> str:
     if tag is None and (tag := (lexicon := wiring.lexicon(fresh=True)).tag(name)) is None:
         raise UnknownName("tag", name.strip(), lexicon.suggest_tags(name))
     return tag
+
+
+def filter_tag(name: str) -> str:
+    """A tag to filter by: ``vocabulary_tag``'s, or else an open tag (a place, a caption's
+    keyword) by its folded name, when the tag index holds an object carrying it (one entry read);
+    UnknownName, with suggestions, when neither."""
+    try:
+        return vocabulary_tag(name)
+    except UnknownName:
+        folded, index = fold(name), wiring.tag_index()
+        if folded and index.page(folded, -1.0, 1, [None] * index.shards)[0]:
+            return folded
+        raise
 
 
 def vocabulary_category(name: str) -> str:

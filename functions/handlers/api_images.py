@@ -19,14 +19,14 @@ from cliptag.combined import MAX_TAGS, CombinedPage, parse_tags
 from cliptag.lexicon import MAX_TAG_LENGTH
 from cliptag.queries import FailurePage
 
-from handlers.api_common import Limit, MinScore, NextToken, vocabulary_tag
+from handlers.api_common import Limit, MinScore, NextToken, filter_tag
 
 router = Router()  # type: ignore[no-untyped-call]
 TagList = Annotated[
     str | None,
     Query(
         max_length=MAX_TAGS * (MAX_TAG_LENGTH + 1),
-        description=f"tags, comma-separated (up to {MAX_TAGS}; any case, synonyms too)",
+        description=f"tags, comma-separated (up to {MAX_TAGS}; any case, synonyms, places and caption keywords too)",
     ),
 ]
 
@@ -35,7 +35,7 @@ def _tags(text: str | None, what: str) -> tuple[str, ...]:
     names = parse_tags(text)
     if len(names) > MAX_TAGS:
         raise BadRequestError(f"{what}: at most {MAX_TAGS} tags")
-    return tuple(dict.fromkeys(vocabulary_tag(name) for name in names))
+    return tuple(dict.fromkeys(filter_tag(name) for name in names))
 
 
 @router.get(

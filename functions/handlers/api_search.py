@@ -31,9 +31,9 @@ from handlers.api_common import (
     Limit,
     MinScore,
     TagFilter,
+    filter_tag,
     object_key_of,
     vocabulary_category,
-    vocabulary_tag,
 )
 
 router = Router()  # type: ignore[no-untyped-call]
@@ -70,7 +70,7 @@ def _names(values: list[str] | None, what: str) -> tuple[str, ...]:
     for value in given:
         if len(value) > MAX_TAG_LENGTH:
             raise BadRequestError(f"{what} must be 1..{MAX_TAG_LENGTH} characters")
-    return tuple(dict.fromkeys(vocabulary_tag(v) for v in given))
+    return tuple(dict.fromkeys(filter_tag(v) for v in given))
 
 
 def _filter(

@@ -98,6 +98,8 @@ def test_an_open_keyword_finds_its_photos_and_search_shows_the_caption(
     assert open_words, caption_tags(record)
     status, page = api.tag(open_words[0], limit=100)
     assert status == 200 and (key, "caption") in {(i["key"], i["source"]) for i in page["images"]}
+    status, page = api.get(f"/images?all={urllib.parse.quote(open_words[0])}&limit=100")  # a filter too
+    assert status == 200 and key in [i["key"] for i in page["images"]], page
     status, found = api.get(f"/images/{urllib.parse.quote(key, safe='')}/similar?limit=5")
     assert status == 200
     status, found = api.get(f"/search?q={urllib.parse.quote(record['caption'])}&limit=100")

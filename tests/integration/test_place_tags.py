@@ -5,6 +5,7 @@ and photos tagged before the switch get theirs from `cliptag retag`'s request.""
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -128,6 +129,40 @@ def test_a_place_named_like_a_vocabulary_tag_is_qualified(
     status, page = api.tag("Orange (France)", limit=100)
     assert status == 200 and key in [i["key"] for i in page["images"]], page
     status, body = api.tag("atlantis")  # a name no photo carries is still unknown
+    assert status == 404 and "suggestions" in body
+
+
+def test_place_tags_filter_combined_listings_and_search(
+    before: str, s3: Any, info: StackInfo, api: Any, photos: list[bytes], folder: str
+) -> None:
+    key = f"{folder}filtered.jpg"
+    record = upload(s3, info, api, key, with_gps(photos[11], gps_ifd(*EIFFEL)))
+    model_tag = next(t["tag"] for t in record["tags"] if t["source"] == "model")
+
+    def combined(query: str) -> list[str]:
+        status, page = api.get(f"/images?{query}&limit=100")
+        assert status == 200, page
+        return [i["key"] for i in page["images"]]
+
+    assert key in combined("all=Paris")  # any case, like the tag page
+    assert key in combined(f"all=paris,{urllib.parse.quote(model_tag)}")  # beside a vocabulary tag
+    assert key not in combined("all=paris&none=France")
+    status, body = api.get("/images?all=atlantis")  # a name no photo carries: unknown, as before
+    assert status == 404 and "suggestions" in body
+
+    def found(query: str) -> list[str]:
+        status, page = api.get(f"/search?q=a+photo&limit=100&{query}")
+        assert status == 200, page
+        return [hit["key"] for hit in page["images"]]
+
+    deadline = time.monotonic() + 20  # the search index is written with the record's batch
+    while key not in found("tag=paris") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert key in found("tag=paris")
+    assert key in found(f"tag={urllib.parse.quote('Île-de-France')}")
+    assert key not in found("tag=paris&not_tag=france")
+    assert all(k.startswith(folder) for k in found("tag=paris"))  # only photos carrying it
+    status, body = api.get("/search?q=a+photo&tag=atlantis")
     assert status == 404 and "suggestions" in body
 
 
