@@ -29,6 +29,7 @@ class Target:
     vector_index: str = ""
     sidecar_prefix: str = ""  # the stack's SidecarPrefix: keys under it are sidecars, never photos
     caption_queue_url: str = ""  # Captions=On: the caption function's queue ("" when Off)
+    write_back: str = "Off"  # the stack's WriteBack: Off, ObjectTags, Sidecar or ObjectTags+Sidecar
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Target:
@@ -55,6 +56,7 @@ class Target:
             doc.get("vector_index", ""),
             doc.get("sidecar_prefix", ""),
             doc.get("caption_queue_url", ""),
+            doc.get("write_back") or "Off",
         )
 
     @classmethod
@@ -73,8 +75,14 @@ class Target:
             key_suffix=parameters.get("KeySuffix", ""),
             sidecar_prefix=parameters.get("SidecarPrefix", ""),
             caption_queue_url=outputs.get("CaptionQueueUrl", ""),
+            write_back=parameters.get("WriteBack") or "Off",
             **_index_names(outputs.get("VectorIndexArn", "")),
         )
+
+    @property
+    def sidecars(self) -> str:
+        """The sidecar prefix when the stack writes sidecars (WriteBack with Sidecar), else ""."""
+        return self.sidecar_prefix if "Sidecar" in self.write_back.split("+") else ""
 
     def listing_prefix(self, prefix: str) -> str:
         """The prefix to list for ``prefix`` within the stack's KeyPrefix (the tagger reads nothing

@@ -68,6 +68,7 @@ class StackInfo:
     key_suffix: str = ""
     sidecar_prefix: str = ""  # the stack's SidecarPrefix: keys under it are never tagged (sidecars)
     caption_queue_url: str = ""  # Captions=On: the caption function's queue (`cliptag captions` feeds it)
+    write_back: str = "Off"  # the functions' WriteBack (verify compares sidecars when it has Sidecar)
     pid: int = 0  # the `python -m devstack up` process that runs the functions (`redeploy` asks it)
     updated: bool = False  # the emulator held the stack already: it was updated, its data kept
 
@@ -196,6 +197,7 @@ class LocalStack:
 
     def write_state(self, path: Path = DEFAULT_STATE_FILE) -> Path:
         assert self.info is not None
+        self.info.write_back = os.environ.get("WRITE_BACK") or "Off"  # as the functions run now (redeploy)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self.info), indent=2), "utf-8")
         return path

@@ -19,6 +19,7 @@ from cliptag import keys
 from cliptag.adapters.dynamodb import Table
 from cliptag.adapters.s3vectors import S3VectorIndex
 from cliptag.errors import TransientError
+from cliptag.writeback import sidecar_key
 
 from cliptag_cli import prices
 from cliptag_cli.backfill import bucket_pages, inventory_pages
@@ -79,23 +80,25 @@ def _verify(args: argparse.Namespace) -> int:
         "index": f"{target.vector_bucket}/{target.vector_index}",
         "scoring": deployment.scoring if deployment else "",
         "legacy_model": deployment.legacy_model if deployment else "",
+        "sidecars": target.sidecars,  # WriteBack=Sidecar: the prefix whose sidecars are compared
         "schema": SCHEMA_VERSION,
     }
     name = hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
     snapshot = Snapshot(Path(args.state_dir) / f"{name}.sqlite", basis, fresh=args.restart)
     _walk(snapshot, target, table, scope, index, args)
+    sidecar_exists = _sidecar_check(target.client("s3"), scope.bucket, target.sidecars) if target.sidecars else None
+    still = _live_check(table, scope.bucket, index, basis["legacy_model"], sidecar_exists)
     if snapshot.position("judged") is None:  # a repair interrupted after judging goes on from its findings
         as_of = _report_time(target, args.inventory) if args.inventory else None
-        still = _live_check(table, scope.bucket, index, basis["legacy_model"])
         snapshot.judged(find(snapshot, args.settle, still, as_of))
     pending = int(snapshot.position("judged"))
     found = counts(snapshot)
-    _report(snapshot, found, pending, args.settle, index is not None)
+    _report(snapshot, found, pending, args.settle, index is not None, bool(target.sidecars))
     vector_calls = f" + {snapshot.counts.vector_requests} ListVectors calls (not priced here)" if index else ""
     print(cost_line(_walk_cost(snapshot, target), "this run's reads cost about") + vector_calls)
     if found:
         feeder = QueueFeeder(target.client("sqs"), target.queue_url, args.max_backlog) if args.repair else None
-        repairs = Repairs(snapshot, scope.bucket, table, feeder)
+        repairs = Repairs(snapshot, scope.bucket, table, feeder, target.client("s3"), still)
         with bar("repair", sum(found.values())) as progress:
             done = repairs.run(progress if args.repair else None)
         verb = "repaired" if args.repair else "--repair would send or do"
@@ -128,9 +131,32 @@ def _walk(snapshot: Snapshot, target: Target, table: Table, scope: Scope, index:
         with bar("vec") as progress:
             progress.set_description("reading the search index")
             snapshot.add_vectors(index, scope, progress)
+    if target.sidecars and not snapshot.done("sidecars"):  # listed, also with --inventory: a small prefix
+        listed = target.sidecars + scope.prefix
+        pages = bucket_pages(target.client("s3"), scope.bucket, listed, snapshot.position("sidecars"))
+        with bar("xmp") as progress:
+            progress.set_description("listing the sidecars")
+            snapshot.add_sidecars(pages, scope, progress)
 
 
-def _live_check(table: Table, bucket: str, index: S3VectorIndex | None, legacy_model: str) -> Confirm:
+def _sidecar_check(s3: Any, bucket: str, prefix: str) -> Any:
+    """key -> whether the photo's sidecar exists now (a HEAD)."""
+
+    def exists(key: str) -> bool:
+        try:
+            s3.head_object(Bucket=bucket, Key=sidecar_key(key, prefix))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    return exists
+
+
+def _live_check(
+    table: Table, bucket: str, index: S3VectorIndex | None, legacy_model: str, sidecar_exists: Any = None
+) -> Confirm:
     """Read again (consistently) what the walk found, before it is reported: a write may have
     been half done (TAG items before their META, a vector before its record) or changed since."""
 
@@ -143,8 +169,10 @@ def _live_check(table: Table, bucket: str, index: S3VectorIndex | None, legacy_m
             elif (tag := keys.tag_from_sk(item[keys.SK])) is not None:
                 tags[tag] = (item.get(keys.TAG_INDEX_SK, ""), keys.space_of_index_pk(item.get(keys.TAG_INDEX_PK, "")))
         tagged = meta is not None and meta.get("status") == "tagged"
-        if kind == "orphan-vector":
+        if kind in ("orphan-vector", "orphan-sidecar"):
             return not tagged
+        if kind == "missing-sidecar":
+            return tagged and sidecar_exists is not None and not sidecar_exists(key)
         if kind == "tag-items":
             given = (meta or {}).get("tags") or [] if tagged else []
             model = str((meta or {}).get("model") or "")
@@ -160,19 +188,22 @@ def _live_check(table: Table, bucket: str, index: S3VectorIndex | None, legacy_m
     return still
 
 
-def _report(snapshot: Snapshot, found: dict[str, int], pending: int, settle: float, vectors: bool) -> None:
+def _report(
+    snapshot: Snapshot, found: dict[str, int], pending: int, settle: float, vectors: bool, sidecars: bool
+) -> None:
     db = snapshot.db
-    objects, records, held = (
-        db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("objects", "records", "vectors")
+    objects, records, held, xmp = (
+        db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("objects", "records", "vectors", "sidecars")
     )
     print(
         f"compared {objects:,} objects, {records:,} records (tombstones included)"
-        + (f" and {held:,} vectors" if vectors else " (no search index: vectors not checked)")
+        + (f", {held:,} vectors" if vectors else " (no search index: vectors not checked)")
+        + (f", {xmp:,} sidecars" if sidecars else "")
     )
     if pending:
         print(f"{pending} objects or records changed within {settle:.0f} s of this verify: not judged (--settle)")
     if not found:
-        print("clean: the bucket, the table and the search index agree")
+        print("clean: the bucket, the table and the search index agree" + (" (and the sidecars)" if sidecars else ""))
         return
     print(f"drift: {sum(found.values())} finding(s)")
     for kind, what in KINDS.items():
@@ -188,7 +219,7 @@ def _walk_cost(snapshot: Snapshot, target: Target) -> dict[str, float]:
     items, size = int(described.get("ItemCount") or 0), int(described.get("TableSizeBytes") or 0)
     mean = size / items if items and size else ITEM_BYTES
     return {
-        "listing": c.list_requests * prices.S3_LIST_PER_REQUEST,
+        "listing": (c.list_requests + c.sidecar_requests) * prices.S3_LIST_PER_REQUEST,
         "scan": c.scanned * mean / 4096 * 0.5 * prices.DYNAMODB_PER_RRU,
     }
 
@@ -219,7 +250,8 @@ def add_verify_parser(sub: Any, add_target_arguments: Any, max_backlog: int) -> 
         description="Compare the bucket's listing (or an S3 Inventory report), the table and the search index, and "
         "report by kind, with counts and examples: objects without a record; records of objects that are gone or "
         "whose ETag changed; TAG items that disagree with their record; tagged records without a vector and vectors "
-        "without a live record; near-duplicate items naming gone objects. --repair fixes each kind with the tagger's "
+        "without a live record; near-duplicate items naming gone objects; with WriteBack=Sidecar, tagged records without "
+        "their sidecar and sidecars of photos gone or untagged. --repair fixes each kind with the tagger's "
         "own requests (paced like backfill) and direct deletes of orphans; unchanged objects never go through the "
         "model. Exit status: 0 clean, 1 drift found, 2 error. Resumable: the walk is kept in --state-dir.",
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from cliptag import keys
+from cliptag.writeback import S3_MAX_KEY_BYTES, sidecar_key
 
 from cliptag_cli.verify.snapshot import Snapshot
 
@@ -24,6 +25,8 @@ KINDS = {
     "missing-vector": "tagged records without a vector (or with another content's)",
     "orphan-vector": "vectors without a live tagged record",
     "stale-duplicate": "near-duplicate items naming a gone or changed object",
+    "missing-sidecar": "tagged records without their XMP sidecar (WriteBack=Sidecar)",
+    "orphan-sidecar": "sidecars of photos that are gone or have no tags",
 }
 
 
@@ -57,6 +60,7 @@ def find(snapshot: Snapshot, settle_s: float, confirm: Confirm | None = None, as
         *_tag_items(snapshot, cutoff, still),
         *_vectors(snapshot, cutoff, still),
         *_duplicates(snapshot, cutoff),
+        *_sidecars(snapshot, cutoff, still),
     ]
     db.executemany("INSERT OR REPLACE INTO findings (kind, key, detail) VALUES (?, ?, ?)", findings)
     db.commit()
@@ -164,6 +168,33 @@ def _duplicates(snapshot: Snapshot, cutoff: float) -> Iterator[tuple[str, str, s
         live = status == "tagged" and now == content and other_status == "tagged" and other_now == other_content
         if not live:
             yield "stale-duplicate", f"{key}\0{sk}", f"{key} ~ {other}: one is gone or holds other bytes"
+
+
+def _sidecars(snapshot: Snapshot, cutoff: float, still: Confirm) -> Iterator[tuple[str, str, str]]:
+    """With WriteBack=Sidecar: a sidecar for each tagged record (where its key fits S3's limit),
+    and none for a photo that is gone, failed or deleted. A sidecar whose photo is listed without a
+    record is the missing record's finding: tagging it writes the sidecar again."""
+    db, prefix = snapshot.db, snapshot.basis.get("sidecars", "")
+    if not prefix:
+        return
+    missing = db.execute(
+        "SELECT r.key FROM records r LEFT JOIN sidecars s ON s.key = r.key "
+        "WHERE r.status = 'tagged' AND r.updated_at <= ? AND s.key IS NULL",
+        (cutoff,),
+    )
+    for (key,) in missing.fetchall():
+        if len(sidecar_key(key, prefix).encode()) <= S3_MAX_KEY_BYTES and still("missing-sidecar", key):
+            yield "missing-sidecar", key, f"tagged; no {sidecar_key(key, prefix)}"
+    orphans = db.execute(
+        "SELECT s.key, s.sidecar_key, r.status, o.key FROM sidecars s LEFT JOIN records r ON r.key = s.key "
+        "LEFT JOIN objects o ON o.key = s.key WHERE s.last_modified <= ? AND (r.updated_at IS NULL OR "
+        "r.updated_at <= ?) AND ((r.key IS NULL AND o.key IS NULL) OR r.status IN ('failed', 'deleted'))",
+        (cutoff, cutoff),
+    )
+    for key, held_at, status, listed in orphans.fetchall():
+        if still("orphan-sidecar", key):
+            why = f"its photo's record is {status}" if status else "no photo, no record"
+            yield "orphan-sidecar", key, f"{held_at}: {why}" + ("" if listed else " (the photo is gone)")
 
 
 def _bucket(snapshot: Snapshot) -> str:

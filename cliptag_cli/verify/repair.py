@@ -10,6 +10,8 @@
 | missing-vector  | a re-tag request (puts the stored embedding's vector)                            |
 | orphan-vector   | a recheck request: the key's state is recorded again, its vector with it         |
 | stale-duplicate | the DUP item and its mirror deleted, each only if it still names what was seen   |
+| missing-sidecar | a re-tag request (the tagger's write-back writes what is missing)                |
+| orphan-sidecar  | the sidecar deleted, if the photo's record still has no tags when read again    |
 
 Requests go through the tagging queue paced (``QueueFeeder``, ``--max-backlog``) and the tagger
 applies them only over the record it read before the object (cliptag.ordering): an upload or a
@@ -30,11 +32,11 @@ from cliptag.ordering import Seen
 
 from cliptag_cli import prices
 from cliptag_cli.feed import QueueFeeder
-from cliptag_cli.verify.drift import findings
+from cliptag_cli.verify.drift import Confirm, findings
 from cliptag_cli.verify.snapshot import Snapshot
 
 RECHECKS = ("missing-record", "gone-object", "changed-object", "orphan-vector")
-RETAGS = ("tag-items", "missing-vector")
+RETAGS = ("tag-items", "missing-vector", "missing-sidecar")
 
 
 @dataclass
@@ -43,6 +45,8 @@ class Repairs:
     bucket: str
     table: Any  # cliptag.adapters.dynamodb.Table
     feeder: QueueFeeder | None  # None: count what would be done, do nothing
+    s3: Any = None  # the bucket's client, for orphan sidecars
+    confirm: Confirm | None = None  # (kind, key) -> still so, read now
     done: Counter[str] = field(default_factory=Counter)
 
     def run(self, progress: Any = None) -> Counter[str]:
@@ -64,6 +68,7 @@ class Repairs:
         self._send(bodies, "re-tag requests", [(k, key) for key in unique for k in RETAGS], progress)
         self.done["re-tagged objects"] += len(unique)
         self._duplicates(progress)
+        self._orphan_sidecars(progress)
         return self.done
 
     def estimated_cost(self) -> dict[str, float]:
@@ -116,6 +121,21 @@ class Repairs:
                     )
                 self._mark([("stale-duplicate", pair)])
             self.done["items deleted"] += len(doomed)
+            if progress is not None:
+                progress.update(1)
+
+    def _orphan_sidecars(self, progress: Any) -> None:
+        """Each orphan sidecar deleted, if its photo's record still has no tags (read again now: a
+        photo tagged meanwhile keeps the sidecar its write-back wrote)."""
+        for f in findings(self.snapshot, "orphan-sidecar", unrepaired=True):
+            row = self.snapshot.db.execute("SELECT sidecar_key FROM sidecars WHERE key = ?", (f.key,)).fetchone()
+            if row is None:
+                continue
+            if self.feeder is not None:
+                if self.confirm is None or self.confirm("orphan-sidecar", f.key):
+                    self.s3.delete_object(Bucket=self.bucket, Key=row[0])
+                self._mark([("orphan-sidecar", f.key)])
+            self.done["sidecars deleted"] += 1
             if progress is not None:
                 progress.update(1)
 

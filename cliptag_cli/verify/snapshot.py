@@ -1,5 +1,6 @@
 """What the three stores hold, walked once into a SQLite file: the bucket's listing (or an S3
-Inventory report), the table's records, TAG and DUP items, and the search index's vectors.
+Inventory report), the table's records, TAG and DUP items, the search index's vectors, and with
+WriteBack=Sidecar the sidecars under the SidecarPrefix.
 
 A library of millions of objects does not fit in memory as Python sets; on disk, SQL joins compare
 the three. The file keeps each walk's position, so an interrupted verify continues where it
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cliptag import keys
-from cliptag.writeback import is_sidecar
+from cliptag.writeback import SIDECAR_SUFFIX, is_sidecar
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (id INTEGER PRIMARY KEY CHECK (id = 1), basis TEXT, started REAL, positions TEXT);
@@ -31,11 +32,12 @@ CREATE TABLE IF NOT EXISTS tag_items (key TEXT, tag TEXT, sort_key TEXT, space T
 CREATE TABLE IF NOT EXISTS duplicates (key TEXT, sk TEXT, other_key TEXT, content_id TEXT, other_content_id TEXT,
     PRIMARY KEY (key, sk));
 CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector_key TEXT, content_id TEXT);
+CREATE TABLE IF NOT EXISTS sidecars (key TEXT PRIMARY KEY, sidecar_key TEXT, etag TEXT, last_modified REAL);
 CREATE TABLE IF NOT EXISTS findings (kind TEXT, key TEXT, detail TEXT, repaired INTEGER DEFAULT 0,
     PRIMARY KEY (kind, key));
 """
 MAX_AGE_S = 24 * 3600  # an unfinished walk older than this is stale: start afresh
-PHASES = ("objects", "table", "vectors")
+PHASES = ("objects", "table", "vectors", "sidecars")
 # Only what the comparison reads (a Scan is billed for whole items anyway: this saves transfer).
 SCAN_NAMES = {
     "#pk": keys.PK,
@@ -49,7 +51,7 @@ SCAN_NAMES = {
 SCAN_FIELDS = (
     "#pk, #sk, #st, #k, etag, content_id, tags, last_modified, updated_at, #gs, #gp, #m, other_ref, other_content_id"
 )
-SCHEMA_VERSION = "3"  # in each walk's basis: a walk saved by another schema starts afresh
+SCHEMA_VERSION = "4"  # in each walk's basis: a walk saved by another schema starts afresh
 
 
 @dataclass
@@ -83,6 +85,8 @@ class Counts:
     scan_requests: int = 0
     vectors: int = 0
     vector_requests: int = 0
+    sidecars: int = 0
+    sidecar_requests: int = 0
     pages: dict[str, int] = field(default_factory=dict)
 
 
@@ -200,6 +204,23 @@ class Snapshot:
                 progress.update(len(page))
             if not token:
                 return
+
+    def add_sidecars(self, pages: Iterator[Any], scope: Scope, progress: Any = None) -> None:
+        """Pages of the listing under the SidecarPrefix (``Listed`` objects): each sidecar under
+        the photo key it belongs to, where that key is in ``scope``."""
+        for page in pages:
+            rows = []
+            for o in page.objects:
+                photo = o.key[len(scope.sidecars) :].removesuffix(SIDECAR_SUFFIX)
+                if o.key.endswith(SIDECAR_SUFFIX) and scope.holds(photo):
+                    rows.append((photo, o.key, o.etag, o.last_modified))
+            self.db.executemany("INSERT OR REPLACE INTO sidecars VALUES (?, ?, ?, ?)", rows)
+            self.counts.sidecars += len(page.objects)
+            self.counts.sidecar_requests += 1
+            self._advance("sidecars", page.resume)
+            if progress is not None:
+                progress.update(len(page.objects))
+        self._advance("sidecars", "done")
 
     def close(self, remove: bool = False) -> None:
         self.db.close()

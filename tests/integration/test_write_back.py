@@ -19,6 +19,7 @@ from botocore.credentials import Credentials
 from cliptag import wiring
 
 from cliptag_cli.gallery.upstream import SignedApi
+from cliptag_cli.main import main
 from devstack.stack import LocalStack, StackInfo
 from tests.conftest import real_photos
 
@@ -124,6 +125,48 @@ def test_tags_are_written_back_beside_the_owners_and_exiftool_reads_the_sidecar(
     s3.delete_object(Bucket=info.bucket, Key=key)
     api.wait_gone(key)
     until(lambda: sidecar(s3, info, written, key) is None)
+
+
+def test_verify_finds_and_repairs_missing_and_orphan_sidecars(
+    written: str,
+    stack: LocalStack,
+    info: StackInfo,
+    s3: Any,
+    api: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder = f"verify-xmp-{uuid.uuid4().hex[:6]}/"
+    kept, lost = f"{folder}kept.jpg", f"{folder}lost.jpg"
+    for key, photo in zip((kept, lost), real_photos(4)[2:4], strict=True):
+        s3.put_object(Bucket=info.bucket, Key=key, Body=photo.read_bytes() + b"cliptag-verify-" + uuid.uuid4().bytes)
+    for key in (kept, lost):
+        api.wait(key, lambda body: body["status"] == "tagged")
+        until(lambda key=key: sidecar(s3, info, written, key))
+    queue_idle(stack, info)
+    lost_sidecar = sidecar(s3, info, written, lost)
+    s3.delete_object(Bucket=info.bucket, Key=f"{written}{lost}.xmp")  # a sidecar lost
+    orphan = f"{written}{folder}gone.jpg.xmp"  # one whose photo never was (or was deleted unseen)
+    s3.put_object(Bucket=info.bucket, Key=orphan, Body=lost_sidecar)
+    time.sleep(1.1)  # S3's LastModified has whole seconds: the changes are older than the walk
+    state = str(stack.write_state(tmp_path / "stack.json"))
+    verify = ["verify", "--local-state", state, "--prefix", folder, "--settle", "0", "--state-dir", str(tmp_path)]
+
+    assert main(verify) == 1
+    report = capsys.readouterr().out
+    assert f"{lost}: tagged; no {written}{lost}.xmp" in report, report
+    assert f"{folder}gone.jpg: {orphan}: no photo, no record (the photo is gone)" in report, report
+    assert kept not in report
+    assert main([*verify, "--repair"]) == 1
+    assert until(lambda: sidecar(s3, info, written, lost)) == lost_sidecar  # written again by a re-tag
+    assert sidecar(s3, info, written, f"{folder}gone.jpg") is None
+    assert sidecar(s3, info, written, kept)  # untouched
+    queue_idle(stack, info)
+    assert main(verify) == 0
+    for key in (kept, lost):
+        s3.delete_object(Bucket=info.bucket, Key=key)
+    for key in (kept, lost):
+        api.wait_gone(key)
 
 
 def test_a_photo_put_under_the_sidecar_prefix_is_never_tagged(
