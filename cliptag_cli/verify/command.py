@@ -250,8 +250,8 @@ def add_verify_parser(sub: Any, add_target_arguments: Any, max_backlog: int) -> 
         description="Compare the bucket's listing (or an S3 Inventory report), the table and the search index, and "
         "report by kind, with counts and examples: objects without a record; records of objects that are gone or "
         "whose ETag changed; TAG items that disagree with their record; tagged records without a vector and vectors "
-        "without a live record; near-duplicate items naming gone objects; with WriteBack=Sidecar, tagged records without "
-        "their sidecar and sidecars of photos gone or untagged. --repair fixes each kind with the tagger's "
+        "without a live record; near-duplicate items naming gone objects; with WriteBack=Sidecar, tagged records "
+        "without their sidecar and sidecars of photos gone or untagged. --repair fixes each kind with the tagger's "
         "own requests (paced like backfill) and direct deletes of orphans; unchanged objects never go through the "
         "model. Exit status: 0 clean, 1 drift found, 2 error. Resumable: the walk is kept in --state-dir.",
     )
