@@ -35,6 +35,11 @@ JOB = "captions"
 # A caption takes ~0.7-1.5 s of a caption function: 400 waiting is a few minutes of work for the
 # default MaxConcurrency, and the queue never holds more than that.
 DEFAULT_MAX_BACKLOG = 400
+# Contents remembered as sent, to send each once per run; beyond this many (~100 MB) the memory is
+# started afresh: a content sent twice is still captioned once (the caption is written once).
+SEEN_MAX = 1_000_000
+# A refresh re-tags the content's holders: per holder its record and ~5 keyword items (~7 WRU).
+REFRESH_WRU = 7
 ITEM_BYTES = 190  # a table item's mean size (cliptag_cli.retag): what a Scan reads per item
 
 
@@ -53,15 +58,16 @@ class Counts:
     to_refresh: int = 0  # contents captioned already, a holder's record not yet: re-tags only
     not_embedded: int = 0  # no stored embedding under the deployed model: nothing to caption
     sent: int = 0
-    seen: set[str] = field(default_factory=set)  # contents counted (each is sent once per run)
+    contents: int = 0  # distinct contents found
+    seen: set[bytes] = field(default_factory=set)  # digests of contents sent lately (each sent once)
 
     def estimated_cost(self) -> dict[str, float]:
         return {
             # An eventually consistent Scan (0.5 read unit per 4 KB), then each content's item (1 unit).
-            "scan and contents (reads)": (self.scanned * ITEM_BYTES / 4096 * 0.5 + len(self.seen))
+            "scan and contents (reads)": (self.scanned * ITEM_BYTES / 4096 * 0.5 + self.contents)
             * prices.DYNAMODB_PER_RRU,
             "captions": self.to_caption * prices.CAPTION_PER_CAPTION,
-            "re-tags": self.to_refresh * (prices.RETAG_LAMBDA_PER_OBJECT + 2 * prices.DYNAMODB_PER_WRU),
+            "re-tags": self.to_refresh * (prices.RETAG_LAMBDA_PER_OBJECT + REFRESH_WRU * prices.DYNAMODB_PER_WRU),
         }
 
 
@@ -116,7 +122,7 @@ class CaptionBackfill:
                 self.checkpoint.save(position)
             if progress is not None:
                 progress.update(scanned)
-                progress.set_postfix(contents=len(self.counts.seen), sent=self.counts.sent, refresh=False)
+                progress.set_postfix(contents=self.counts.contents, sent=self.counts.sent, refresh=False)
         if self.feeder is not None:
             self.checkpoint.clear()
         return self.counts
@@ -125,9 +131,12 @@ class CaptionBackfill:
         """One holder per content not counted yet, for the contents embedded under the model."""
         first: dict[str, Holder] = {}
         for h in holders:
-            if h.content_id not in self.counts.seen:
+            if _digest(h.content_id) not in self.counts.seen:
                 first.setdefault(h.content_id, h)
-        self.counts.seen.update(first)
+        if len(self.counts.seen) + len(first) > SEEN_MAX:
+            self.counts.seen.clear()
+        self.counts.seen.update(_digest(c) for c in first)
+        self.counts.contents += len(first)
         contents = dict(
             found
             for item in self.table.batch_get([content_key(c, self.model) for c in first])
@@ -147,6 +156,14 @@ class CaptionBackfill:
         return due
 
 
+def _digest(content_id: str) -> bytes:
+    """A content id (SHA-256 hex) in 32 bytes: the run remembers a million in ~100 MB."""
+    try:
+        return bytes.fromhex(content_id)
+    except ValueError:
+        return content_id.encode()
+
+
 def command(args: argparse.Namespace) -> int:
     """``cliptag captions``: send the contents without a caption to the caption function."""
     from cliptag.adapters.dynamodb import DynamoCheckpoints
@@ -157,8 +174,9 @@ def command(args: argparse.Namespace) -> int:
 
     if not args.dry_run and not Target.from_args(args).caption_queue_url:
         print(
-            "error: this stack runs with Captions=Off: deploy it with Captions=On and CaptionModelS3Uri first "
-            "(--dry-run counts and prices the captions without it)"
+            "error: this stack has no caption queue: deploy it with Captions=On and CaptionModelS3Uri (a stack "
+            "deployed with Captions=On before this version: deploy it again, for its CaptionQueueUrl output); "
+            "--dry-run counts and prices the captions without it"
         )
         return 1
     target, table, deployment = opened(args)

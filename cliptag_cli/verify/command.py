@@ -19,7 +19,6 @@ from cliptag import keys
 from cliptag.adapters.dynamodb import Table
 from cliptag.adapters.s3vectors import S3VectorIndex
 from cliptag.errors import TransientError
-from cliptag.writeback import sidecar_key
 
 from cliptag_cli import prices
 from cliptag_cli.backfill import bucket_pages, inventory_pages
@@ -86,8 +85,7 @@ def _verify(args: argparse.Namespace) -> int:
     name = hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
     snapshot = Snapshot(Path(args.state_dir) / f"{name}.sqlite", basis, fresh=args.restart)
     _walk(snapshot, target, table, scope, index, args)
-    sidecar_exists = _sidecar_check(target.client("s3"), scope.bucket, target.sidecars) if target.sidecars else None
-    still = _live_check(table, scope.bucket, index, basis["legacy_model"], sidecar_exists)
+    still = _live_check(table, scope.bucket, index, basis["legacy_model"])
     if snapshot.position("judged") is None:  # a repair interrupted after judging goes on from its findings
         as_of = _report_time(target, args.inventory) if args.inventory else None
         snapshot.judged(find(snapshot, args.settle, still, as_of))
@@ -139,24 +137,7 @@ def _walk(snapshot: Snapshot, target: Target, table: Table, scope: Scope, index:
             snapshot.add_sidecars(pages, scope, progress)
 
 
-def _sidecar_check(s3: Any, bucket: str, prefix: str) -> Any:
-    """key -> whether the photo's sidecar exists now (a HEAD)."""
-
-    def exists(key: str) -> bool:
-        try:
-            s3.head_object(Bucket=bucket, Key=sidecar_key(key, prefix))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-        return True
-
-    return exists
-
-
-def _live_check(
-    table: Table, bucket: str, index: S3VectorIndex | None, legacy_model: str, sidecar_exists: Any = None
-) -> Confirm:
+def _live_check(table: Table, bucket: str, index: S3VectorIndex | None, legacy_model: str) -> Confirm:
     """Read again (consistently) what the walk found, before it is reported: a write may have
     been half done (TAG items before their META, a vector before its record) or changed since."""
 
@@ -171,8 +152,6 @@ def _live_check(
         tagged = meta is not None and meta.get("status") == "tagged"
         if kind in ("orphan-vector", "orphan-sidecar"):
             return not tagged
-        if kind == "missing-sidecar":
-            return tagged and sidecar_exists is not None and not sidecar_exists(key)
         if kind == "tag-items":
             given = (meta or {}).get("tags") or [] if tagged else []
             model = str((meta or {}).get("model") or "")

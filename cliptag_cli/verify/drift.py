@@ -26,7 +26,7 @@ KINDS = {
     "orphan-vector": "vectors without a live tagged record",
     "stale-duplicate": "near-duplicate items naming a gone or changed object",
     "missing-sidecar": "tagged records without their XMP sidecar (WriteBack=Sidecar)",
-    "orphan-sidecar": "sidecars of photos that are gone or have no tags",
+    "orphan-sidecar": "sidecars of photos that are gone (without a live record)",
 }
 
 
@@ -51,8 +51,8 @@ def find(snapshot: Snapshot, settle_s: float, confirm: Confirm | None = None, as
     cutoff = min(snapshot.started, as_of or snapshot.started) - settle_s
     pending = db.execute(
         "SELECT (SELECT COUNT(*) FROM objects WHERE last_modified > ?) + "
-        "(SELECT COUNT(*) FROM records WHERE updated_at > ?)",
-        (cutoff, cutoff),
+        "(SELECT COUNT(*) FROM records WHERE updated_at > ?) + (SELECT COUNT(*) FROM sidecars WHERE last_modified > ?)",
+        (cutoff, cutoff, cutoff),
     ).fetchone()[0]
     findings = [
         *_missing_records(snapshot, cutoff),
@@ -171,30 +171,31 @@ def _duplicates(snapshot: Snapshot, cutoff: float) -> Iterator[tuple[str, str, s
 
 
 def _sidecars(snapshot: Snapshot, cutoff: float, still: Confirm) -> Iterator[tuple[str, str, str]]:
-    """With WriteBack=Sidecar: a sidecar for each tagged record (where its key fits S3's limit),
-    and none for a photo that is gone, failed or deleted. A sidecar whose photo is listed without a
-    record is the missing record's finding: tagging it writes the sidecar again."""
+    """With WriteBack=Sidecar: a sidecar for each tagged record of the bytes the bucket lists
+    (where its key fits S3's limit), and none for a photo that is gone without a live record.
+    A listed photo whose record is failed, a tombstone or absent is left to its own finding (its
+    recheck's write-back writes or removes the sidecar): deleting its sidecar here could race the
+    tagger's commit."""
     db, prefix = snapshot.db, snapshot.basis.get("sidecars", "")
     if not prefix:
         return
     missing = db.execute(
-        "SELECT r.key FROM records r LEFT JOIN sidecars s ON s.key = r.key "
-        "WHERE r.status = 'tagged' AND r.updated_at <= ? AND s.key IS NULL",
+        "SELECT r.key FROM records r JOIN objects o ON o.key = r.key AND o.etag = r.etag "
+        "LEFT JOIN sidecars s ON s.key = r.key WHERE r.status = 'tagged' AND r.updated_at <= ? AND s.key IS NULL",
         (cutoff,),
     )
-    for (key,) in missing.fetchall():
-        if len(sidecar_key(key, prefix).encode()) <= S3_MAX_KEY_BYTES and still("missing-sidecar", key):
+    for (key,) in missing.fetchall():  # the sidecar is written right after its record: no re-read needed
+        if len(sidecar_key(key, prefix).encode()) <= S3_MAX_KEY_BYTES:
             yield "missing-sidecar", key, f"tagged; no {sidecar_key(key, prefix)}"
     orphans = db.execute(
-        "SELECT s.key, s.sidecar_key, r.status, o.key FROM sidecars s LEFT JOIN records r ON r.key = s.key "
-        "LEFT JOIN objects o ON o.key = s.key WHERE s.last_modified <= ? AND (r.updated_at IS NULL OR "
-        "r.updated_at <= ?) AND ((r.key IS NULL AND o.key IS NULL) OR r.status IN ('failed', 'deleted'))",
+        "SELECT s.key, s.sidecar_key, r.status FROM sidecars s LEFT JOIN records r ON r.key = s.key "
+        "LEFT JOIN objects o ON o.key = s.key WHERE o.key IS NULL AND s.last_modified <= ? "
+        "AND (r.key IS NULL OR (r.status != 'tagged' AND r.updated_at <= ?))",
         (cutoff, cutoff),
     )
-    for key, held_at, status, listed in orphans.fetchall():
+    for key, held_at, status in orphans.fetchall():
         if still("orphan-sidecar", key):
-            why = f"its photo's record is {status}" if status else "no photo, no record"
-            yield "orphan-sidecar", key, f"{held_at}: {why}" + ("" if listed else " (the photo is gone)")
+            yield "orphan-sidecar", key, f"{held_at}: the photo is gone" + (f", its record {status}" if status else "")
 
 
 def _bucket(snapshot: Snapshot) -> str:

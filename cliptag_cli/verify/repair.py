@@ -11,7 +11,7 @@
 | orphan-vector   | a recheck request: the key's state is recorded again, its vector with it         |
 | stale-duplicate | the DUP item and its mirror deleted, each only if it still names what was seen   |
 | missing-sidecar | a re-tag request (the tagger's write-back writes what is missing)                |
-| orphan-sidecar  | the sidecar deleted, if the photo's record still has no tags when read again    |
+| orphan-sidecar  | the sidecar deleted, if the photo is still gone and its record has no tags      |
 
 Requests go through the tagging queue paced (``QueueFeeder``, ``--max-backlog``) and the tagger
 applies them only over the record it read before the object (cliptag.ordering): an upload or a
@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
 from cliptag import keys
 from cliptag.adapters.dynamodb.items import object_key
 from cliptag.adapters.notifications import RETAG_MAX_OBJECTS, recheck_body, retag_body
@@ -125,19 +126,33 @@ class Repairs:
                 progress.update(1)
 
     def _orphan_sidecars(self, progress: Any) -> None:
-        """Each orphan sidecar deleted, if its photo's record still has no tags (read again now: a
-        photo tagged meanwhile keeps the sidecar its write-back wrote)."""
+        """Each orphan sidecar deleted, if its photo is still gone (a HEAD) and its record still
+        has no tags (read again): a photo uploaded or tagged meanwhile keeps what its write-back
+        wrote."""
         for f in findings(self.snapshot, "orphan-sidecar", unrepaired=True):
             row = self.snapshot.db.execute("SELECT sidecar_key FROM sidecars WHERE key = ?", (f.key,)).fetchone()
             if row is None:
                 continue
-            if self.feeder is not None:
-                if self.confirm is None or self.confirm("orphan-sidecar", f.key):
-                    self.s3.delete_object(Bucket=self.bucket, Key=row[0])
+            if self.feeder is None:
+                self.done["sidecars deleted"] += 1
+            elif not self._photo_exists(f.key) and (self.confirm is None or self.confirm("orphan-sidecar", f.key)):
+                self.s3.delete_object(Bucket=self.bucket, Key=row[0])
+                self.done["sidecars deleted"] += 1
                 self._mark([("orphan-sidecar", f.key)])
-            self.done["sidecars deleted"] += 1
+            else:
+                self.done["orphan sidecars kept (their photo is back)"] += 1
+                self._mark([("orphan-sidecar", f.key)])
             if progress is not None:
                 progress.update(1)
+
+    def _photo_exists(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
     def _status(self, key: str) -> str:
         row = self.snapshot.db.execute("SELECT status FROM records WHERE key = ?", (key,)).fetchone()

@@ -76,7 +76,7 @@ def vocabulary_tag(name: str) -> str:
 
 def filter_tag(name: str) -> str:
     """A tag to filter by: ``vocabulary_tag``'s, or else an open tag (a place, a caption's
-    keyword) by its folded name, when the tag index holds an object carrying it (one entry read);
+    keyword) by its folded name, when the tag index holds an object carrying it (a Query a shard);
     UnknownName, with suggestions, when neither."""
     try:
         return vocabulary_tag(name)
