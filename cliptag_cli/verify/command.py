@@ -216,6 +216,9 @@ def _estimate(target: Target, scope: Scope, vectors: bool) -> int:
         f"a verify would list {known} objects (S3's daily metric), scan {items:,} table items "
         f"({size / 1e6:,.1f} MB; DynamoDB's counts are ~6 h old)" + (vector_note if vectors else "")
     )
+    if target.sidecars:  # about one sidecar per tagged photo
+        print(f"with WriteBack=Sidecar it also lists {target.sidecars} (about as many keys as photos)")
+        listing *= 2
     print(cost_line({"listing": listing, "scan": scan}))
     each = f"${prices.TAGGING_PER_IMAGE:.6f}"
     print(f"repairs: a recheck costs at most one tagging ({each}), a re-tag one re-scoring; a verify prints the total")
