@@ -218,6 +218,11 @@ ALARMS = {
         "ApproximateAgeOfOldestMessage",
         {"QueueName": {"Fn::GetAtt": ["TaggingQueue", "QueueName"]}},
     ),
+    "CaptionQueueAgeAlarm": (  # Captions=On only
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        {"QueueName": {"Fn::GetAtt": ["CaptionQueue", "QueueName"]}},
+    ),
     "TaggerErrorsAlarm": ("AWS/Lambda", "Errors", {"FunctionName": {"Ref": "TaggerFunction"}}),
     "TaggerThrottlesAlarm": ("AWS/Lambda", "Throttles", {"FunctionName": {"Ref": "TaggerFunction"}}),
     "Api5xxAlarm": (
@@ -237,7 +242,8 @@ def test_every_alarm_watches_its_metric_and_notifies_only_with_an_email():
         assert (props["Namespace"], props["MetricName"]) == (namespace, metric), name
         assert {d["Name"]: d["Value"] for d in props["Dimensions"]} == dimensions, name
         assert props["ComparisonOperator"] == "GreaterThanThreshold"
-        assert props["Threshold"] == ({"Ref": "QueueAgeAlarmSeconds"} if name == "QueueAgeAlarm" else 0)
+        ages = ("QueueAgeAlarm", "CaptionQueueAgeAlarm")
+        assert props["Threshold"] == ({"Ref": "QueueAgeAlarmSeconds"} if name in ages else 0)
         assert props["TreatMissingData"] == "notBreaching"
         assert props["AlarmActions"] == props["OKActions"] == notify, name
         # The topic policy admits alarms named after the stack only.
