@@ -212,7 +212,8 @@ def report(counts: Counts, elapsed: float, sent: bool, out: Callable[[str], None
     out(cost_line(counts.estimated_cost()))
 
 
-def add_captions_parser(sub: Any, add_target_arguments: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_captions_parser(sub: Any, add_job_arguments: Callable[..., None]) -> None:
+    """``add_job_arguments``: the resumable jobs' --dry-run, --restart, --max-backlog and target."""
     p = sub.add_parser(
         "captions",
         help="caption the photos tagged before Captions was switched on",
@@ -224,13 +225,5 @@ def add_captions_parser(sub: Any, add_target_arguments: Callable[[argparse.Argum
     p.add_argument("--prefix", default="", help="only keys starting with this")
     p.add_argument("--page-size", type=int, help="table items read per Scan page and per checkpoint (default: 1 MB)")
     p.add_argument("--no-wake", action="store_true", help="do not ping the tagger first (it records what it runs)")
-    p.add_argument("--dry-run", action="store_true", help="count and estimate the cost; send nothing")
-    p.add_argument("--restart", action="store_true", help="ignore the checkpoint of an interrupted run")
-    p.add_argument(
-        "--max-backlog",
-        type=int,
-        default=DEFAULT_MAX_BACKLOG,
-        help=f"wait while the caption queue holds this many messages (default {DEFAULT_MAX_BACKLOG})",
-    )
-    add_target_arguments(p)
+    add_job_arguments(p, "count and estimate the cost; send nothing", DEFAULT_MAX_BACKLOG, "caption queue")
     p.set_defaults(fn=command)

@@ -44,15 +44,17 @@ def enable_eventbridge_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_job_arguments(p: argparse.ArgumentParser, dry_run_help: str) -> None:
-    """What the resumable jobs (backfill, retag) share."""
+def _add_job_arguments(
+    p: argparse.ArgumentParser, dry_run_help: str, max_backlog: int = DEFAULT_MAX_BACKLOG, queue: str = "queue"
+) -> None:
+    """What the resumable jobs (backfill, retag, teach, captions) share."""
     p.add_argument("--dry-run", action="store_true", help=dry_run_help)
     p.add_argument("--restart", action="store_true", help="ignore the checkpoint of an interrupted run")
     p.add_argument(
         "--max-backlog",
         type=int,
-        default=DEFAULT_MAX_BACKLOG,
-        help=f"wait while the queue holds this many messages (default {DEFAULT_MAX_BACKLOG})",
+        default=max_backlog,
+        help=f"wait while the {queue} holds this many messages (default {max_backlog})",
     )
     add_target_arguments(p)
 
@@ -128,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_decision_parsers(sub, add_target_arguments)
     add_teach_parser(sub, _add_job_arguments)
     add_calibrate_parser(sub, add_target_arguments)
-    add_captions_parser(sub, add_target_arguments)
+    add_captions_parser(sub, _add_job_arguments)
     add_gallery_parser(sub)
     return parser
 
