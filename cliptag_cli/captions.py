@@ -30,6 +30,7 @@ from cliptag.adapters.notifications import caption_body
 from cliptag_cli import prices
 from cliptag_cli.feed import QueueFeeder
 from cliptag_cli.jobs import Checkpoint
+from cliptag_cli.retag import ITEM_BYTES, opened
 
 JOB = "captions"
 # A caption takes ~0.7-1.5 s of a caption function: 400 waiting is a few minutes of work for the
@@ -40,7 +41,6 @@ DEFAULT_MAX_BACKLOG = 400
 SEEN_MAX = 1_000_000
 # A refresh re-tags the content's holders: per holder its record and ~5 keyword items (~7 WRU).
 REFRESH_WRU = 7
-ITEM_BYTES = 190  # a table item's mean size (cliptag_cli.retag): what a Scan reads per item
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,6 @@ def command(args: argparse.Namespace) -> int:
     from cliptag.adapters.dynamodb import DynamoCheckpoints
 
     from cliptag_cli.progress import bar
-    from cliptag_cli.retag import opened
     from cliptag_cli.target import Target
 
     if not args.dry_run and not Target.from_args(args).caption_queue_url:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from cliptag.config import writes
 
 LOCAL_STATE = Path("build/local-stack.json")
 
@@ -82,7 +83,7 @@ class Target:
     @property
     def sidecars(self) -> str:
         """The sidecar prefix when the stack writes sidecars (WriteBack with Sidecar), else ""."""
-        return self.sidecar_prefix if "Sidecar" in self.write_back.split("+") else ""
+        return self.sidecar_prefix if writes(self.write_back, "Sidecar") else ""
 
     def listing_prefix(self, prefix: str) -> str:
         """The prefix to list for ``prefix`` within the stack's KeyPrefix (the tagger reads nothing

@@ -17,8 +17,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from cliptag import keys
 from cliptag.adapters.dynamodb import Table
+from cliptag.adapters.s3 import S3MetadataStore
 from cliptag.adapters.s3vectors import S3VectorIndex
-from cliptag.errors import TransientError
+from cliptag.errors import PermanentError, TransientError
 
 from cliptag_cli import prices
 from cliptag_cli.backfill import bucket_pages, inventory_pages
@@ -30,6 +31,8 @@ from cliptag_cli.verify.drift import KINDS, Confirm, counts, find, findings
 from cliptag_cli.verify.repair import Repairs
 from cliptag_cli.verify.snapshot import SCHEMA_VERSION, Scope, Snapshot
 
+# What stops a verify with its reason (exit 2) instead of a traceback.
+FAILURES = (BotoCoreError, ClientError, TransientError, PermanentError, sqlite3.Error, OSError, KeyError, ValueError)
 DEFAULT_SETTLE_S = 900  # events still in the queue or being retried (visibility timeout x receives)
 EXAMPLES = 5
 
@@ -47,7 +50,7 @@ def command(args: argparse.Namespace) -> int:
         if isinstance(exc.code, int | None):
             raise
         print(f"verify: error: {exc.code}", file=sys.stderr)
-    except (BotoCoreError, ClientError, TransientError, sqlite3.Error, OSError, KeyError, ValueError) as exc:
+    except FAILURES as exc:
         print(f"verify: error: {type(exc).__name__}: {exc}", file=sys.stderr)
     return 2
 
@@ -96,7 +99,8 @@ def _verify(args: argparse.Namespace) -> int:
     print(cost_line(_walk_cost(snapshot, target), "this run's reads cost about") + vector_calls)
     if found:
         feeder = QueueFeeder(target.client("sqs"), target.queue_url, args.max_backlog) if args.repair else None
-        repairs = Repairs(snapshot, scope.bucket, table, feeder, target.client("s3"), still)
+        store = S3MetadataStore(target.client("s3")) if target.sidecars else None
+        repairs = Repairs(snapshot, scope.bucket, table, feeder, store, still)
         with bar("repair", sum(found.values())) as progress:
             done = repairs.run(progress if args.repair else None)
         verb = "repaired" if args.repair else "--repair would send or do"

@@ -25,11 +25,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
 from cliptag import keys
 from cliptag.adapters.dynamodb.items import object_key
 from cliptag.adapters.notifications import RETAG_MAX_OBJECTS, recheck_body, retag_body
 from cliptag.ordering import Seen
+from cliptag.ports import MetadataStore
 
 from cliptag_cli import prices
 from cliptag_cli.feed import QueueFeeder
@@ -46,7 +46,7 @@ class Repairs:
     bucket: str
     table: Any  # cliptag.adapters.dynamodb.Table
     feeder: QueueFeeder | None  # None: count what would be done, do nothing
-    s3: Any = None  # the bucket's client, for orphan sidecars
+    store: MetadataStore | None = None  # S3 HEADs and deletes, for orphan sidecars
     confirm: Confirm | None = None  # (kind, key) -> still so, read now
     done: Counter[str] = field(default_factory=Counter)
 
@@ -129,14 +129,15 @@ class Repairs:
         """Each orphan sidecar deleted, if its photo is still gone (a HEAD) and its record still
         has no tags (read again): a photo uploaded or tagged meanwhile keeps what its write-back
         wrote."""
+        store = self.store  # set whenever sidecars are compared
         for f in findings(self.snapshot, "orphan-sidecar", unrepaired=True):
             row = self.snapshot.db.execute("SELECT sidecar_key FROM sidecars WHERE key = ?", (f.key,)).fetchone()
             if row is None:
                 continue
             if self.feeder is None:
                 self.done["sidecars deleted"] += 1
-            elif not self._photo_exists(f.key) and (self.confirm is None or self.confirm("orphan-sidecar", f.key)):
-                self.s3.delete_object(Bucket=self.bucket, Key=row[0])
+            elif store is not None and store.head(self.bucket, f.key) is None and self._still_orphan(f.key):
+                store.delete(self.bucket, row[0])
                 self.done["sidecars deleted"] += 1
                 self._mark([("orphan-sidecar", f.key)])
             else:
@@ -145,14 +146,8 @@ class Repairs:
             if progress is not None:
                 progress.update(1)
 
-    def _photo_exists(self, key: str) -> bool:
-        try:
-            self.s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-        return True
+    def _still_orphan(self, key: str) -> bool:
+        return self.confirm is None or self.confirm("orphan-sidecar", key)
 
     def _status(self, key: str) -> str:
         row = self.snapshot.db.execute("SELECT status FROM records WHERE key = ?", (key,)).fetchone()
